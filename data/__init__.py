@@ -1,0 +1,1 @@
+"""Bundled data shipped inside the package as ``egress_sim.bundled``: the service-tag file and example workspaces."""
