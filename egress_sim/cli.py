@@ -1,0 +1,186 @@
+"""The ``egress-sim`` command line: each command is a thin wrapper over a library call.
+
+Exit codes, for every command: 0 success; 1 a check the user asked for failed (an invalid workspace in
+``validate``, a forbidden mode change, ``explain --expect`` not met); 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .compile import compile_rules
+from .errors import EgressSimError
+from .findings import Finding, WorkspaceInvalid
+from .ipnum import parse_ip
+from .loading import load_checked
+from .model import ComputeType, IsolationMode, Protocol, load_workspace
+from .pipeline import evaluate_file
+from .reference import ReferenceEvaluator
+from .report.text import render_compiled, render_decision, render_evaluation
+from .servicetags import ServiceTagSet, load_service_tags
+from .validate import check_transition
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+COMPUTE_CHOICES = [c.yaml for c in ComputeType]
+MODE_HELP = "isolation mode to simulate instead of the file's: disabled, allow_internet_outbound, allow_only_approved_outbound"
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _fail(code: int, message: str, as_json: bool, findings: list[Finding] | None = None) -> None:
+    if as_json:
+        _emit_json({"error": message, "findings": [f.to_dict() for f in findings or []]})
+    else:
+        click.echo(message, err=True)
+    sys.exit(code)
+
+
+def handles_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Turn library errors into one precise line and exit 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            command(*args, **kwargs)
+        except WorkspaceInvalid as exc:
+            _fail(EXIT_BAD_INPUT, "\n".join(str(f) for f in exc.findings if f.level == "error"), as_json, exc.findings)
+        except EgressSimError as exc:
+            _fail(EXIT_BAD_INPUT, f"error: {exc}", as_json)
+
+    return wrapper
+
+
+def _tags(path: str | None) -> ServiceTagSet:
+    return load_service_tags(path)
+
+
+def _mode(value: str | None) -> IsolationMode | None:
+    return None if value is None else IsolationMode.parse(value, "isolation mode")
+
+
+service_tags_option = click.option(
+    "--service-tags", "service_tags", type=click.Path(dir_okay=False), default=None,
+    help="ServiceTags_Public_*.json to use instead of the bundled one.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="egress-sim")
+def main() -> None:
+    """Simulate Azure ML managed-network outbound rules: which flows are allowed, which denied, and why."""
+
+
+@main.command()
+@click.argument("workspace", type=click.Path(dir_okay=False))
+@click.option("--from", "previous", type=click.Path(dir_okay=False), default=None,
+              help="The workspace as it is now: refuse mode changes Azure does not allow.")
+@service_tags_option
+@json_option
+@handles_errors
+def validate(workspace: str, previous: str | None, service_tags: str | None, as_json: bool) -> None:
+    """Check WORKSPACE.yaml; print its errors, or a summary of the compiled rule table."""
+    tags = _tags(service_tags)
+    try:
+        ws, findings = load_checked(workspace, tags)
+    except WorkspaceInvalid as exc:
+        _fail(EXIT_CHECK_FAILED, "\n".join(str(f) for f in exc.findings if f.level == "error"), as_json, exc.findings)
+        return
+    if previous is not None:
+        old, _ = load_workspace(previous)
+        findings += check_transition(old.managed_network.isolation_mode, ws.managed_network.isolation_mode, workspace)
+    errors = [f for f in findings if f.level == "error"]
+    summary = compile_rules(ws, tags).summary() if not errors else None
+    if as_json:
+        _emit_json({"file": workspace, "valid": not errors, "findings": [f.to_dict() for f in findings], "compiled": summary})
+    else:
+        for finding in findings:
+            click.echo(str(finding), err=finding.level == "error")
+        if summary is not None:
+            click.echo(f"{workspace}: valid ({ws.name}, {ws.location or 'no location'})")
+            click.echo(render_compiled(summary))
+    sys.exit(EXIT_CHECK_FAILED if errors else EXIT_OK)
+
+
+@main.command()
+@click.argument("workspace", type=click.Path(dir_okay=False))
+@click.argument("flows", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the flows with verdict, reason and rule (.csv or .parquet).")
+@click.option("--mode", default=None, help=MODE_HELP)
+@click.option("--compute", type=click.Choice(COMPUTE_CHOICES), default=None,
+              help="Compute type for flows when the file has no compute_type column.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Rows evaluated at a time (bounds memory).")
+@service_tags_option
+@json_option
+@handles_errors
+def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute: str | None,
+             chunk_rows: int, service_tags: str | None, as_json: bool) -> None:
+    """Give every flow in FLOWS (CSV or Parquet) a verdict under WORKSPACE.yaml's rules."""
+    tags = _tags(service_tags)
+    ws, _ = load_checked(workspace, tags)
+    table = compile_rules(ws, tags, _mode(mode))
+    summary = evaluate_file(table, flows, output, compute, chunk_rows)
+    if as_json:
+        _emit_json({"workspace": workspace, "flows_file": flows, "output": output, "isolation_mode": table.mode.yaml,
+                    **summary.to_dict()})
+    else:
+        click.echo(f"{ws.name}: {table.mode.yaml}; verdicts written to {output}\n")
+        click.echo(render_evaluation(summary))
+
+
+@main.command()
+@click.argument("workspace", type=click.Path(dir_okay=False))
+@click.option("--dst", required=True, help="Destination host name or IP address.")
+@click.option("--ip", default=None, help="The destination IP, when --dst is a host name.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Destination port (not needed for ICMP).")
+@click.option("--protocol", default="TCP", show_default=True, help="TCP, UDP or ICMP.")
+@click.option("--compute", type=click.Choice(COMPUTE_CHOICES), default="compute_cluster", show_default=True)
+@click.option("--mode", default=None, help=MODE_HELP)
+@click.option("--expect", type=click.Choice(["allow", "deny"]), default=None,
+              help="Exit 1 unless the verdict is this.")
+@service_tags_option
+@json_option
+@handles_errors
+def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol: str, compute: str,
+            mode: str | None, expect: str | None, service_tags: str | None, as_json: bool) -> None:
+    """Show the whole decision path for one flow: every rule tried, and why it matched or not."""
+    tags = _tags(service_tags)
+    ws, _ = load_checked(workspace, tags)
+    table = compile_rules(ws, tags, _mode(mode))
+    proto = Protocol.parse(protocol)
+    if proto is Protocol.ANY:
+        raise EgressSimError("a flow's protocol is TCP, UDP or ICMP, not '*'")
+    if port is None and proto is not Protocol.ICMP:
+        raise click.UsageError("--port is required for TCP and UDP")
+    is_ip = parse_ip(dst) is not None
+    row = {"compute_type": compute, "protocol": proto.value, "dst_port": port,
+           "dst_ip": dst if is_ip else ip, "fqdn": None if is_ip else dst}
+    decision = ReferenceEvaluator(table.effective).evaluate_row(row)
+    flow_text = f"{compute} -> {dst}{f' ({ip})' if ip else ''} {proto.value}/{port if port is not None else '-'} under {table.mode.yaml}"
+    if as_json:
+        _emit_json({
+            "flow": row, "isolation_mode": table.mode.yaml, "verdict": decision.verdict.label,
+            "reason": decision.reason.code, "rule": decision.rule,
+            "checks": [{"step": c.step, "rule": c.rule, "matched": c.matched, "detail": c.detail} for c in decision.checks],
+        })
+    else:
+        click.echo(render_decision(flow_text, decision))
+    if expect is not None and decision.verdict.label != expect:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

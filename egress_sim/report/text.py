@@ -1,0 +1,72 @@
+"""Plain-text tables for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..reference import Decision
+from ..summary import EvaluationSummary
+from ..verdicts import Reason
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align_right: Sequence[bool] | None = None) -> str:
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    right = align_right or [False] * len(headers)
+    lines = []
+    for k, row in enumerate(cells):
+        lines.append("  ".join(c.rjust(w) if right[i] else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def _share(n: int, total: int) -> str:
+    return f"{100 * n / total:.1f}%" if total else "-"
+
+
+def render_evaluation(summary: EvaluationSummary) -> str:
+    total = summary.total
+    verdicts = summary.by_verdict()
+    head = f"flows: {total:,}   " + "   ".join(f"{k}: {v:,} ({_share(v, total)})" for k, v in verdicts.items())
+    by_compute = summary.by_compute()
+    compute_rows = [[c, v["allow"], v["deny"], v["rejected"], sum(v.values())] for c, v in by_compute.items()]
+    reason_rows = []
+    for reason, n in summary.by_reason().items():
+        reason_rows.append([reason, Reason[reason.upper()].verdict.label, n, _share(n, total)])
+    return "\n\n".join(
+        [
+            head,
+            table(["compute_type", "allow", "deny", "rejected", "flows"], compute_rows, [False, True, True, True, True]),
+            table(["reason", "verdict", "flows", "share"], reason_rows, [False, False, True, True]),
+        ]
+    )
+
+
+def render_decision(flow_text: str, decision: Decision) -> str:
+    lines = [f"flow: {flow_text}", f"verdict: {decision.verdict.label}   reason: {decision.reason.code}   rule: {decision.rule or '-'}", ""]
+    rows = [[c.step, c.rule or "-", "yes" if c.matched else "no", c.detail] for c in decision.checks]
+    lines.append(table(["step", "rule", "match", "why"], rows))
+    return "\n".join(lines)
+
+
+def render_compiled(summary: dict) -> str:
+    rules = summary["rules"]
+    rows = [
+        ["isolation mode", summary["isolation_mode"]],
+        ["rules", f"{rules['private_endpoint']} private endpoint, {rules['service_tag']} service tag, {rules['fqdn']} FQDN "
+                  f"({rules['required']} required, {rules['inactive']} inactive)"],
+        ["service-tag prefixes", f"{summary['service_tag_prefixes']['ipv4']:,} IPv4, {summary['service_tag_prefixes']['ipv6']:,} IPv6"],
+        ["disjoint intervals", f"{summary['intervals']['ipv4']:,} IPv4, {summary['intervals']['ipv6']:,} IPv6"],
+        ["FQDN patterns", summary["fqdn_patterns"]],
+        ["private endpoint host names", summary["private_endpoint_hosts"]],
+        ["managed firewall", "yes" if summary["firewall"] else "no"],
+        ["provisioned", f"{'yes' if summary['provisioned'] else 'no'} (spark: {'yes' if summary['spark_ready'] else 'no'})"],
+    ]
+    return table(["compiled rule table", ""], rows)
