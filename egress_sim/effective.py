@@ -27,8 +27,7 @@ from .privatelink import find_target, host_patterns
 from .servicetags import ServiceTagSet
 
 # The managed VNet's address space as the simulator models it (the VirtualNetwork tag is empty in the
-# public service-tag file); private endpoints get addresses from PE_SUBNET_START upwards.
-MANAGED_VNET = ipaddress.ip_network("10.0.0.0/16")
+# public service-tag file); private endpoints get addresses from PE_SUBNET_START upwards, in rule order.
 PE_SUBNET_START = ipaddress.ip_address("10.0.1.4")
 UNKNOWN_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
@@ -90,7 +89,12 @@ class EffectiveRules:
 
 
 def required_service_tag_rules(workspace: Workspace, tags: ServiceTagSet) -> tuple[ServiceTagDestination, ...]:
-    """The service-tag rules Azure adds in ``allow_only_approved_outbound`` (spec §2), plus VirtualNetwork."""
+    """The service-tag rules Azure adds in ``allow_only_approved_outbound`` (spec §2).
+
+    ``VirtualNetwork`` is left out on purpose: the public tag is empty, and traffic inside the managed VNet
+    is what private endpoints model (each with its own address), so a blanket 10.0.0.0/16 rule would let
+    Spark reach endpoints that are not ``spark_enabled``.
+    """
     rules: list[ServiceTagDestination] = []
     for tag, protocol, ports in REQUIRED_SERVICE_TAGS:
         if tag in _REGIONAL_TAGS:
@@ -105,16 +109,6 @@ def required_service_tag_rules(workspace: Workspace, tags: ServiceTagSet) -> tup
                 port_ranges=ports,
             )
         )
-    rules.append(
-        ServiceTagDestination(
-            name="required-VirtualNetwork",
-            category=OutboundRuleCategory.REQUIRED,
-            service_tag="VirtualNetwork",
-            protocol=Protocol.TCP,
-            port_ranges="443",
-            address_prefixes=(str(MANAGED_VNET),),
-        )
-    )
     return tuple(rules)
 
 

@@ -192,3 +192,9 @@ def test_https_without_sni_is_denied(tags):
 
 def test_without_fqdn_rules_there_is_no_firewall_and_no_sni_check(tags):
     assert one(tags, make_workspace()) == ("deny", "default_deny", None)
+
+
+def test_spark_cannot_reach_a_non_spark_endpoint_by_its_private_address(tags):
+    ws = make_workspace(rules=[LAKE_PE])
+    address = str(next(p for p in compile_rules(ws, tags).effective.private_endpoints if p.name == "data").private_ip)
+    assert one(tags, ws, compute_type="serverless_spark", dst_ip=address) == ("deny", "pe_not_spark_enabled", "data")

@@ -85,7 +85,7 @@ def test_summary_counts_the_compiled_table(cli, write_yaml):
     result = cli("validate", write_yaml(SPEC_MVNET), "--json")
     compiled = json.loads(result.stdout)["compiled"]
     assert compiled["rules"]["fqdn"] == 1
-    assert compiled["rules"]["service_tag"] == 9 + 1  # 9 required (AML twice: TCP and UDP) + DataFactory
+    assert compiled["rules"]["service_tag"] == 8 + 1  # 8 required (AML twice: TCP and UDP) + DataFactory
     assert compiled["service_tag_prefixes"]["ipv4"] > 1000 and compiled["intervals"]["ipv6"] > 0
 
 
