@@ -123,7 +123,8 @@ class ReferenceEvaluator:
             for pattern in endpoint.patterns:
                 if fnmatchcase(flow.host, pattern.text):
                     return True, f"{flow.host} resolves to the endpoint ({pattern.text})"
-            return False, f"{flow.host} is not a host name of {endpoint.rule.service_resource_id} ({endpoint.rule.subresource_target})"
+            target = endpoint.rule.service_resource_id.rstrip("/").rsplit("/", 1)[-1]
+            return False, f"{flow.host} is not a host name of {target} ({endpoint.rule.subresource_target})"
         if flow.ip == endpoint.private_ip:
             return True, f"{flow.ip} is the endpoint's private address"
         return False, f"{flow.ip} is not the endpoint's private address {endpoint.private_ip}"
