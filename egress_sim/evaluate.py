@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .compile import RuleTable, is_storage_host
-from .flows.schema import COMPUTE_TYPES, PROTOCOLS, FlowBatch
+from .flows.schema import COMPUTE_TYPES, PROTOCOLS, FlowBatch, take_by_code
 from .hostindex import NO_MATCH
 from .model import ComputeType, IsolationMode, Protocol
 from .verdicts import REASONS, Reason, Verdict
@@ -103,9 +103,9 @@ def evaluate(table: RuleTable, batch: FlowBatch) -> Verdicts:
     # 5. FQDN rules (application rules): TCP 80/443 through the firewall, never for Spark
     port = batch.port
     web = (protocol == _TCP) & ((port == 80) | (port == 443)) & eff.has_firewall
-    fq_active = _per_host(table.fqdn_active.first_many(batch.hosts), batch.host_code)
-    fq_inactive = _per_host(table.fqdn_inactive.first_many(batch.hosts), batch.host_code)
-    storage = _per_host(np.fromiter((is_storage_host(h) for h in batch.hosts), bool, len(batch.hosts)), batch.host_code, False)
+    fq_active = take_by_code(table.fqdn_active.first_many(batch.hosts), batch.host_code, NO_MATCH)
+    fq_inactive = take_by_code(table.fqdn_inactive.first_many(batch.hosts), batch.host_code, NO_MATCH)
+    storage = take_by_code(np.fromiter((is_storage_host(h) for h in batch.hosts), bool, len(batch.hosts)), batch.host_code, False)
     app = web & ~spark
     decide(app & ~has_host & (port == 443), Reason.NO_SNI)
     decide(app & (fq_active >= 0) & storage, Reason.STORAGE_REQUIRES_PE, fq_active, table.fqdn_offset)
@@ -121,15 +121,6 @@ def evaluate(table: RuleTable, batch: FlowBatch) -> Verdicts:
     return done()  # what is left keeps DEFAULT_DENY
 
 
-def _per_host(values: np.ndarray, host_code: np.ndarray, fill=NO_MATCH) -> np.ndarray:
-    """Broadcast per-unique-host results to flows; ``fill`` for flows without a host."""
-    if len(values) == 0:
-        return np.full(len(host_code), fill, dtype=values.dtype if len(values) else np.asarray(fill).dtype)
-    out = values[np.where(host_code < 0, 0, host_code)]
-    out[host_code < 0] = fill
-    return out
-
-
 def _private_endpoint_matches(table: RuleTable, batch: FlowBatch, has_host: np.ndarray) -> dict[str, np.ndarray]:
     """First matching private endpoint per flow, for each of the four questions the decision asks."""
     indexes = {
@@ -138,7 +129,7 @@ def _private_endpoint_matches(table: RuleTable, batch: FlowBatch, has_host: np.n
         "inactive": table.pe_inactive,
         "inactive_spark": table.pe_inactive_spark,
     }
-    out = {key: _per_host(index.first_many(batch.hosts), batch.host_code) for key, index in indexes.items()}
+    out = {key: take_by_code(index.first_many(batch.hosts), batch.host_code, NO_MATCH) for key, index in indexes.items()}
     if len(table.pe_ips):
         by_ip = ~has_host & (batch.ip_version == 4)
         pos = np.minimum(np.searchsorted(table.pe_ips, batch.ip_lo), len(table.pe_ips) - 1)
@@ -192,8 +183,10 @@ def evaluate_frame(
     table: RuleTable, frame: pd.DataFrame, default_compute: ComputeType | str | None = None
 ) -> pd.DataFrame:
     """The input rows, in order, with ``verdict``, ``reason`` and ``rule`` columns added."""
-    verdicts = evaluate(table, FlowBatch.from_frame(frame, default_compute))
-    added = verdicts.to_frame()
-    added.index = frame.index
-    out = frame.drop(columns=[c for c in ("verdict", "reason", "rule") if c in frame.columns])
-    return pd.concat([out, added], axis=1)
+    return with_verdicts(frame, evaluate(table, FlowBatch.from_frame(frame, default_compute)).to_frame())
+
+
+def with_verdicts(frame: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the verdict columns of ``added`` (row for row) replacing any it already had."""
+    added = added.set_axis(frame.index)
+    return pd.concat([frame.drop(columns=[c for c in added.columns if c in frame.columns]), added], axis=1)

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from .compile import RuleTable
-from .evaluate import evaluate
+from .evaluate import evaluate, with_verdicts
 from .flows.io import DEFAULT_CHUNK_ROWS, FlowWriter, read_flow_chunks
 from .flows.schema import FlowBatch
 from .model import ComputeType
 from .summary import EvaluationSummary
-
-VERDICT_COLUMNS = ("verdict", "reason", "rule")
-
 
 def evaluate_file(
     table: RuleTable,
@@ -35,9 +30,7 @@ def evaluate_file(
             batch = FlowBatch.from_frame(chunk, default_compute)
             verdicts = evaluate(table, batch)
             summary.add(batch, verdicts)
-            added = verdicts.to_frame()
-            added.index = chunk.index
-            writer.write(pd.concat([chunk.drop(columns=[c for c in VERDICT_COLUMNS if c in chunk.columns]), added], axis=1))
+            writer.write(with_verdicts(chunk, verdicts.to_frame()))
     if not (rows_read == writer.rows == summary.total):  # an internal invariant, not a user error
         raise AssertionError(f"row count mismatch: read {rows_read}, wrote {writer.rows}, counted {summary.total}")
     return summary

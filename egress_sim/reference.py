@@ -18,6 +18,7 @@ import pandas as pd
 import pytricia
 
 from .compile import is_storage_host
+from .evaluate import with_verdicts
 from .effective import EffectiveRules, PrivateEndpoint, TagRule
 from .flows.schema import COMPUTE_TYPES, PROTOCOLS, is_missing, parse_compute, parse_fqdn, parse_port, parse_protocol
 from .ipnum import parse_ip
@@ -260,4 +261,4 @@ class ReferenceEvaluator:
             },
             index=frame.index,
         )
-        return pd.concat([frame.drop(columns=[c for c in added.columns if c in frame.columns]), added], axis=1)
+        return with_verdicts(frame, added)

@@ -159,8 +159,8 @@ class FlowBatch:
             blank = np.array([is_missing(v) for v in ip_uniques], dtype=bool)
             version_u = np.where(blank, 0, version_u).astype(np.uint8)
             bad_ip_u = (version_u == 0) & ~blank
-            ip_version, ip_hi, ip_lo = _take(version_u, ip_codes, 0), _take(hi_u, ip_codes, 0), _take(lo_u, ip_codes, 0)
-            bad_ip = _take(bad_ip_u, ip_codes, False)
+            ip_version, ip_hi, ip_lo = take_by_code(version_u, ip_codes, 0), take_by_code(hi_u, ip_codes, 0), take_by_code(lo_u, ip_codes, 0)
+            bad_ip = take_by_code(bad_ip_u, ip_codes, False)
         else:
             ip_version = np.zeros(n, np.uint8)
             ip_hi = np.zeros(n, np.uint64)
@@ -176,8 +176,8 @@ class FlowBatch:
             remap = np.full(len(parsed), -1, dtype=np.int32)
             valid_positions = [i for i, p in enumerate(parsed) if isinstance(p, str)]
             remap[valid_positions] = inverse
-            host_code = _take(remap, host_codes_raw, -1)
-            bad_host = _take(bad_host_u, host_codes_raw, False)
+            host_code = take_by_code(remap, host_codes_raw, -1)
+            bad_host = take_by_code(bad_host_u, host_codes_raw, False)
         else:
             hosts = np.array([], dtype=object)
             host_code = np.full(n, -1, dtype=np.int32)
@@ -219,10 +219,10 @@ def _factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(uniques, dtype=object)
 
 
-def _take(values: np.ndarray, codes: np.ndarray, fill: Any) -> np.ndarray:
-    """``values[codes]`` with ``fill`` where the code is -1 (a missing cell)."""
+def take_by_code(values: np.ndarray, codes: np.ndarray, fill: Any) -> np.ndarray:
+    """Broadcast per-unique ``values`` to rows: ``values[codes]``, with ``fill`` where the code is -1 (missing)."""
     if len(values) == 0:
-        return np.full(len(codes), fill, dtype=values.dtype if values.dtype != object else object)
+        return np.full(len(codes), fill, dtype=values.dtype)
     out = values[np.where(codes < 0, 0, codes)]
     out[codes < 0] = fill
     return out
@@ -231,7 +231,7 @@ def _take(values: np.ndarray, codes: np.ndarray, fill: Any) -> np.ndarray:
 def _codes_per_unique(series: pd.Series, parse) -> np.ndarray:
     codes, uniques = _factorize(series)
     parsed = np.array([parse(v) for v in uniques], dtype=np.int32)
-    return _take(parsed, codes, _MISSING)
+    return take_by_code(parsed, codes, _MISSING)
 
 
 def _ports(series: pd.Series) -> np.ndarray:
