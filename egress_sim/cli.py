@@ -6,9 +6,11 @@ Exit codes, for every command: 0 success; 1 a check the user asked for failed (a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +18,9 @@ import click
 
 from . import __version__
 from .compile import compile_rules
+from .demo import DEFAULT_FLOWS, DEFAULT_SEED, run_demo
+from .flows.scenario import load_scenario
+from .flows.simulator import simulate as simulate_flows
 from .errors import EgressSimError
 from .findings import Finding, WorkspaceInvalid
 from .ipnum import parse_ip
@@ -23,7 +28,8 @@ from .loading import load_checked
 from .model import ComputeType, IsolationMode, Protocol, load_workspace
 from .pipeline import evaluate_file
 from .reference import ReferenceEvaluator
-from .report.text import render_compiled, render_decision, render_evaluation
+from .report.markdown import MODE_HEADERS, mode_rows
+from .report.text import render_compiled, render_decision, render_evaluation, render_simulation, table
 from .servicetags import ServiceTagSet, load_service_tags
 from .validate import check_transition
 
@@ -180,6 +186,79 @@ def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol
         click.echo(render_decision(flow_text, decision))
     if expect is not None and decision.verdict.label != expect:
         sys.exit(EXIT_CHECK_FAILED)
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal; nothing at all when output goes to a file or pipe."""
+    if not sys.stderr.isatty() or total == 0:
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+scenario_option = click.option("--scenario", "scenario", type=click.Path(dir_okay=False), default=None,
+                               help="Scenario YAML (fleet, mixes, exfiltration rates); default: the bundled one.")
+
+
+@main.command()
+@click.argument("workspace", type=click.Path(dir_okay=False))
+@click.option("--flows", "n_flows", type=click.IntRange(min=0), default=100_000, show_default=True,
+              help="How many flows to generate.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed: the same seed gives byte-identical output.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the flows (.parquet or .csv).")
+@scenario_option
+@service_tags_option
+@json_option
+@handles_errors
+def simulate(workspace: str, n_flows: int, seed: int, output: str, scenario: str | None,
+             service_tags: str | None, as_json: bool) -> None:
+    """Generate labelled outbound flows from WORKSPACE.yaml's compute fleet (streamed, flat memory)."""
+    tags = _tags(service_tags)
+    ws, _ = load_checked(workspace, tags)
+    plan_scenario = load_scenario(scenario)
+    with progress_bar(n_flows, "simulating") as progress:
+        plan, summary = simulate_flows(ws, tags, plan_scenario, n_flows, seed, output, progress)
+    if as_json:
+        _emit_json({"workspace": workspace, "output": output, **plan.describe(), **summary.to_dict()})
+    else:
+        click.echo(f"{ws.name}: {summary.flows:,} flows written to {output} (seed {seed})\n")
+        click.echo(render_simulation(plan.describe(), summary.to_dict()))
+
+
+@main.command()
+@click.option("--workspace", type=click.Path(dir_okay=False), default=None,
+              help="Workspace YAML to simulate; default: the bundled contoso-research.yaml.")
+@click.option("--flows", "n_flows", type=click.IntRange(min=1), default=DEFAULT_FLOWS, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/demo", show_default=True,
+              help="Directory for flows, verdicts and reports.")
+@scenario_option
+@service_tags_option
+@json_option
+@handles_errors
+def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario: str | None,
+         service_tags: str | None, as_json: bool) -> None:
+    """Simulate a workspace's traffic, evaluate it under all three isolation modes, and report."""
+    with progress_bar(n_flows, "simulating") as progress:
+        report = run_demo(out_dir, n_flows, seed, workspace, scenario, service_tags, progress)
+    if as_json:
+        _emit_json(report.data)
+        return
+    data = report.data
+    sim = data["simulation"]
+    click.echo(f"{data['workspace']['name']}: {sim['flows']:,} simulated flows (seed {sim['seed']}), "
+               f"evaluated under each isolation mode\n")
+    click.echo(table(MODE_HEADERS, mode_rows(data), [False, True, True, True, True]))
+    approved = data["modes"].get("allow_only_approved_outbound")
+    if approved and approved["benign_denied_by_service"]:
+        worst = list(approved["benign_denied_by_service"].items())[:5]
+        click.echo("\nallow_only_approved_outbound would block, most first: "
+                   + ", ".join(f"{service} ({sum(r.values()):,})" for service, r in worst))
+    click.echo(f"\nreports: {report.markdown_path}, {report.json_path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,3 +25,11 @@ class ServiceTagError(EgressSimError):
 
 class FlowInputError(EgressSimError):
     """A flow file cannot be read as a whole (missing column, unknown format)."""
+
+
+class ScenarioError(EgressSimError):
+    """A simulation scenario or service catalog is invalid (unknown service, bad share, ...)."""
+
+
+class OutputFileError(EgressSimError):
+    """An output file cannot be written (missing directory, no permission, disk full)."""

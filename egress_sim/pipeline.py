@@ -11,16 +11,22 @@ from .flows.schema import FlowBatch
 from .model import ComputeType
 from .summary import EvaluationSummary
 
+# The simulator's labels: which scenario made a flow, and the scenario and service together.
+SIMULATOR_LABELS: dict[str, tuple[str, ...]] = {"scenario": ("scenario",), "scenario+service": ("scenario", "service")}
+
 def evaluate_file(
     table: RuleTable,
     flows_path: str | Path,
     out_path: str | Path,
     default_compute: ComputeType | str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    labels: dict[str, tuple[str, ...]] | None = None,
 ) -> EvaluationSummary:
     """Write the input rows, in order, with ``verdict``, ``reason`` and ``rule``; return the counts.
 
-    Memory stays bounded by ``chunk_rows``; every row read is written back with exactly one verdict.
+    Memory stays bounded by ``chunk_rows``; every row read is written back with exactly one verdict. When
+    ``labels`` names label columns (``{"scenario": ("scenario",)}``), verdicts are also counted per label value;
+    by default the simulator's labels, when the flows carry them.
     """
     summary = EvaluationSummary()
     rows_read = 0
@@ -29,7 +35,10 @@ def evaluate_file(
             rows_read += len(chunk)
             batch = FlowBatch.from_frame(chunk, default_compute)
             verdicts = evaluate(table, batch)
-            summary.add(batch, verdicts)
+            present = {name: [chunk[c] for c in columns]
+                       for name, columns in (SIMULATOR_LABELS if labels is None else labels).items()
+                       if all(c in chunk.columns for c in columns)}
+            summary.add(batch, verdicts, present)
             writer.write(with_verdicts(chunk, verdicts.to_frame()))
     if not (rows_read == writer.rows == summary.total):  # an internal invariant, not a user error
         raise AssertionError(f"row count mismatch: read {rows_read}, wrote {writer.rows}, counted {summary.total}")

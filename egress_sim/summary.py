@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from .flows.schema import COMPUTE_TYPES, FlowBatch
 from .evaluate import Verdicts
@@ -24,12 +25,34 @@ class EvaluationSummary:
     """How many flows got which verdict and reason, per compute type. Adding two summaries adds counts."""
 
     counts: Counter = field(default_factory=Counter)  # (compute_type, reason code) -> flows
+    # (column, value, reason code) -> flows, for label columns such as the simulator's scenario and service
+    by_label: Counter = field(default_factory=Counter)
 
-    def add(self, batch: FlowBatch, verdicts: Verdicts) -> None:
-        labels = compute_labels(batch)
-        keys, numbers = np.unique(np.rec.fromarrays([labels.astype(str), verdicts.reason]), return_counts=True)
-        for (compute, reason), number in zip(keys.tolist(), numbers.tolist()):
-            self.counts[(compute, Reason(int(reason)).code)] += int(number)
+    def add(self, batch: FlowBatch, verdicts: Verdicts, labels: dict[str, list[pd.Series]] | None = None) -> None:
+        """Count a chunk. ``labels`` maps a label name to its column(s); with several columns (e.g.
+        ``"scenario+service"``) their combinations are counted, each value a tuple."""
+        for (compute,), reason, n in _count([compute_labels(batch)], verdicts.reason):
+            self.counts[(compute, reason)] += n
+        for name, columns in (labels or {}).items():
+            for values, reason, n in _count(columns, verdicts.reason):
+                self.by_label[(name, values if len(values) > 1 else values[0], reason)] += n
+
+    def label_reasons(self, column: str) -> dict:
+        """Flows per value of a label and reason."""
+        out: dict[str, dict[str, int]] = {}
+        for (col, value, reason), n in sorted(self.by_label.items()):
+            if col == column:
+                out.setdefault(value, {})[reason] = n
+        return out
+
+    def label_verdicts(self, column: str) -> dict:
+        """Flows per value of a label and verdict (allow/deny/rejected)."""
+        out: dict[str, dict[str, int]] = {}
+        for value, reasons in self.label_reasons(column).items():
+            row = out.setdefault(value, {v.label: 0 for v in Verdict})
+            for reason, n in reasons.items():
+                row[Reason[reason.upper()].verdict.label] += n
+        return out
 
     @property
     def total(self) -> int:
@@ -65,4 +88,28 @@ class EvaluationSummary:
                 {"compute_type": c, "reason": r, "verdict": Reason[r.upper()].verdict.label, "flows": n}
                 for (c, r), n in sorted(self.counts.items())
             ],
+            **({"by_label_and_reason": [
+                {"label": c, "value": list(v) if isinstance(v, tuple) else v, "reason": r,
+                 "verdict": Reason[r.upper()].verdict.label, "flows": n}
+                for (c, v, r), n in sorted(self.by_label.items())
+            ]} if self.by_label else {}),
         }
+
+
+def _count(columns: list[np.ndarray | pd.Series], reasons: np.ndarray) -> list[tuple[tuple[str, ...], str, int]]:
+    """Flows per (combination of column values, reason), with one factorize per column and one unique."""
+    combined = reasons.astype(np.int64)
+    radix = 256  # reason codes are < 256
+    decoders = []
+    for column in columns:
+        codes, uniques = pd.factorize(column if isinstance(column, pd.Series) else pd.Series(column), use_na_sentinel=False)
+        uniques = np.asarray(uniques, dtype=object)
+        combined = combined + codes.astype(np.int64) * radix
+        decoders.append((radix, len(uniques), uniques))
+        radix *= max(len(uniques), 1)
+    values, numbers = np.unique(combined, return_counts=True)
+    out = []
+    for value, number in zip(values.tolist(), numbers.tolist()):
+        key = tuple(str(uniques[(value // r) % size]) for r, size, uniques in decoders)
+        out.append((key, Reason(value % 256).code, int(number)))
+    return out

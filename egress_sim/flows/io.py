@@ -12,9 +12,10 @@ from types import TracebackType
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..errors import FlowInputError
+from ..errors import FlowInputError, OutputFileError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".csv.gz": "csv"}
 DEFAULT_CHUNK_ROWS = 1_000_000
@@ -39,11 +40,24 @@ def read_flow_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> 
             with reader:
                 yield from reader
         else:
-            parquet = pq.ParquetFile(path)
-            for batch in parquet.iter_batches(batch_size=chunk_rows):
-                yield batch.to_pandas()
+            yield from _parquet_chunks(pq.ParquetFile(path), chunk_rows)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowException, UnicodeDecodeError, OSError) as exc:
         raise FlowInputError(f"{path}: cannot read flows: {str(exc).splitlines()[0]}") from None
+
+
+def _parquet_chunks(parquet: pq.ParquetFile, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Record batches stop at row-group boundaries; gather them into chunks of ``chunk_rows`` rows, so that
+    a file of many small row groups is not evaluated a few thousand rows at a time."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in parquet.iter_batches(batch_size=chunk_rows):
+        if rows + batch.num_rows > chunk_rows and pending:
+            yield pa.Table.from_batches(pending).to_pandas()
+            pending, rows = [], 0
+        pending.append(batch)
+        rows += batch.num_rows
+    if pending:
+        yield pa.Table.from_batches(pending).to_pandas()
 
 
 def read_flows(path: str | Path) -> pd.DataFrame:
@@ -58,20 +72,30 @@ class FlowWriter:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.format = table_format(path)
+        check_writable(self.path)
         self._parquet: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._wrote_header = False
         self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
-        frame = _plain_strings(frame)
+        try:
+            self._write(frame)
+        except (OSError, pa.ArrowException) as exc:
+            raise OutputFileError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
+
+    def _write(self, frame: pd.DataFrame) -> None:
         if self.format == "csv":
             frame.to_csv(self.path, mode="a" if self._wrote_header else "w", header=not self._wrote_header, index=False)
             self._wrote_header = True
         else:
-            table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+            table = _plain_strings(pa.Table.from_pandas(frame, preserve_index=False))
+            if self._schema is not None:
+                table = table.cast(self._schema)
             if self._parquet is None:
-                self._schema = table.schema
+                # a column that is empty in the first chunk has no type yet: text is what every such column holds
+                self._schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema])
+                table = table.cast(self._schema)
                 self._parquet = pq.ParquetWriter(self.path, self._schema)
             self._parquet.write_table(table)
         self.rows += len(frame)
@@ -88,18 +112,87 @@ class FlowWriter:
         return self
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        elif self._parquet is not None:
+            self._parquet.close()
 
 
-def _plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """Categoricals become plain strings so every chunk has the same Parquet schema."""
-    out = frame.copy(deep=False)
-    for column in out.columns:
-        if isinstance(out[column].dtype, pd.CategoricalDtype):
-            out[column] = out[column].astype("string")
-    return out
+def check_writable(path: Path) -> None:
+    """Fail early, with the path in the message, when an output file's directory does not exist."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputFileError(f"{path}: cannot write: directory {parent} does not exist")
+    if path.is_dir():
+        raise OutputFileError(f"{path}: cannot write: it is a directory")
+
+
+def _plain_strings(table: pa.Table) -> pa.Table:
+    """Dictionary (categorical) columns become plain values so every chunk has the same Parquet schema."""
+    schema = pa.schema([
+        pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema
+    ])
+    return table.cast(schema) if schema != table.schema else table
 
 
 def write_flows(frame: pd.DataFrame, path: str | Path) -> None:
     with FlowWriter(path) as writer:
         writer.write(frame)
+
+
+class TableWriter:
+    """Append Arrow tables of one schema to a Parquet or CSV file (the simulator's output).
+
+    Parquet keeps dictionary-encoded columns as they are (small files, categoricals on reading); CSV gets
+    plain text, timestamps in ISO 8601.
+    """
+
+    def __init__(self, path: str | Path, schema: pa.Schema, row_group_rows: int = DEFAULT_CHUNK_ROWS):
+        self.path = Path(path)
+        self.format = table_format(path)
+        self.schema = schema
+        self.rows = 0
+        self.row_group_rows = row_group_rows
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        check_writable(self.path)
+        try:
+            if self.format == "parquet":
+                self._writer = pq.ParquetWriter(self.path, schema)
+            else:
+                self._text_schema = pa.schema([
+                    pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema
+                ])
+                self._writer = pacsv.CSVWriter(self.path, self._text_schema)
+        except (OSError, pa.ArrowException) as exc:
+            raise OutputFileError(f"{path}: cannot write: {str(exc).splitlines()[0]}") from None
+
+    def write(self, table: pa.Table) -> None:
+        """Buffer ``table``; small tables are gathered into row groups of about ``row_group_rows`` rows."""
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending).unify_dictionaries().combine_chunks()
+        self._pending, self._pending_rows = [], 0
+        if self.format == "csv":
+            table = table.cast(self._text_schema)
+        try:
+            self._writer.write_table(table)
+        except (OSError, pa.ArrowException) as exc:
+            raise OutputFileError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+    def __enter__(self) -> "TableWriter":
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()

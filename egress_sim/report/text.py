@@ -70,3 +70,18 @@ def render_compiled(summary: dict) -> str:
         ["provisioned", f"{'yes' if summary['provisioned'] else 'no'} (spark: {'yes' if summary['spark_ready'] else 'no'})"],
     ]
     return table(["compiled rule table", ""], rows)
+
+
+def render_simulation(plan: dict, summary: dict) -> str:
+    """What a simulation wrote: flows per compute type and per scenario label, and what it left out."""
+    total = summary["flows"]
+    parts = [
+        table(["compute_type", "flows", "share"], [[k, v, _share(v, total)] for k, v in summary["by_compute_type"].items()],
+              [False, True, True]),
+        table(["scenario", "flows", "share"], [[k, v, _share(v, total)] for k, v in summary["by_scenario"].items()],
+              [False, True, True]),
+    ]
+    if plan["unavailable_services"]:
+        parts.append("left out (cannot exist for this workspace):\n" + "\n".join(
+            f"  {name}: {why}" for name, why in plan["unavailable_services"].items()))
+    return "\n\n".join(parts)

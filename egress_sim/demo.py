@@ -1,0 +1,98 @@
+"""``egress-sim demo``: simulate a workspace's traffic, evaluate it under every isolation mode, write reports.
+
+The result is one JSON-able dict (``DemoReport.data``) that both the JSON file and the Markdown report are
+rendered from, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .flows.scenario import load_scenario
+from .flows.simulator import BENIGN, simulate
+from .loading import load_checked
+from .report.markdown import render_demo_markdown
+from .servicetags import load_service_tags
+from .verdicts import Reason
+from .whatif import ALL_MODES, evaluate_modes
+
+DEFAULT_WORKSPACE = "contoso-research.yaml"
+DEFAULT_FLOWS = 250_000
+DEFAULT_SEED = 7
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    data: dict
+    json_path: Path
+    markdown_path: Path
+
+
+def bundled_workspace_path(name: str = DEFAULT_WORKSPACE) -> Path:
+    return Path(str(resources.files("egress_sim.bundled").joinpath("workspaces", name)))
+
+
+def run_demo(
+    out_dir: str | Path = "reports/demo",
+    flows: int = DEFAULT_FLOWS,
+    seed: int = DEFAULT_SEED,
+    workspace_path: str | Path | None = None,
+    scenario_path: str | Path | None = None,
+    service_tags_path: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DemoReport:
+    """Simulate ``flows`` flows, evaluate them under all three modes, write JSON + Markdown into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tags = load_service_tags(service_tags_path)
+    ws_file = Path(workspace_path) if workspace_path is not None else bundled_workspace_path()
+    workspace, _ = load_checked(ws_file, tags)
+    scenario = load_scenario(scenario_path)
+    flows_path = out / "flows.parquet"
+    plan, simulated = simulate(workspace, tags, scenario, flows, seed, flows_path, progress)
+    outcomes = evaluate_modes(workspace, tags, flows_path, out, ALL_MODES)
+
+    data = {
+        "workspace": {"name": workspace.name, "file": str(ws_file), "location": workspace.location,
+                      "isolation_mode": workspace.managed_network.isolation_mode.yaml},
+        "service_tags": tags.source.rsplit("/", 1)[-1],
+        "simulation": {**plan.describe(), **simulated.to_dict(), "flows_file": str(flows_path)},
+        "modes": {mode.yaml: _mode_result(o.summary, str(o.verdicts_path)) for mode, o in outcomes.items()},
+    }
+    json_path, md_path = out / "summary.json", out / "report.md"
+    json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(render_demo_markdown(data), encoding="utf-8")
+    return DemoReport(data, json_path, md_path)
+
+
+def _mode_result(summary, verdicts_path: str) -> dict:
+    """One mode's outcome: totals, benign vs exfiltration flows, per scenario, and what breaks per service."""
+    by_scenario = summary.label_verdicts("scenario")
+    reasons_by_scenario = summary.label_reasons("scenario")
+    benign = by_scenario.get(BENIGN, {"allow": 0, "deny": 0, "rejected": 0})
+    exfil = {"allow": 0, "deny": 0, "rejected": 0}
+    for name, counts in by_scenario.items():
+        if name != BENIGN:
+            for k, v in counts.items():
+                exfil[k] += v
+    broken: dict[str, dict[str, int]] = {}
+    for (scenario, service), reasons in summary.label_reasons("scenario+service").items():
+        if scenario == BENIGN:
+            denied = {r: n for r, n in reasons.items() if Reason[r.upper()].verdict.label == "deny"}
+            if denied:
+                broken[service] = denied
+    return {
+        "verdicts_file": verdicts_path,
+        "flows": summary.total,
+        "verdicts": summary.by_verdict(),
+        "reasons": summary.by_reason(),
+        "benign": benign,
+        "exfiltration": exfil,
+        "by_scenario": {name: {**counts, "reasons": reasons_by_scenario.get(name, {})}
+                        for name, counts in by_scenario.items() if name != BENIGN},
+        "benign_denied_by_service": dict(sorted(broken.items(), key=lambda kv: -sum(kv[1].values()))),
+    }

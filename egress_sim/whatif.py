@@ -1,0 +1,47 @@
+"""What-if comparisons: the same flows evaluated under several configurations.
+
+For now one question: how would these flows fare under each isolation mode? Each mode's verdicts go to their
+own file, and the summaries come back side by side, so a report can say what switching would block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .compile import compile_rules
+from .model import IsolationMode, Workspace
+from .pipeline import evaluate_file
+from .servicetags import ServiceTagSet
+from .summary import EvaluationSummary
+
+ALL_MODES: tuple[IsolationMode, ...] = (
+    IsolationMode.DISABLED,
+    IsolationMode.ALLOW_INTERNET_OUTBOUND,
+    IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND,
+)
+
+
+@dataclass(frozen=True)
+class ModeOutcome:
+    mode: IsolationMode
+    summary: EvaluationSummary
+    verdicts_path: Path
+
+
+def evaluate_modes(
+    workspace: Workspace,
+    tags: ServiceTagSet,
+    flows_path: str | Path,
+    out_dir: str | Path,
+    modes: tuple[IsolationMode, ...] = ALL_MODES,
+) -> dict[IsolationMode, ModeOutcome]:
+    """Evaluate one flow file under each mode; verdicts go to ``out_dir/verdicts-<mode>.parquet``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    outcomes = {}
+    for mode in modes:
+        path = out / f"verdicts-{mode.yaml}.parquet"
+        summary = evaluate_file(compile_rules(workspace, tags, mode), flows_path, path)
+        outcomes[mode] = ModeOutcome(mode, summary, path)
+    return outcomes
