@@ -11,6 +11,7 @@ the ground truth tests check every simulated address against.
 from __future__ import annotations
 
 import ipaddress
+import math
 import uuid
 from dataclasses import dataclass
 from importlib import resources
@@ -18,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ..effective import EffectiveRules, effective_rules, workspace_resource_id
 from ..errors import EgressSimError, ScenarioError
 from ..model import IsolationMode, Protocol, ServiceTagDestination, Workspace
 from ..model.hostnames import PatternKind, normalize_host
 from ..servicetags import ServiceTagSet
+from ..yamlfile import read_yaml
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -100,10 +101,7 @@ def bundled_catalog_path() -> Path:
 def load_catalog(path: str | Path | None = None) -> dict[str, ServiceSpec]:
     """Read a service catalog file (the bundled one by default)."""
     file = Path(path) if path is not None else bundled_catalog_path()
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioError(f"{file}: cannot read service catalog: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(file, "service catalog", ScenarioError)
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
         raise ScenarioError(f"{file}: a service catalog is a mapping with a 'services:' mapping")
     return parse_services(data["services"], str(file))
@@ -121,7 +119,7 @@ def parse_service(name: str, body: Any, where: str) -> ServiceSpec:
 
     if not isinstance(body, dict):
         raise fail("must be a mapping")
-    unknown = sorted(set(body) - _KEYS)
+    unknown = sorted(str(k) for k in set(body) - _KEYS)
     if unknown:
         raise fail(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
     destination = body.get("destination")
@@ -147,6 +145,8 @@ def parse_service(name: str, body: Any, where: str) -> ServiceSpec:
     hosts = body.get("hosts", [])
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         raise fail("'hosts' must be a list of host names")
+    for host in hosts:
+        _check_template(host, fail)
     try:
         protocol = Protocol.parse(body.get("protocol", "TCP"), "protocol")
     except EgressSimError as exc:
@@ -158,14 +158,14 @@ def parse_service(name: str, body: Any, where: str) -> ServiceSpec:
         raise fail("'ports' must be a mapping of port to weight, e.g. {443: 0.9, 80: 0.1}")
     port_list, weights = [], []
     for port, weight in ports.items():
-        if not isinstance(port, int) or not 0 < port <= 65535:
+        if not is_integer(port) or not 0 < port <= 65535:
             raise fail(f"port {port!r} is not 1-65535")
-        if not isinstance(weight, (int, float)) or weight <= 0:
+        if not is_number(weight) or weight <= 0:
             raise fail(f"weight {weight!r} of port {port} must be a positive number")
         port_list.append(port)
         weights.append(float(weight))
     endpoints = body.get("endpoints", DEFAULT_ENDPOINTS_PER_HOST)
-    if not isinstance(endpoints, int) or not 1 <= endpoints <= 1024:
+    if not is_integer(endpoints) or not 1 <= endpoints <= 1024:
         raise fail(f"endpoints {endpoints!r} must be an integer 1-1024")
     return ServiceSpec(
         name=name,
@@ -181,8 +181,33 @@ def parse_service(name: str, body: Any, where: str) -> ServiceSpec:
     )
 
 
+def is_integer(value: Any) -> bool:
+    """An integer as YAML gives it (``true`` is not a port, a count or a size)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (``.nan``, ``.inf`` and booleans are not weights)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+TEMPLATE_FIELDS = ("region", "workspace_id", "storage", "key_vault", "registry")
+
+
+def _check_template(host: str, fail) -> None:
+    """A host template may use only the documented fields, and must be a host name once filled in."""
+    try:
+        filled = host.format(**{f: "x" for f in TEMPLATE_FIELDS})
+    except (KeyError, IndexError, ValueError) as exc:
+        raise fail(f"host {host!r}: bad template ({exc}); fields are {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}") from None
+    try:
+        normalize_host(filled)
+    except EgressSimError as exc:
+        raise fail(f"host {host!r}: {exc}") from None
+
+
 def _byte_range(value: Any, key: str, fail) -> tuple[int, int]:
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
+    if not (isinstance(value, list) and len(value) == 2 and all(is_integer(v) and v > 0 for v in value)):
         raise fail(f"'{key}' must be [low, high], two positive integers")
     low, high = value
     if low > high:
@@ -351,10 +376,8 @@ def draw_addresses(networks: list[IpNetwork], count: int, rng: np.random.Generat
     for _ in range(count):
         network = networks[int(rng.integers(len(networks)))]
         size = network.num_addresses
-        if size > 4:
-            offset = 1 + int(rng.integers(size - 2))
-        else:
-            offset = int(rng.integers(size))
+        random = int.from_bytes(rng.bytes(16), "big")  # 128 random bits: IPv6 prefixes exceed int64
+        offset = 1 + random % (size - 2) if size > 4 else random % size
         out.append(str(network.network_address + offset))
     return out
 

@@ -163,7 +163,9 @@ class TableWriter:
                 self._text_schema = pa.schema([
                     pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema
                 ])
-                self._writer = pacsv.CSVWriter(self.path, self._text_schema)
+                sink = pa.CompressedOutputStream(str(self.path), "gzip") if self.path.name.lower().endswith(".gz") else str(self.path)
+                self._sink = sink
+                self._writer = pacsv.CSVWriter(sink, self._text_schema)
         except (OSError, pa.ArrowException) as exc:
             raise OutputFileError(f"{path}: cannot write: {str(exc).splitlines()[0]}") from None
 
@@ -190,6 +192,8 @@ class TableWriter:
     def close(self) -> None:
         self._flush()
         self._writer.close()
+        if self.format == "csv" and not isinstance(self._sink, str):
+            self._sink.close()
 
     def __enter__(self) -> "TableWriter":
         return self

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ..errors import EgressSimError, ScenarioError
 from ..model import ComputeType
-from .catalog import ServiceSpec, load_catalog, parse_services
+from ..model.hostnames import normalize_host
+from ..yamlfile import read_yaml
+from .catalog import ServiceSpec, is_integer, is_number, load_catalog, parse_services
 
 BUNDLED_SCENARIO = "default.yaml"
 MAX_NODES = 2000  # source addresses 10.0.8.4 upwards stay inside the simulated 10.0.8.0/21 compute subnet
@@ -93,10 +94,7 @@ def bundled_scenario_path() -> Path:
 def load_scenario(path: str | Path | None = None, catalog: dict[str, ServiceSpec] | None = None) -> Scenario:
     """Read and check a scenario file (the bundled default when ``path`` is None)."""
     file = Path(path) if path is not None else bundled_scenario_path()
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioError(f"{file}: cannot read scenario: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(file, "scenario", ScenarioError)
     return scenario_from_dict(data, str(file), catalog)
 
 
@@ -118,7 +116,10 @@ def scenario_from_dict(data: Any, where: str = "<scenario>", catalog: dict[str, 
     fleet = tuple(_fleet(key, body, services, fail) for key, body in fleet_data.items())
     if sum(f.share for f in fleet) <= 0:
         raise fail("the fleet's shares add up to 0: no compute would send anything")
-    injections = tuple(_injection(name, body, fleet, fail) for name, body in (data.get("exfiltration") or {}).items())
+    exfiltration = data.get("exfiltration") or {}
+    if not isinstance(exfiltration, dict):
+        raise fail("'exfiltration' must map scenario names to rates, e.g. {dns_tunnel: 0.002}")
+    injections = tuple(_injection(name, body, fleet, fail) for name, body in exfiltration.items())
     total = sum(i.rate for i in injections)
     if total >= 1:
         raise fail(f"the exfiltration rates add up to {total:g}; they must leave room for benign traffic (< 1)")
@@ -138,7 +139,7 @@ def _window(body: Any, fail) -> tuple[datetime, int]:
         raise fail(f"window start {raw!r} is not an ISO 8601 time such as 2026-11-16T00:00:00Z") from None
     start = start.replace(tzinfo=timezone.utc) if start.tzinfo is None else start.astimezone(timezone.utc)
     days = body.get("days", 7)
-    if not isinstance(days, int) or not 1 <= days <= 366:
+    if not is_integer(days) or not 1 <= days <= 366:
         raise fail(f"window days {days!r} must be an integer 1-366")
     return start, days
 
@@ -160,23 +161,25 @@ def _fleet(key: Any, body: Any, services: dict[str, ServiceSpec], fail) -> Compu
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
         raise fail(f"{where}: 'names' must be a non-empty list of compute names")
     nodes = body.get("nodes", 1)
-    if not isinstance(nodes, int) or nodes < 1:
+    if not is_integer(nodes) or nodes < 1:
         raise fail(f"{where}: 'nodes' must be a positive integer")
     share = body.get("share")
-    if not isinstance(share, (int, float)) or isinstance(share, bool) or share < 0:
+    if not is_number(share) or share < 0:
         raise fail(f"{where}: 'share' must be a number >= 0 (its part of the benign flows)")
     hours, weekend = _hours(body.get("hours", "flat"), where, fail)
     if "weekend" in body:
         weekend = body["weekend"]
-        if not isinstance(weekend, (int, float)) or weekend < 0:
+        if not is_number(weekend) or weekend < 0:
             raise fail(f"{where}: 'weekend' must be a number >= 0")
     mix = body.get("mix")
     if not isinstance(mix, dict) or not mix:
         raise fail(f"{where}: 'mix' must map destination services to weights")
     for service, weight in mix.items():
+        if not isinstance(service, str):
+            raise fail(f"{where}: mix key {service!r} is not a service name")
         if service not in services:
             raise fail(f"{where}: unknown service {service!r}{_closest(service, services)}")
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
+        if not is_number(weight) or weight < 0:
             raise fail(f"{where}: weight {weight!r} of {service!r} must be a number >= 0")
     if sum(mix.values()) <= 0:
         raise fail(f"{where}: the mix's weights add up to 0")
@@ -189,7 +192,7 @@ def _hours(value: Any, where: str, fail) -> tuple[tuple[float, ...], float]:
         if value not in HOUR_SHAPES:
             raise fail(f"{where}: hours {value!r} is not one of {', '.join(HOUR_SHAPES)} (or 24 hourly weights)")
         return HOUR_SHAPES[value]
-    if (isinstance(value, list) and len(value) == 24 and all(isinstance(v, (int, float)) and v >= 0 for v in value)
+    if (isinstance(value, list) and len(value) == 24 and all(is_number(v) and v >= 0 for v in value)
             and sum(value) > 0):
         return tuple(float(v) for v in value), 1.0
     raise fail(f"{where}: hours must be a shape name or a list of 24 non-negative weights, not {value!r}")
@@ -204,18 +207,34 @@ def _injection(name: Any, body: Any, fleet: tuple[ComputeFleet, ...], fail) -> I
     if unknown:
         raise fail(f"exfiltration {name}: unknown option(s) {', '.join(map(str, unknown))} (known: rate, {', '.join(defaults)})")
     rate = options.pop("rate", None)
-    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
+    if not is_number(rate) or not 0 <= rate < 1:
         raise fail(f"exfiltration {name}: rate {rate!r} must be a fraction of all flows, 0 <= rate < 1")
     computes = options.pop("compute", defaults.pop("compute"))
     defaults.pop("compute", None)
+    if isinstance(computes, str):
+        computes = [computes]
+    if not isinstance(computes, (list, tuple)) or not computes:
+        raise fail(f"exfiltration {name}: compute {computes!r} must be a compute type or a list of them")
     try:
-        types = tuple(ComputeType.parse(c, "compute type") for c in ([computes] if isinstance(computes, str) else computes))
-    except (EgressSimError, TypeError) as exc:
-        raise fail(f"exfiltration {name}: {exc}") from None
+        types = tuple(ComputeType.parse(c, "compute type") for c in computes)
+    except EgressSimError as exc:
+        raise fail(f"exfiltration {name}: compute: {exc}") from None
+    _check_options(name, options, fail)
     present = tuple(t for t in types if any(f.compute_type is t and f.nodes for f in fleet))
     if rate > 0 and not present:
         raise fail(f"exfiltration {name}: comes from {', '.join(t.yaml for t in types)}, and the fleet has none of them")
     return Injection(name, float(rate), present, {**defaults, **options})
+
+
+def _check_options(name: str, options: dict[str, Any], fail) -> None:
+    """The scenario-specific options: how many foreign accounts, which tunnel domain."""
+    if "accounts" in options and (not is_integer(options["accounts"]) or not 1 <= options["accounts"] <= 1000):
+        raise fail(f"exfiltration {name}: accounts {options['accounts']!r} must be an integer 1-1000")
+    if options.get("domain") is not None:
+        try:
+            options["domain"] = normalize_host(options["domain"])
+        except EgressSimError as exc:
+            raise fail(f"exfiltration {name}: domain: {exc}") from None
 
 
 def _closest(name: str, services: dict[str, Any]) -> str:

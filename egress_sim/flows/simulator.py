@@ -102,10 +102,12 @@ class SimulationPlan:
             raise ScenarioError(f"seed {seed!r} must be a non-negative integer")
         self.workspace, self.scenario, self.seed = workspace, scenario, seed
         self.ctx = WorkspaceContext.build(workspace, tags)
-        rng = np.random.default_rng([seed, 0xC0FFEE])
-        self._setup_rng = rng
         self._build_nodes()
-        self._resolve(rng)
+        try:
+            self._resolve(np.random.default_rng([seed, 0xC0FFEE]))
+        except ScenarioError as exc:  # a catalog problem only visible against this workspace and tag file
+            message = str(exc)
+            raise ScenarioError(message if message.startswith(scenario.source) else f"{scenario.source}: {message}") from None
         self._build_mixes()
 
     # --- setup ------------------------------------------------------------------------------------------------

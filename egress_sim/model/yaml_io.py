@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import ModelError, WorkspaceFileError
 from ..findings import Finding, WorkspaceInvalid
+from ..yamlfile import read_yaml
 from .enums import IsolationMode, OutboundRuleType
 from .network import ManagedNetwork, ManagedNetworkProvisionStatus, Workspace
 from .rules import AnyRule, FqdnDestination, PrivateEndpointDestination, ServiceTagDestination
@@ -28,19 +29,7 @@ _NETWORK_KEYS = {"isolation_mode", "outbound_rules", "firewall_sku", "network_id
 def load_workspace(path: str | Path) -> tuple[Workspace, list[Finding]]:
     """Load a workspace YAML file; return it with its warnings, or raise ``WorkspaceInvalid`` listing every error."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WorkspaceFileError(f"{source}: cannot read workspace file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise WorkspaceFileError(f"{source}: workspace file is not UTF-8 text") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise WorkspaceFileError(f"{source}: not valid YAML{where}: {problem}") from None
+    document = read_yaml(path, "workspace file", WorkspaceFileError)
     return workspace_from_dict(document, source=source)
 
 

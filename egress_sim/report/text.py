@@ -40,13 +40,16 @@ def render_evaluation(summary: EvaluationSummary) -> str:
     reason_rows = []
     for reason, n in summary.by_reason().items():
         reason_rows.append([reason, Reason[reason.upper()].verdict.label, n, _share(n, total)])
-    return "\n\n".join(
-        [
-            head,
-            table(["compute_type", "allow", "deny", "rejected", "flows"], compute_rows, [False, True, True, True, True]),
-            table(["reason", "verdict", "flows", "share"], reason_rows, [False, False, True, True]),
-        ]
-    )
+    parts = [
+        head,
+        table(["compute_type", "allow", "deny", "rejected", "flows"], compute_rows, [False, True, True, True, True]),
+        table(["reason", "verdict", "flows", "share"], reason_rows, [False, False, True, True]),
+    ]
+    scenarios = summary.label_verdicts("scenario")
+    if scenarios:  # simulated flows carry their scenario label
+        rows = [[name, c["allow"], c["deny"], c["rejected"], sum(c.values())] for name, c in scenarios.items()]
+        parts.append(table(["scenario", "allow", "deny", "rejected", "flows"], rows, [False, True, True, True, True]))
+    return "\n\n".join(parts)
 
 
 def render_decision(flow_text: str, decision: Decision) -> str:
