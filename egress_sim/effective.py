@@ -23,7 +23,7 @@ from .model import (
     ServiceTagDestination,
     Workspace,
 )
-from .privatelink import find_target, host_patterns
+from .privatelink import host_patterns
 from .servicetags import ServiceTagSet
 
 # The managed VNet's address space as the simulator models it (the VirtualNetwork tag is empty in the

@@ -272,57 +272,29 @@ def test_service_private_endpoint_to_unknown_resource_is_refused():
                      "storage_account")
 
 
-def test_catalog_file_error_names_the_file(write_yaml):
-    path = write_yaml({"services": {"intranet": {"destination": PREFIXES, "ports": {70000: 1}}}}, "services.yaml")
-    with pytest.raises(ScenarioError, match=r"service 'intranet': port 70000") as info:
-        load_catalog(path)
-    assert str(info.value).startswith(f"{path}: ")
-
-
-def test_catalog_without_services_mapping_is_refused(write_yaml):
-    path = write_yaml("services: [pypi]\n", "services.yaml")
-    with pytest.raises(ScenarioError, match=r"'services:' mapping") as info:
-        load_catalog(path)
-    assert str(info.value).startswith(f"{path}: ")
-
-
 # --- files --------------------------------------------------------------------------------------------------
 
-
-def test_error_in_scenario_file_starts_with_the_file(write_yaml):
-    data = minimal()
-    data["window"]["days"] = 0
-    path = write_yaml(data, "scenario.yaml")
-    with pytest.raises(ScenarioError, match=r"window days 0") as info:
-        load_scenario(path)
-    assert str(info.value).startswith(f"{path}: ")
-
-
-def test_missing_scenario_file_is_a_scenario_error(tmp_path):
-    path = tmp_path / "nope.yaml"
-    with pytest.raises(ScenarioError, match=r"cannot read scenario: No such file") as info:
-        load_scenario(path)
-    assert str(info.value).startswith(f"{path}: ")
+BAD_FILES = {
+    # case: (loader, file content or None for a missing file, what the message must say)
+    "catalog with a bad port": (load_catalog, b"services: {intranet: {destination: {prefixes: [10.0.0.0/8]}, ports: {70000: 1}}}\n",
+                                r"service 'intranet': port 70000"),
+    "catalog without a services mapping": (load_catalog, b"services: [pypi]\n", r"'services:' mapping"),
+    "missing catalog": (load_catalog, None, r"cannot read service catalog"),
+    "scenario with days 0": (load_scenario, b"window: {days: 0}\nfleet: {}\n", r"window days 0"),
+    "missing scenario": (load_scenario, None, r"cannot read scenario: No such file"),
+    "scenario that is not YAML": (load_scenario, b"window: [unclosed\nfleet: {}\n", r"not valid YAML at line 2"),
+    "scenario that is a list": (load_scenario, b"- window\n- fleet\n", r"a scenario is a mapping"),
+}
 
 
-def test_invalid_yaml_scenario_file_is_a_scenario_error(write_yaml):
-    path = write_yaml("window: [unclosed\nfleet: {}\n", "scenario.yaml")
-    with pytest.raises(ScenarioError, match=r"not valid YAML at line 2") as info:
-        load_scenario(path)
-    assert str(info.value).startswith(f"{path}: ")
-
-
-def test_scenario_file_that_is_not_a_mapping_is_refused(write_yaml):
-    path = write_yaml("- window\n- fleet\n", "scenario.yaml")
-    with pytest.raises(ScenarioError, match=r"a scenario is a mapping") as info:
-        load_scenario(path)
-    assert str(info.value).startswith(f"{path}: ")
-
-
-def test_missing_catalog_file_is_a_scenario_error(tmp_path):
-    path = tmp_path / "nope.yaml"
-    with pytest.raises(ScenarioError, match=r"cannot read service catalog") as info:
-        load_catalog(path)
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_a_bad_file_is_refused_with_a_message_that_starts_with_the_file(tmp_path, case):
+    loader, content, expected = BAD_FILES[case]
+    path = tmp_path / "input.yaml"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ScenarioError, match=expected) as info:
+        loader(path)
     assert str(info.value).startswith(f"{path}: ")
 
 

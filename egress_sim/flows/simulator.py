@@ -26,10 +26,10 @@ from ..errors import ScenarioError
 from ..model import ComputeType, Protocol, Workspace
 from ..model.hostnames import PatternKind
 from ..servicetags import ServiceTagSet
-from .catalog import ResolvedService, WorkspaceContext, resolve_services
+from .catalog import WorkspaceContext, resolve_services
 from .exfiltration import GENERATORS, SERVICES_USED, InjectedRows
 from .io import TableWriter
-from .scenario import Injection, Scenario, hour_weights
+from .scenario import Scenario, hour_weights
 
 BENIGN = "benign"
 BLOCK_ROWS = 500_000
