@@ -33,6 +33,7 @@ from .servicetags import ServiceTagSet, load_service_tags
 from .validate import check_transition
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+MAX_FLOWS = 10**12  # a trillion flows: far beyond any disk, small enough for every counter
 
 COMPUTE_CHOICES = [c.yaml for c in ComputeType]
 MODE_HELP = "isolation mode to simulate instead of the file's: disabled, allow_internet_outbound, allow_only_approved_outbound"
@@ -203,7 +204,7 @@ scenario_option = click.option("--scenario", "scenario", type=click.Path(dir_oka
 
 @main.command()
 @click.argument("workspace", type=click.Path(dir_okay=False))
-@click.option("--flows", "n_flows", type=click.IntRange(min=0), default=100_000, show_default=True,
+@click.option("--flows", "n_flows", type=click.IntRange(min=0, max=MAX_FLOWS), default=100_000, show_default=True,
               help="How many flows to generate.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed: the same seed gives byte-identical output.")
@@ -231,7 +232,7 @@ def simulate(workspace: str, n_flows: int, seed: int, output: str, scenario: str
 @main.command()
 @click.option("--workspace", type=click.Path(dir_okay=False), default=None,
               help="Workspace YAML to simulate; default: the bundled contoso-research.yaml.")
-@click.option("--flows", "n_flows", type=click.IntRange(min=1), default=DEFAULT_FLOWS, show_default=True)
+@click.option("--flows", "n_flows", type=click.IntRange(min=1, max=MAX_FLOWS), default=DEFAULT_FLOWS, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/demo", show_default=True,
               help="Directory for flows, verdicts and reports.")
@@ -255,8 +256,9 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
     approved = data["modes"].get("allow_only_approved_outbound")
     if approved and approved["benign_denied_by_service"]:
         worst = list(approved["benign_denied_by_service"].items())[:5]
-        click.echo("\nallow_only_approved_outbound would block, most first: "
-                   + ", ".join(f"{service} ({sum(r.values()):,})" for service, r in worst))
+        click.echo("\nallow_only_approved_outbound would block these benign flows, most first:")
+        click.echo(table(["service", "flows", "why"],
+                         [[service, sum(r.values()), ", ".join(r)] for service, r in worst], [False, True, False]))
     click.echo(f"\nreports: {report.markdown_path}, {report.json_path}")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from .flows.io import make_output_dir
 from .flows.scenario import load_scenario
 from .flows.simulator import BENIGN, simulate
 from .loading import load_checked
@@ -46,8 +47,7 @@ def run_demo(
     progress: Callable[[int], None] | None = None,
 ) -> DemoReport:
     """Simulate ``flows`` flows, evaluate them under all three modes, write JSON + Markdown into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out_dir)
     tags = load_service_tags(service_tags_path)
     ws_file = Path(workspace_path) if workspace_path is not None else bundled_workspace_path()
     workspace, _ = load_checked(ws_file, tags)

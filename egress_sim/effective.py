@@ -27,8 +27,13 @@ from .privatelink import host_patterns
 from .servicetags import ServiceTagSet
 
 # The managed VNet's address space as the simulator models it (the VirtualNetwork tag is empty in the
-# public service-tag file); private endpoints get addresses from PE_SUBNET_START upwards, in rule order.
+# public service-tag file). Every private endpoint has the same address in every isolation mode, so one set of
+# flows means the same thing under each: the required endpoints have fixed slots from 10.0.1.4 (workspace,
+# storage blob, storage file, key vault, registry), user endpoints follow from 10.0.1.16 in rule order.
 PE_SUBNET_START = ipaddress.ip_address("10.0.1.4")
+USER_PE_START = ipaddress.ip_address("10.0.1.16")
+REQUIRED_PE_SLOTS = ("required-workspace", "required-storage-blob", "required-storage-file", "required-keyvault",
+                     "required-registry")
 UNKNOWN_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
 # spec §2: (tag, protocol, ports). "BatchNodeManagement" is regional: the workspace's location is appended.
@@ -83,9 +88,18 @@ class EffectiveRules:
     private_endpoints: tuple[PrivateEndpoint, ...]
     fqdns: tuple[FqdnDestination, ...]
 
+    def allows_host(self, host: str) -> bool:
+        """Whether an active FQDN rule matches ``host`` (spec §8; ports and compute type aside)."""
+        return fqdn_rules_allow(self.fqdns, host)
+
     @property
     def all_rules(self) -> tuple[FqdnDestination | ServiceTagDestination | PrivateEndpointDestination, ...]:
         return (*(p.rule for p in self.private_endpoints), *(t.rule for t in self.service_tags), *self.fqdns)
+
+
+def fqdn_rules_allow(rules: tuple[FqdnDestination, ...], host: str) -> bool:
+    """Whether an active rule among ``rules`` matches the normalized ``host``."""
+    return any(rule.is_active and any(p.matches(host) for p in rule.patterns) for rule in rules)
 
 
 def required_service_tag_rules(workspace: Workspace, tags: ServiceTagSet) -> tuple[ServiceTagDestination, ...]:
@@ -174,7 +188,8 @@ def private_endpoint_patterns(rule: PrivateEndpointDestination, region: str | No
     except ModelError:  # malformed ids are a validation finding; the rule's fqdns still apply
         rid = None
     if rid is not None:
-        names.extend(host_patterns(rid.provider_type, rid.name, rule.subresource_target, region or ""))
+        # without a location, the region-bound names (ACR data endpoint, workspace API) cannot be known
+        names.extend(host_patterns(rid.provider_type, rid.name, rule.subresource_target, region or "", skip_regional=True))
     names.extend(rule.fqdn_hosts)
     seen: dict[str, FqdnPattern] = {}
     for name in names:
@@ -206,16 +221,7 @@ def effective_rules(workspace: Workspace, tags: ServiceTagSet, mode: IsolationMo
         for rule in (*required_service_tag_rules(workspace, tags), *network.service_tag_rules):
             tag_rules.append(TagRule(rule, _prefixes_of(rule, tags)))
 
-    pe_rules = (*required_private_endpoint_rules(workspace), *network.private_endpoint_rules) if mode.is_isolated else ()
-    endpoints = tuple(
-        PrivateEndpoint(
-            rule=rule,
-            patterns=private_endpoint_patterns(rule, workspace.region),
-            private_ip=PE_SUBNET_START + i,
-            is_storage=is_storage_target(rule),
-        )
-        for i, rule in enumerate(pe_rules)
-    )
+    endpoints = private_endpoints(workspace) if mode.is_isolated else ()
     return EffectiveRules(
         workspace=workspace,
         mode=mode,
@@ -225,6 +231,26 @@ def effective_rules(workspace: Workspace, tags: ServiceTagSet, mode: IsolationMo
         service_tags=tuple(tag_rules),
         private_endpoints=endpoints,
         fqdns=network.fqdn_rules if approved else (),
+    )
+
+
+def private_endpoints(workspace: Workspace) -> tuple[PrivateEndpoint, ...]:
+    """The private endpoints in force under the workspace's mode (required first), each with its hosts and address.
+
+    Needs no service tags, so the simulator can place traffic on endpoints for any workspace."""
+    required = required_private_endpoint_rules(workspace)
+    user = workspace.managed_network.private_endpoint_rules
+    return tuple(
+        PrivateEndpoint(
+            rule=rule,
+            patterns=private_endpoint_patterns(rule, workspace.region),
+            private_ip=ip,
+            is_storage=is_storage_target(rule),
+        )
+        for rule, ip in (
+            *((r, PE_SUBNET_START + REQUIRED_PE_SLOTS.index(r.name)) for r in required),
+            *((r, USER_PE_START + i) for i, r in enumerate(user)),
+        )
     )
 
 

@@ -196,10 +196,12 @@ def known_subresources(provider_type: str) -> tuple[str, ...]:
     return _SUBRESOURCES.get(_key(provider_type), ())
 
 
-def host_patterns(provider_type: str, resource_name: str, subresource: str, region: str) -> tuple[str, ...]:
+def host_patterns(provider_type: str, resource_name: str, subresource: str, region: str,
+                  skip_regional: bool = False) -> tuple[str, ...]:
     """Templates filled in and lowercased; () for unknown pairs or targets with no derivable host.
 
-    Raises ValueError when a template needs ``{name}`` or ``{region}`` and that argument is blank.
+    Raises ValueError when a template needs ``{name}`` or ``{region}`` and that argument is blank, unless
+    ``skip_regional`` says to leave out the templates that need the (unknown) region.
     """
     target = find_target(provider_type, subresource)
     if target is None:
@@ -211,6 +213,8 @@ def host_patterns(provider_type: str, resource_name: str, subresource: str, regi
         if "{name}" in template and not name:
             raise ValueError(f"{target.provider_type}/{target.subresource}: a resource name is needed for {template!r}")
         if "{region}" in template and not location:
+            if skip_regional:
+                continue
             raise ValueError(f"{target.provider_type}/{target.subresource}: a region is needed for {template!r}")
         patterns[template.format(name=name, region=location).lower()] = None
     return tuple(patterns)

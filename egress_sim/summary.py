@@ -20,13 +20,18 @@ def compute_labels(batch: FlowBatch) -> np.ndarray:
     return labels[codes]
 
 
+MAX_LABEL_VALUES = 1000  # a column with more distinct values is data, not a label worth a table
+
+
 @dataclass
 class EvaluationSummary:
     """How many flows got which verdict and reason, per compute type. Adding two summaries adds counts."""
 
     counts: Counter = field(default_factory=Counter)  # (compute_type, reason code) -> flows
-    # (column, value, reason code) -> flows, for label columns such as the simulator's scenario and service
+    # (label, value, reason code) -> flows, for label columns such as the simulator's scenario and service
     by_label: Counter = field(default_factory=Counter)
+    # labels no longer counted because they have more than MAX_LABEL_VALUES values (not labels, then)
+    dropped_labels: set = field(default_factory=set)
 
     def add(self, batch: FlowBatch, verdicts: Verdicts, labels: dict[str, list[pd.Series]] | None = None) -> None:
         """Count a chunk. ``labels`` maps a label name to its column(s); with several columns (e.g.
@@ -34,8 +39,14 @@ class EvaluationSummary:
         for (compute,), reason, n in _count([compute_labels(batch)], verdicts.reason):
             self.counts[(compute, reason)] += n
         for name, columns in (labels or {}).items():
+            if name in self.dropped_labels:
+                continue
             for values, reason, n in _count(columns, verdicts.reason):
                 self.by_label[(name, values if len(values) > 1 else values[0], reason)] += n
+            if len({value for label, value, _ in self.by_label if label == name}) > MAX_LABEL_VALUES:
+                self.dropped_labels.add(name)
+                for key in [k for k in self.by_label if k[0] == name]:
+                    del self.by_label[key]
 
     def label_reasons(self, column: str) -> dict:
         """Flows per value of a label and reason."""

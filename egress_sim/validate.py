@@ -70,6 +70,9 @@ def validate_workspace(workspace: Workspace, tags: ServiceTagSet, source: str | 
             _check_fqdn(rule, mode, warn)
         else:
             _check_private_endpoint(rule, error, warn)
+    if mode.is_isolated and not workspace.region and network.private_endpoint_rules:
+        warn("no_location", "the workspace has no 'location': private endpoint host names that include the region "
+             "(such as an ACR data endpoint) are unknown and will not match", None)
     seen: dict[tuple[str, str], str] = {}
     for rule in network.private_endpoint_rules:
         key = (rule.service_resource_id.lower(), rule.subresource_target.lower())

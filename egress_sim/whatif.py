@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .compile import compile_rules
+from .flows.io import make_output_dir
 from .model import IsolationMode, Workspace
 from .pipeline import evaluate_file
 from .servicetags import ServiceTagSet
@@ -37,8 +38,7 @@ def evaluate_modes(
     modes: tuple[IsolationMode, ...] = ALL_MODES,
 ) -> dict[IsolationMode, ModeOutcome]:
     """Evaluate one flow file under each mode; verdicts go to ``out_dir/verdicts-<mode>.parquet``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out_dir)
     outcomes = {}
     for mode in modes:
         path = out / f"verdicts-{mode.yaml}.parquet"

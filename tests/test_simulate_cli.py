@@ -324,3 +324,31 @@ def test_simulate_csv_gz_output_is_gzip_compressed(cli, tmp_path):
     out = tmp_path / "flows.csv.gz"
     assert cli("simulate", CONTOSO, "--flows", 100, "-o", out).exit_code == 0
     assert out.read_bytes()[:2] == b"\x1f\x8b"
+
+
+def test_simulate_more_flows_than_any_counter_holds_exits_2(cli, tmp_path):
+    result = cli("simulate", CONTOSO, "--flows", 10**20, "-o", tmp_path / "f.parquet")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "f.parquet").exists()
+
+
+def test_demo_into_a_directory_that_cannot_be_created_exits_2(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    one_error_line(cli("demo", "--flows", 100, "--out", blocker / "demo"), "cannot create output directory")
+
+
+def test_simulate_a_fleet_listing_one_compute_type_twice_exits_2(cli, tmp_path, write_yaml):
+    data = scenario_with()
+    data["fleet"]["ComputeCluster"] = data["fleet"]["compute_cluster"]
+    path = write_yaml(data, "s.yaml")
+    one_error_line(cli("simulate", CONTOSO, "--flows", 10, "-o", tmp_path / "f.parquet", "--scenario", path),
+                   "compute_cluster is listed 2 times")
+
+
+def test_simulate_a_tunnel_domain_too_long_for_dns_exits_2(cli, tmp_path, write_yaml):
+    long_domain = ".".join(["a" * 60] * 4) + ".example"
+    path = write_yaml(scenario_with(exfiltration={"dns_tunnel": {"rate": 0.1, "domain": long_domain}}), "s.yaml")
+    one_error_line(cli("simulate", CONTOSO, "--flows", 10, "-o", tmp_path / "f.parquet", "--scenario", path),
+                   "is longer than 192 characters")

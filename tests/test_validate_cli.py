@@ -189,3 +189,21 @@ def test_internet_to_approved_passes_with_the_doc_conflict_noted(cli, write_yaml
     after = write_yaml("name: ws\nlocation: eastus\nmanaged_network:\n  isolation_mode: allow_only_approved_outbound\n", "new.yaml")
     result = cli("validate", after, "--from", before)
     assert result.exit_code == 0 and "serverless Spark docs say it is not" in result.output
+
+
+def test_a_workspace_without_location_warns_that_regional_endpoint_names_are_unknown(cli, write_yaml):
+    path = write_yaml("""\
+        name: noloc
+        managed_network:
+          isolation_mode: allow_internet_outbound
+          outbound_rules:
+          - name: acr
+            type: private_endpoint
+            destination:
+              service_resource_id: /subscriptions/0/resourceGroups/x/providers/Microsoft.ContainerRegistry/registries/myacr
+              subresource_target: registry
+              spark_enabled: false
+        """)
+    result = cli("validate", path)
+    assert result.exit_code == 0
+    assert "warning: the workspace has no 'location'" in result.output

@@ -13,16 +13,16 @@ from __future__ import annotations
 import ipaddress
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..effective import EffectiveRules, effective_rules, workspace_resource_id
+from ..effective import PrivateEndpoint, fqdn_rules_allow, private_endpoints, workspace_resource_id
 from ..errors import EgressSimError, ScenarioError
-from ..model import IsolationMode, Protocol, ServiceTagDestination, Workspace
+from ..model import FqdnDestination, IsolationMode, Protocol, ServiceTagDestination, Workspace
 from ..model.hostnames import PatternKind, normalize_host
 from ..servicetags import ServiceTagSet
 from ..yamlfile import read_yaml
@@ -220,25 +220,29 @@ def _byte_range(value: Any, key: str, fail) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class WorkspaceContext:
-    """What resolving a service needs to know about the workspace, computed once."""
+    """What resolving a service needs to know about the workspace, computed once.
+
+    Names resolve as they would inside the managed VNet in approved-only mode, where every required private
+    endpoint exists; endpoint addresses are the same in every mode (``effective.private_endpoints``)."""
 
     workspace: Workspace
     tags: ServiceTagSet
-    approved: EffectiveRules  # the rules as in approved-only mode, where every required endpoint exists
+    endpoints: tuple[PrivateEndpoint, ...]
+    fqdn_rules: tuple[FqdnDestination, ...]
     template_values: dict[str, str]
 
     @classmethod
     def build(cls, workspace: Workspace, tags: ServiceTagSet) -> "WorkspaceContext":
-        values = {
-            "region": workspace.region or "",
-            "workspace_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"egress-sim/{workspace.name}")),
-        }
+        values = {"workspace_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"egress-sim/{workspace.name}"))}
+        if workspace.region:
+            values["region"] = workspace.region
         for key, resource in (("storage", workspace.storage_account), ("key_vault", workspace.key_vault),
                               ("registry", workspace.container_registry)):
             if resource:
                 values[key] = resource.rstrip("/").rsplit("/", 1)[-1].lower()
-        approved = effective_rules(workspace, tags, IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND)
-        return cls(workspace, tags, approved, values)
+        network = workspace.managed_network
+        approved = replace(workspace, managed_network=replace(network, isolation_mode=IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND))
+        return cls(workspace, tags, private_endpoints(approved), network.fqdn_rules, values)
 
     def expand(self, template: str, service: str) -> str:
         try:
@@ -247,12 +251,21 @@ class WorkspaceContext:
             raise ServiceUnavailable(f"service {service!r}: the workspace names no {exc.args[0]} for host {template!r}") from None
         return normalize_host(host)
 
-    def private_endpoint(self, resource_id: str, subresource: str):
-        for endpoint in self.approved.private_endpoints:
+    def private_endpoint(self, resource_id: str, subresource: str) -> PrivateEndpoint | None:
+        for endpoint in self.endpoints:
             if (endpoint.rule.service_resource_id.lower() == resource_id.lower()
                     and endpoint.rule.subresource_target.lower() == subresource.lower()):
                 return endpoint
         return None
+
+    def allows_host(self, host: str) -> bool:
+        """Whether one of the workspace's active FQDN rules matches ``host``."""
+        return fqdn_rules_allow(self.fqdn_rules, host)
+
+    @property
+    def lookalike_suffixes(self) -> list[str]:
+        """The tails of active ``*x`` patterns (no dot after the star): what look-alike names can match."""
+        return [p.suffix for r in self.fqdn_rules if r.is_active for p in r.patterns if p.kind is PatternKind.SUFFIX]
 
 
 def resolve_services(specs: dict[str, ServiceSpec], names: list[str], ctx: WorkspaceContext,
@@ -326,15 +339,24 @@ def _resolve_user_rules(spec: ServiceSpec, ctx: WorkspaceContext, rng: np.random
         endpoints.append(Endpoint(host, str(endpoint.private_ip), Protocol.TCP, (port,), (1.0,), 1.0))
         prefixes.append(f"{endpoint.private_ip}/32")
     for rule in network.service_tag_rules:
+        if rule.protocol is Protocol.ICMP:  # not a data source: nothing to send to it
+            continue
         networks = _rule_networks(rule, ctx)
+        if not networks:
+            continue
         protocol = Protocol.UDP if rule.protocol is Protocol.UDP else Protocol.TCP
-        ports = tuple(r.first for r in rule.port_ranges.ranges) or (443,)
+        ports = _client_ports(rule)
         for ip in draw_addresses(networks, spec.endpoints_per_host, rng):
             endpoints.append(Endpoint(None, ip, protocol, ports, tuple(1 / len(ports) for _ in ports), 1 / spec.endpoints_per_host))
         prefixes.extend(str(n) for n in networks)
     if not endpoints:
         raise ServiceUnavailable(f"service {spec.name!r}: the workspace has no user private-endpoint or service-tag rule")
     return ResolvedService(spec, _normalized(endpoints), tuple(prefixes), "the workspace's user rules")
+
+
+def _client_ports(rule: ServiceTagDestination) -> tuple[int, ...]:
+    """A port per range the rule opens: 443 when the range holds it (``*`` does), else the range's first port."""
+    return tuple(dict.fromkeys(443 if 443 in r else max(r.first, 1) for r in rule.port_ranges.ranges)) or (443,)
 
 
 def _rule_networks(rule: ServiceTagDestination, ctx: WorkspaceContext) -> list[IpNetwork]:
@@ -371,7 +393,8 @@ def _usable_networks(prefixes) -> list[IpNetwork]:
 
 
 def draw_addresses(networks: list[IpNetwork], count: int, rng: np.random.Generator) -> list[str]:
-    """``count`` addresses, each from a prefix chosen uniformly, avoiding network and broadcast addresses."""
+    """``count`` addresses, each from a prefix chosen uniformly; in prefixes larger than /30 never the network or
+    broadcast address."""
     out = []
     for _ in range(count):
         network = networks[int(rng.integers(len(networks)))]
@@ -382,7 +405,3 @@ def draw_addresses(networks: list[IpNetwork], count: int, rng: np.random.Generat
     return out
 
 
-def address_in(ip: str, prefixes: tuple[str, ...]) -> bool:
-    """Whether an address lies in any of the prefixes (used to check simulated traffic)."""
-    address = ipaddress.ip_address(ip)
-    return any(address in ipaddress.ip_network(p, strict=False) for p in prefixes)

@@ -114,8 +114,10 @@ class FlowWriter:
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if exc_type is None:
             self.close()
-        elif self._parquet is not None:
+            return
+        if self._parquet is not None:  # a failed run leaves no truncated file that looks complete
             self._parquet.close()
+        self.path.unlink(missing_ok=True)
 
 
 def check_writable(path: Path) -> None:
@@ -125,6 +127,16 @@ def check_writable(path: Path) -> None:
         raise OutputFileError(f"{path}: cannot write: directory {parent} does not exist")
     if path.is_dir():
         raise OutputFileError(f"{path}: cannot write: it is a directory")
+
+
+def make_output_dir(path: str | Path) -> Path:
+    """Create an output directory (and its parents), or say in one line why it cannot be."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputFileError(f"{out}: cannot create output directory: {exc.strerror or exc}") from None
+    return out
 
 
 def _plain_strings(table: pa.Table) -> pa.Table:
@@ -144,7 +156,7 @@ class TableWriter:
     """Append Arrow tables of one schema to a Parquet or CSV file (the simulator's output).
 
     Parquet keeps dictionary-encoded columns as they are (small files, categoricals on reading); CSV gets
-    plain text, timestamps in ISO 8601.
+    plain text, timestamps as ``2026-11-16 00:00:05.364299Z``; a ``.gz`` name is gzip-compressed.
     """
 
     def __init__(self, path: str | Path, schema: pa.Schema, row_group_rows: int = DEFAULT_CHUNK_ROWS):
@@ -199,4 +211,10 @@ class TableWriter:
         return self
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+            return
+        self._writer.close()  # a failed or interrupted run leaves no truncated file that looks complete
+        if self.format == "csv" and not isinstance(self._sink, str):
+            self._sink.close()
+        self.path.unlink(missing_ok=True)

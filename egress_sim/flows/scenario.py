@@ -22,7 +22,8 @@ from ..yamlfile import read_yaml
 from .catalog import ServiceSpec, is_integer, is_number, load_catalog, parse_services
 
 BUNDLED_SCENARIO = "default.yaml"
-MAX_NODES = 2000  # source addresses 10.0.8.4 upwards stay inside the simulated 10.0.8.0/21 compute subnet
+MAX_NODES = 2000
+MAX_TUNNEL_DOMAIN = 253 - 61  # room for the longest tunnel label (60 characters) and its dot  # source addresses 10.0.8.4 upwards stay inside the simulated 10.0.8.0/21 compute subnet
 
 # Time-of-day shapes: 24 hourly weights (UTC) and a weekend factor.
 _OFFICE = [0.03] * 7 + [0.5] + [1.0] * 10 + [0.5, 0.2] + [0.05] * 4
@@ -114,6 +115,10 @@ def scenario_from_dict(data: Any, where: str = "<scenario>", catalog: dict[str, 
     if not isinstance(fleet_data, dict) or not fleet_data:
         raise fail("'fleet' must map compute types to their computes")
     fleet = tuple(_fleet(key, body, services, fail) for key, body in fleet_data.items())
+    seen = [f.compute_type for f in fleet]
+    for compute_type in set(seen):
+        if seen.count(compute_type) > 1:
+            raise fail(f"fleet: {compute_type.yaml} is listed {seen.count(compute_type)} times (under different spellings)")
     if sum(f.share for f in fleet) <= 0:
         raise fail("the fleet's shares add up to 0: no compute would send anything")
     exfiltration = data.get("exfiltration") or {}
@@ -235,6 +240,9 @@ def _check_options(name: str, options: dict[str, Any], fail) -> None:
             options["domain"] = normalize_host(options["domain"])
         except EgressSimError as exc:
             raise fail(f"exfiltration {name}: domain: {exc}") from None
+        if len(options["domain"]) > MAX_TUNNEL_DOMAIN:
+            raise fail(f"exfiltration {name}: domain {options['domain']!r} is longer than {MAX_TUNNEL_DOMAIN} characters "
+                       "(a 60-character query label must still fit in a 253-character name)")
 
 
 def _closest(name: str, services: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@
 then drawn block by block: the window is cut into hours, each hour gets its number of flows from the fleet's
 time shapes, and each block of an hour draws from its own random stream, seeded by (seed, hour, block). So the
 output depends only on the workspace, scenario, seed and flow count, never on how it is consumed, and memory
-stays at one block whatever the total.
+stays bounded by a block plus the writer's row group (about a million rows) whatever the total.
 
 Every row carries two labels besides the flow schema: ``service`` (the catalog service whose address it
 uses) and ``scenario`` (``benign``, or the exfiltration scenario that made it).
@@ -24,7 +24,6 @@ import pyarrow as pa
 
 from ..errors import ScenarioError
 from ..model import ComputeType, Protocol, Workspace
-from ..model.hostnames import PatternKind
 from ..servicetags import ServiceTagSet
 from .catalog import WorkspaceContext, resolve_services
 from .exfiltration import GENERATORS, SERVICES_USED, InjectedRows
@@ -32,6 +31,8 @@ from .io import TableWriter
 from .scenario import Scenario, hour_weights
 
 BENIGN = "benign"
+# Random streams, one kind each, so that no two ever share a seed sequence: [seed, kind, ...].
+STREAM_SETUP, STREAM_HOURS, STREAM_BLOCK, STREAM_NAMES = 1, 2, 3, 4
 BLOCK_ROWS = 500_000
 COMPUTE_SUBNET_START = int(ipaddress.ip_address("10.0.8.4"))
 FALLBACK_ALLOWED_SERVICES = ("pypi", "github", "huggingface", "conda")
@@ -45,7 +46,8 @@ SCHEMA = pa.schema([
     ("dst_ip", pa.dictionary(pa.int32(), pa.string())),
     ("dst_port", pa.int32()),
     ("protocol", pa.dictionary(pa.int8(), pa.string())),
-    ("fqdn", pa.dictionary(pa.int32(), pa.string())),
+    ("fqdn", pa.string()),  # plain: DNS-tunnel names make it high-cardinality, and a per-row-group dictionary
+    # that large would be handed whole to every batch a reader takes from it
     ("bytes_out", pa.int64()),
     ("bytes_in", pa.int64()),
     ("service", pa.dictionary(pa.int16(), pa.string())),
@@ -104,7 +106,7 @@ class SimulationPlan:
         self.ctx = WorkspaceContext.build(workspace, tags)
         self._build_nodes()
         try:
-            self._resolve(np.random.default_rng([seed, 0xC0FFEE]))
+            self._resolve(np.random.default_rng([seed, STREAM_SETUP]))
         except ScenarioError as exc:  # a catalog problem only visible against this workspace and tag file
             message = str(exc)
             raise ScenarioError(message if message.startswith(scenario.source) else f"{scenario.source}: {message}") from None
@@ -134,7 +136,7 @@ class SimulationPlan:
         for injection in active:
             wanted.extend(s for s in SERVICES_USED.get(injection.name, ()) if s not in wanted)
         if any(i.name in ("no_sni", "fqdn_off_port", "spark_fqdn", "lookalike_host") for i in active):
-            wanted.extend(s for s in self._allowed_service_names() if s not in wanted)
+            wanted.extend(s for s in self._host_services() if s not in wanted)
         self.services, self.unavailable = resolve_services(scenario.services, wanted, self.ctx, rng)
         for injection in active:
             missing = [s for s in SERVICES_USED.get(injection.name, ()) if s not in self.services]
@@ -199,9 +201,9 @@ class SimulationPlan:
             raise ScenarioError(f"{self.scenario.source}: no compute is active at any hour of the window")
         self.hour_share = matrix.sum(axis=1) / matrix.sum()
         self._type_cum_by_hour = np.cumsum(matrix, axis=1) / np.maximum(matrix.sum(axis=1, keepdims=True), 1e-300)
-        labels = [BENIGN, *[i.name for i in self.scenario.injections]]
-        self.scenario_labels = labels
-        self._label_cum = np.cumsum([self.scenario.benign_rate, *[i.rate for i in self.scenario.injections]])
+        self.injections = [i for i in self.scenario.injections if i.rate > 0]
+        self.scenario_labels = [BENIGN, *[i.name for i in self.injections]]
+        self._label_cum = np.cumsum([self.scenario.benign_rate, *[i.rate for i in self.injections]])
         self._label_cum[-1] = 1.0
 
     # --- helpers for the exfiltration generators ---------------------------------------------------------------
@@ -209,27 +211,29 @@ class SimulationPlan:
     def endpoints_of(self, service: str) -> np.ndarray:
         return np.flatnonzero(self.ep_service == self.service_names.index(service)).astype(np.int32)
 
-    def _allowed_service_names(self) -> list[str]:
-        """Services with host names the workspace's FQDN rules allow; common ones when it has none."""
-        rules = self.ctx.approved.fqdns
+    def _host_services(self) -> list[str]:
+        """Catalog services reached by fixed host names over the internet or service tags: where the host-name
+        scenarios (no SNI, off-port, Spark, look-alikes) find the names the workspace allows."""
         names = []
         for name, spec in self.scenario.services.items():
-            if spec.kind not in ("service_tag", "prefixes") or not spec.hosts or "{" in "".join(spec.hosts):
-                continue
-            if any(p.matches(h) for r in rules for p in r.patterns for h in spec.hosts):
-                names.append(name)
+            if spec.kind in ("service_tag", "prefixes") and spec.hosts and "{" not in "".join(spec.hosts):
+                if any(self.ctx.allows_host(h) for h in spec.hosts):
+                    names.append(name)
         return names or [n for n in FALLBACK_ALLOWED_SERVICES if n in self.scenario.services]
 
     def allowed_host_endpoints(self) -> np.ndarray:
-        allowed = [self.service_names.index(n) for n in self._allowed_service_names() if n in self.services]
-        found = np.flatnonzero(np.isin(self.ep_service, allowed) & (self.ep_host >= 0)).astype(np.int32)
+        """Endpoints whose host an active FQDN rule allows; without such rules, those of common package hosts."""
+        with_host = np.flatnonzero(self.ep_host >= 0)
+        allowed = np.array([self.ctx.allows_host(self.host_vocab[h]) for h in self.ep_host[with_host]], dtype=bool)
+        found = with_host[allowed] if allowed.any() else with_host[
+            np.isin(self.ep_service[with_host], [self.service_names.index(n) for n in FALLBACK_ALLOWED_SERVICES if n in self.services])]
         if not len(found):
-            raise ScenarioError("no service with an allowed host name is available for the host-name scenarios")
-        return found
+            raise ScenarioError("no service with a host name is available for the host-name scenarios")
+        return found.astype(np.int32)
 
     def lookalike_bases(self) -> list[str]:
-        """What a ``*x`` rule would match: the rules' own ``*x`` suffixes, else the allowed hosts' domains."""
-        bases = [p.suffix for r in self.ctx.approved.fqdns for p in r.patterns if p.kind is PatternKind.SUFFIX]
+        """What a ``*x`` rule would match: the rules' own ``*x`` tails, else the allowed hosts' domains."""
+        bases = self.ctx.lookalike_suffixes
         if not bases:
             hosts = [self.host_vocab[h] for h in self.ep_host[self.allowed_host_endpoints()]]
             bases = sorted({".".join(h.split(".")[-2:]) for h in hosts})
@@ -237,8 +241,8 @@ class SimulationPlan:
 
     def foreign_accounts(self, count: int) -> list[str]:
         """Made-up storage account names (fixed per seed), none of them an account the workspace uses."""
-        rng = np.random.default_rng([self.seed, 0x5707])
-        own = {p.rule.service_resource_id.rstrip("/").rsplit("/", 1)[-1].lower() for p in self.ctx.approved.private_endpoints}
+        rng = np.random.default_rng([self.seed, STREAM_NAMES])
+        own = {p.rule.service_resource_id.rstrip("/").rsplit("/", 1)[-1].lower() for p in self.ctx.endpoints}
         letters = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789"))
         names: list[str] = []
         while len(names) < count:
@@ -268,7 +272,7 @@ class SimulationPlan:
     # --- drawing flows ---------------------------------------------------------------------------------------
 
     def hour_counts(self, n_flows: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, 0x40]).multinomial(n_flows, self.hour_share)
+        return np.random.default_rng([self.seed, STREAM_HOURS]).multinomial(n_flows, self.hour_share)
 
     def blocks(self, n_flows: int) -> Iterator[pa.Table]:
         """The flows in time order, as Arrow tables of at most ``BLOCK_ROWS`` rows."""
@@ -278,7 +282,7 @@ class SimulationPlan:
         for hour, count in enumerate(self.hour_counts(n_flows).tolist()):
             for block, first in enumerate(range(0, count, BLOCK_ROWS)):
                 rows = min(BLOCK_ROWS, count - first)
-                rng = np.random.default_rng([self.seed, hour, block])
+                rng = np.random.default_rng([self.seed, STREAM_BLOCK, hour, block])
                 begin = start_us + hour * 3_600_000_000 + first * 3_600_000_000 // count
                 end = start_us + hour * 3_600_000_000 + (first + rows) * 3_600_000_000 // count
                 yield self._block(rng, hour, rows, begin, end)
@@ -298,7 +302,7 @@ class SimulationPlan:
         host = self.ep_host[endpoint].copy()
         extra_hosts: list[np.ndarray] = []
         n_base = len(self.host_vocab)
-        for index, injection in enumerate(self.scenario.injections, start=1):
+        for index, injection in enumerate(self.injections, start=1):
             rows = np.flatnonzero(label == index)
             if not len(rows):
                 continue
@@ -327,7 +331,7 @@ class SimulationPlan:
             _dict(self.ep_ip[endpoint], self.dst_ip_vocab, pa.int32()),
             pa.array(port, type=pa.int32()),
             _dict(self.ep_protocol[endpoint], [p.value for p in SIM_PROTOCOLS], pa.int8()),
-            _dict(host, hosts, pa.int32(), nullable=True),
+            _dict(host, hosts, pa.int32(), nullable=True).cast(pa.string()),
             pa.array(bytes_out, type=pa.int64()),
             pa.array(bytes_in, type=pa.int64()),
             _dict(self.ep_service[endpoint], self.service_names, pa.int16()),
@@ -347,7 +351,7 @@ class SimulationPlan:
             "services": {n: {"origin": s.origin, "endpoints": len(s.endpoints)} for n, s in self.services.items()},
             "unavailable_services": self.unavailable,
             "mix": {t.yaml: m for t, m in self.mixes.items()},
-            "exfiltration_rates": {i.name: i.rate for i in self.scenario.injections},
+            "exfiltration_rates": {i.name: i.rate for i in self.injections},
         }
 
 

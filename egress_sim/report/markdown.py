@@ -72,6 +72,12 @@ def render_demo_markdown(data: dict) -> str:
         else:
             parts += ["No benign flow is denied.", ""]
         parts += [f"Verdicts: `{result['verdicts_file']}`", ""]
+    parts += ["## What the simulation does not cover", "",
+              "- DNS queries through the managed VNet's own resolver (168.63.129.16) are not governed by outbound "
+              "rules and are not simulated: the dns\\_tunnel scenario sends its queries straight to public resolvers, so its "
+              "result says nothing about tunnelling through Azure DNS.",
+              "- Private endpoints are reached by their private address in every mode; names resolve as they "
+              "would inside an approved-only managed VNet.", ""]
     if sim.get("unavailable_services"):
         parts += ["## Services left out of the simulation", ""]
         parts += [f"- {escape(name)}: {escape(why)}" for name, why in sim["unavailable_services"].items()]
