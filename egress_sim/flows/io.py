@@ -66,7 +66,30 @@ def read_flows(path: str | Path) -> pd.DataFrame:
     return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
 
 
-class FlowWriter:
+class _OutputFile:
+    """A file written in a ``with`` block: closed when the block succeeds, deleted when it fails or is
+    interrupted, so a truncated file never looks like a complete one."""
+
+    path: Path
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _abandon(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        self._abandon()
+        self.path.unlink(missing_ok=True)
+
+
+class FlowWriter(_OutputFile):
     """Append chunks to a CSV or Parquet file; the first chunk fixes the Parquet schema."""
 
     def __init__(self, path: str | Path):
@@ -108,16 +131,9 @@ class FlowWriter:
         elif self.format == "csv" and not self._wrote_header:
             self.path.write_text("")
 
-    def __enter__(self) -> "FlowWriter":
-        return self
-
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        if self._parquet is not None:  # a failed run leaves no truncated file that looks complete
+    def _abandon(self) -> None:
+        if self._parquet is not None:
             self._parquet.close()
-        self.path.unlink(missing_ok=True)
 
 
 def check_writable(path: Path) -> None:
@@ -152,7 +168,7 @@ def write_flows(frame: pd.DataFrame, path: str | Path) -> None:
         writer.write(frame)
 
 
-class TableWriter:
+class TableWriter(_OutputFile):
     """Append Arrow tables of one schema to a Parquet or CSV file (the simulator's output).
 
     Parquet keeps dictionary-encoded columns as they are (small files, categoricals on reading); CSV gets
@@ -207,14 +223,7 @@ class TableWriter:
         if self.format == "csv" and not isinstance(self._sink, str):
             self._sink.close()
 
-    def __enter__(self) -> "TableWriter":
-        return self
-
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        self._writer.close()  # a failed or interrupted run leaves no truncated file that looks complete
+    def _abandon(self) -> None:
+        self._writer.close()
         if self.format == "csv" and not isinstance(self._sink, str):
             self._sink.close()
-        self.path.unlink(missing_ok=True)
