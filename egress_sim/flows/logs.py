@@ -1,0 +1,144 @@
+"""What every connection-log reader shares: opening files (gzip or not), counting records, keeping bad ones.
+
+A reader (one module per format: ``nsg``, ``azfw``, ``zeek``, ``awsvpc``, ``tables``) turns a log file into
+chunks of flows in the flow schema, and accounts for every record it reads in a ``RecordLedger``:
+
+* each record it reads:          ``ledger.read()``
+* a record it deliberately drops (inbound tuple, a log line that is not a connection): ``ledger.skip(reason)``
+* a record it cannot understand: ``ledger.reject(reason, where, text)`` (``where`` = ``file:line`` or
+  ``file@byte``); with ``strict`` this raises ``StrictInputError`` naming the place
+
+and emits exactly one flow for every other record. So at the end ``read = flows emitted + skipped +
+rejected``, and with the evaluator's own rejections: ``read = evaluated + skipped + rejected``.
+
+Flows come out as DataFrames with the flow-schema columns the format knows (``ts``, ``src_ip``, ``dst_ip``,
+``dst_port``, ``protocol``, ``fqdn``, ``bytes_out``, ``bytes_in``; ``compute_type`` / ``compute_name`` only
+when the log itself says), plus ``source`` (``file:line`` or ``file@byte`` of the record) for tracing a
+verdict back to its log line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Protocol, TextIO
+
+import pandas as pd
+
+from ..errors import FlowInputError
+
+GZIP_MAGIC = b"\x1f\x8b"
+HEAD_BYTES = 64 * 1024  # what format detection looks at (decompressed)
+SAMPLES_PER_REASON = 20
+
+
+class StrictInputError(FlowInputError):
+    """``--strict``: the first bad record stops the replay; the message names the file and line or offset."""
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One input file. Opens transparently through gzip (by its magic bytes, not its name)."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def is_gzip(self) -> bool:
+        with open(self.path, "rb") as raw:
+            return raw.read(2) == GZIP_MAGIC
+
+    def open_binary(self) -> BinaryIO:
+        raw = open(self.path, "rb")
+        if raw.read(2) == GZIP_MAGIC:
+            raw.seek(0)
+            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        raw.seek(0)
+        return raw
+
+    def open_text(self) -> TextIO:
+        """UTF-8 text (a BOM is dropped); undecodable bytes become U+FFFD, so the reader rejects that record."""
+        return io.TextIOWrapper(self.open_binary(), encoding="utf-8-sig", errors="replace", newline="")
+
+    def head(self, size: int = HEAD_BYTES) -> bytes:
+        """The first ``size`` bytes of the (decompressed) content, for format detection."""
+        try:
+            with self.open_binary() as stream:
+                return stream.read(size)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise FlowInputError(f"{self.name}: cannot read: {exc}") from None
+
+
+@dataclass
+class Sample:
+    reason: str
+    where: str
+    text: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"reason": self.reason, "where": self.where, "record": self.text}
+
+
+@dataclass
+class RecordLedger:
+    """Counts of records read, skipped and rejected (by reason), with a few samples of each rejection."""
+
+    strict: bool = False
+    records_read: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+    samples: list[Sample] = field(default_factory=list)
+
+    def read(self, n: int = 1) -> None:
+        self.records_read += n
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        self.skipped[reason] += n
+
+    def reject(self, reason: str, where: str, text: str = "", n: int = 1) -> None:
+        if self.strict:
+            raise StrictInputError(f"{where}: {reason.replace('_', ' ')}{': ' + _clip(text) if text else ''}")
+        self.rejected[reason] += n
+        if sum(1 for s in self.samples if s.reason == reason) < SAMPLES_PER_REASON:
+            self.samples.append(Sample(reason, where, _clip(text, 2000)))
+
+    @property
+    def total_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def total_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class LogReader(Protocol):
+    """A log format: how to recognise it and how to read it."""
+
+    name: str  # as given to --format
+    description: str
+
+    def sniff(self, head: bytes, file_name: str) -> bool:
+        """Whether the first bytes of a (decompressed) file look like this format."""
+
+    def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        """Flows in the flow schema (plus ``source``), at most ``chunk_rows`` rows per chunk."""
+
+
+def frame(rows: dict[str, list], columns: tuple[str, ...]) -> pd.DataFrame:
+    """A chunk from column lists (readers collect values per column, then build the frame once)."""
+    return pd.DataFrame({c: rows[c] for c in columns})
