@@ -25,10 +25,14 @@ from .findings import Finding, WorkspaceInvalid
 from .ipnum import parse_ip
 from .loading import load_checked
 from .model import ComputeType, IsolationMode, Protocol, load_workspace
+from .flows.formats import format_names
+from .flows.inventory import load_inventory
 from .pipeline import evaluate_file
+from .replay import replay as replay_logs
+from .replay import total_size
 from .reference import ReferenceEvaluator
 from .report.markdown import MODE_HEADERS, mode_rows
-from .report.text import render_compiled, render_decision, render_evaluation, render_simulation, table
+from .report.text import render_compiled, render_decision, render_evaluation, render_replay, render_simulation, table
 from .servicetags import ServiceTagSet, load_service_tags
 from .validate import check_transition
 
@@ -260,6 +264,48 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
         click.echo(table(["service", "flows", "why"],
                          [[service, sum(r.values()), ", ".join(r)] for service, r in worst], [False, True, False]))
     click.echo(f"\nreports: {report.markdown_path}, {report.json_path}")
+
+
+@main.command()
+@click.argument("workspace", type=click.Path(dir_okay=False))
+@click.argument("logs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write every flow with its verdict, reason and rule (.csv, .csv.gz or .parquet).")
+@click.option("--inventory", type=click.Path(dir_okay=False), default=None,
+              help="Compute inventory (YAML or CSV): which compute owns which source addresses.")
+@click.option("--compute", type=click.Choice(COMPUTE_CHOICES), default=None,
+              help="Treat every source as this compute type (instead of an inventory).")
+@click.option("--mode", default=None, help=MODE_HELP)
+@click.option("--format", "log_format", default=None,
+              help="Force a log format instead of detecting it: " + ", ".join(format_names()) + ".")
+@click.option("--strict", is_flag=True, help="Stop at the first bad record, naming its file and line or offset.")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False), default=None,
+              help="Where to write samples of rejected records (JSON lines); default: OUTPUT.rejects.jsonl.")
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Flows evaluated at a time (bounds memory).")
+@service_tags_option
+@json_option
+@handles_errors
+def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | None, compute: str | None,
+           mode: str | None, log_format: str | None, strict: bool, rejects_path: str | None, chunk_rows: int,
+           service_tags: str | None, as_json: bool) -> None:
+    """Replay connection logs (NSG/VNet flow logs, Azure Firewall, Zeek, AWS VPC, CSV/Parquet) against
+    WORKSPACE.yaml's rules. LOGS are files, directories or glob patterns; gzip is read transparently."""
+    if inventory is not None and compute is not None:
+        raise click.UsageError("give --inventory or --compute, not both")
+    tags = _tags(service_tags)
+    ws, _ = load_checked(workspace, tags)
+    table = compile_rules(ws, tags, _mode(mode))
+    computes = load_inventory(inventory) if inventory is not None else None
+    rejects = rejects_path or f"{output}.rejects.jsonl"
+    with progress_bar(total_size(list(logs)), "replaying") as progress:
+        report = replay_logs(table, list(logs), output, computes, compute, log_format, strict, chunk_rows, rejects, progress)
+    if as_json:
+        _emit_json({"workspace": workspace, "output": output, "rejects_file": rejects, "isolation_mode": table.mode.yaml,
+                    **report.to_dict()})
+    else:
+        click.echo(f"{ws.name}: {table.mode.yaml}; verdicts written to {output}\n")
+        click.echo(render_replay(report, rejects))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,6 +46,7 @@ class Reason(IntEnum):
     INVALID_DST_IP = 27
     INVALID_FQDN = 28
     MISSING_DESTINATION = 29  # neither dst_ip nor fqdn
+    UNKNOWN_SOURCE = 30  # a replayed log's source address is in no compute inventory entry (never guessed)
 
     @property
     def code(self) -> str:

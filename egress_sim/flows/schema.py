@@ -134,11 +134,14 @@ class FlowBatch:
     reject: np.ndarray  # uint8 Reason code, 0 when the row is valid
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, default_compute: ComputeType | str | None = None) -> "FlowBatch":
+    def from_frame(cls, frame: pd.DataFrame, default_compute: ComputeType | str | None = None,
+                   unknown_source: np.ndarray | None = None) -> "FlowBatch":
+        """Parse a flow table. ``unknown_source`` marks rows whose compute could not be identified from their
+        source address (replayed logs): they are rejected as ``unknown_source``, before any other check."""
         missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
         if "dst_ip" not in frame.columns and "fqdn" not in frame.columns:
             missing.append("dst_ip (or fqdn)")
-        if "compute_type" not in frame.columns and default_compute is None:
+        if "compute_type" not in frame.columns and default_compute is None and unknown_source is None:
             missing.append("compute_type (or a default compute type)")
         if missing:
             raise FlowInputError(f"flow table lacks required column(s): {', '.join(missing)}")
@@ -146,6 +149,8 @@ class FlowBatch:
 
         if "compute_type" in frame.columns:
             compute = _codes_per_unique(frame["compute_type"], parse_compute)
+        elif default_compute is None:
+            compute = np.full(n, _MISSING, dtype=np.int16)
         else:
             compute = np.full(n, parse_compute(str(default_compute)), dtype=np.int16)
             if compute.size and compute[0] < 0:
@@ -186,6 +191,7 @@ class FlowBatch:
         icmp = protocol == PROTOCOLS.index(Protocol.ICMP)
         port = np.where(icmp, -1, port).astype(np.int32)
         checks = (
+            (unknown_source if unknown_source is not None else np.zeros(n, bool), Reason.UNKNOWN_SOURCE),
             (compute == _MISSING, Reason.MISSING_COMPUTE_TYPE),
             (compute == _INVALID, Reason.INVALID_COMPUTE_TYPE),
             (protocol == _MISSING, Reason.MISSING_PROTOCOL),

@@ -88,3 +88,23 @@ def render_simulation(plan: dict, summary: dict) -> str:
         parts.append("left out (cannot exist for this workspace):\n" + "\n".join(
             f"  {name}: {why}" for name, why in plan["unavailable_services"].items()))
     return "\n\n".join(parts)
+
+
+def render_replay(report, rejects_path: str) -> str:
+    """Totals that add up, per-file counts, verdicts, and what was skipped or rejected and why."""
+    t = report.totals
+    parts = [f"read {t['read']:,} records = evaluated {t['evaluated']:,} + skipped {t['skipped']:,} + rejected {t['rejected']:,}"]
+    rows = [[f.path, f.format, f.read, f.skipped, f.rejected] for f in report.files]
+    parts.append(table(["file", "format", "read", "skipped", "rejected by reader"], rows, [False, False, True, True, True]))
+    if report.evaluation.total:
+        parts.append(render_evaluation(report.evaluation))
+    if report.ledger.skipped:
+        parts.append(table(["skipped", "records"], list(report.ledger.skipped.most_common()), [False, True]))
+    rejected = report.rejected_by_reason()
+    if rejected:
+        parts.append(table(["rejected", "records"], list(rejected.items()), [False, True])
+                     + f"\nsamples: {rejects_path}")
+    if report.observed:
+        rows = [[o, v, n] for (o, v), n in sorted(report.observed.items())]
+        parts.append(table(["logged action", "simulated verdict", "flows"], rows, [False, False, True]))
+    return "\n\n".join(parts)
