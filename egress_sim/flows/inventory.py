@@ -57,7 +57,7 @@ class Inventory:
         self._v6 = pytricia.PyTricia(128)
         for index, entry in enumerate(entries):
             trie = self._v6 if ":" in entry.prefix else self._v4
-            if entry.prefix in trie and entries[trie[entry.prefix]].name != entry.name:
+            if trie.has_key(entry.prefix) and entries[trie[entry.prefix]].name != entry.name:
                 other = entries[trie[entry.prefix]]
                 raise InventoryError(f"{source}: {entry.prefix} is listed for both {other.name!r} and {entry.name!r}")
             trie[entry.prefix] = index

@@ -1,0 +1,240 @@
+"""`egress-sim replay`: every record read is evaluated, skipped or rejected, and the totals add up; sources are
+identified through the compute inventory and never guessed; bad records are counted and sampled."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from egress_sim.compile import compile_rules
+from egress_sim.errors import FlowInputError
+from egress_sim.flows.formats import detect, expand_inputs
+from egress_sim.flows.inventory import InventoryError, load_inventory
+from egress_sim.flows.logs import LogFile, RecordLedger, StrictInputError
+from egress_sim.flows.tables import CSV_READER
+from egress_sim.loading import load_checked
+from egress_sim.replay import replay
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTOSO = ROOT / "data" / "workspaces" / "contoso-research.yaml"
+HEADER = "ts,src_ip,dst_ip,dst_port,protocol,fqdn\n"
+PYPI = "2026-11-20T09:00:00Z,10.0.3.5,151.101.0.223,443,TCP,pypi.org\n"
+INVENTORY = """\
+computes:
+- name: gpu-cluster
+  type: compute_cluster
+  addresses: [10.0.3.0/24]
+- name: ci-ana
+  type: compute_instance
+  addresses: [10.0.3.7]
+"""
+
+
+@pytest.fixture(scope="module")
+def table(tags):
+    workspace, _ = load_checked(CONTOSO, tags)
+    return compile_rules(workspace, tags)
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    path = tmp_path / "inventory.yaml"
+    path.write_text(INVENTORY)
+    return load_inventory(path)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def totals_add_up(report) -> dict[str, int]:
+    t = report.totals
+    assert t["read"] == t["evaluated"] + t["skipped"] + t["rejected"]
+    return t
+
+
+# --- the compute inventory ----------------------------------------------------------------------------------
+
+
+def test_the_inventory_maps_addresses_by_longest_prefix(inventory):
+    assert inventory.find("10.0.3.5").name == "gpu-cluster"
+    assert inventory.find("10.0.3.7").name == "ci-ana"  # a node listed by itself inside the cluster's subnet
+    assert inventory.find("10.0.4.1") is None
+    assert inventory.find("not an ip") is None
+
+
+def test_an_inventory_can_be_a_csv_file(tmp_path):
+    path = write(tmp_path / "inv.csv", "compute_name,compute_type,address\nspark,serverless_spark,10.0.5.0/24\n"
+                                       "spark,serverless_spark,2001:db8::/64\n")
+    inventory = load_inventory(path)
+    assert inventory.find("10.0.5.9").compute_type.yaml == "serverless_spark"
+    assert inventory.find("2001:db8::5").name == "spark"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("computes: [{name: a, type: compute_cluster, addresses: [10.0.0.300]}]", "'10.0.0.300' is not an IP address"),
+    ("computes: [{name: a, type: laptop, addresses: [10.0.0.1]}]", "laptop"),
+    ("computes: [{type: compute_cluster, addresses: [10.0.0.1]}]", "needs a compute name"),
+    ("computes: [{name: a, type: compute_cluster}]", "'addresses' must list"),
+    ("computes: [{name: a, type: compute_cluster, addresses: [10.0.0.1], ip: x}]", "unknown key(s) ip"),
+    ("nodes: []", "a 'computes:' list"),
+    ("computes: [{name: a, type: compute_cluster, addresses: [10.0.0.0/24]},"
+     " {name: b, type: serverless, addresses: [10.0.0.0/24]}]", "listed for both 'a' and 'b'"),
+])
+def test_a_bad_inventory_is_refused_naming_the_entry(tmp_path, text, message):
+    path = write(tmp_path / "inventory.yaml", text)
+    with pytest.raises(InventoryError) as info:
+        load_inventory(path)
+    assert str(info.value).startswith(str(path)) and message in str(info.value)
+
+
+# --- inputs and formats ----------------------------------------------------------------------------------------
+
+
+def test_inputs_expand_from_directories_and_globs_once_each(tmp_path):
+    (tmp_path / "logs" / "a").mkdir(parents=True)
+    first = write(tmp_path / "logs" / "a" / "1.csv", HEADER + PYPI)
+    second = write(tmp_path / "logs" / "2.csv", HEADER + PYPI)
+    files = expand_inputs([str(tmp_path / "logs"), str(tmp_path / "logs" / "*.csv")])
+    assert [f.path for f in files] == [second.resolve(), first.resolve()]  # sorted paths, duplicates once
+
+
+@pytest.mark.parametrize("name", ["missing.csv", "nothing-*.csv"])
+def test_inputs_that_match_nothing_are_an_error(tmp_path, name):
+    with pytest.raises(FlowInputError, match="no such file|no file matches"):
+        expand_inputs([str(tmp_path / name)])
+
+
+def test_a_file_in_no_known_format_is_named(tmp_path):
+    path = write(tmp_path / "notes.txt", "dear diary\n")
+    with pytest.raises(FlowInputError, match=r"notes\.txt: not a log format egress_sim knows"):
+        detect(LogFile(path))
+
+
+def test_gzip_is_read_by_content_not_by_name(tmp_path):
+    path = tmp_path / "flows.data"
+    path.write_bytes(gzip.compress((HEADER + PYPI).encode()))
+    log = LogFile(path)
+    assert detect(log) is CSV_READER
+    ledger = RecordLedger()
+    rows = sum(len(c) for c in CSV_READER.read_chunks(log, ledger, 100))
+    assert rows == ledger.records_read == 1
+
+
+# --- our own CSV as a log --------------------------------------------------------------------------------------
+
+
+def test_malformed_csv_rows_are_rejected_with_their_line_numbers(tmp_path):
+    path = write(tmp_path / "f.csv", HEADER + PYPI + "2026-11-20T09:00:00Z,10.0.3.5,443\n\n" + PYPI
+                 + "yesterday,10.0.3.5,151.101.0.223,443,TCP,pypi.org\n")
+    ledger = RecordLedger()
+    chunks = list(CSV_READER.read_chunks(LogFile(path), ledger, 2))
+    assert sum(len(c) for c in chunks) == 2
+    assert ledger.records_read == 4  # the blank line is no record
+    assert {(s.reason, s.where.rsplit(":", 1)[1]) for s in ledger.samples} == {("bad_field_count", "3"),
+                                                                                ("invalid_timestamp", "6")}
+    assert [s for c in chunks for s in c["source"]] == [f"{path}:2", f"{path}:5"]
+
+
+# --- replay ------------------------------------------------------------------------------------------------------
+
+
+def test_replayed_flows_get_their_compute_from_the_inventory(table, inventory, tmp_path):
+    path = write(tmp_path / "f.csv", HEADER + PYPI + PYPI.replace("10.0.3.5", "10.0.3.7"))
+    report = replay(table, [str(path)], tmp_path / "out.parquet", inventory=inventory)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(out["compute_name"]) == ["gpu-cluster", "ci-ana"]
+    assert list(out["compute_type"]) == ["compute_cluster", "compute_instance"]
+    assert list(out["verdict"]) == ["allow", "allow"]
+    assert totals_add_up(report) == {"read": 2, "evaluated": 2, "skipped": 0, "rejected": 0}
+
+
+def test_a_source_no_inventory_entry_owns_is_rejected_never_guessed(table, inventory, tmp_path):
+    path = write(tmp_path / "f.csv", HEADER + PYPI.replace("10.0.3.5", "192.168.7.7"))
+    report = replay(table, [str(path)], tmp_path / "out.csv", inventory=inventory)
+    assert report.rejected_by_reason() == {"unknown_source": 1}
+    assert totals_add_up(report)["rejected"] == 1
+
+
+def test_without_inventory_or_compute_type_every_source_is_unknown(table, tmp_path):
+    path = write(tmp_path / "f.csv", HEADER + PYPI * 3)
+    report = replay(table, [str(path)], tmp_path / "out.csv")
+    assert report.rejected_by_reason() == {"unknown_source": 3}
+
+
+def test_a_default_compute_type_stands_for_every_source(table, tmp_path):
+    path = write(tmp_path / "f.csv", HEADER + PYPI)
+    report = replay(table, [str(path)], tmp_path / "out.csv", default_compute="compute_instance")
+    assert report.evaluation.by_compute() == {"compute_instance": {"allow": 1, "deny": 0, "rejected": 0}}
+
+
+def test_flows_into_a_known_compute_from_outside_are_skipped_as_inbound(table, inventory, tmp_path):
+    inbound = "2026-11-20T09:00:00Z,203.0.113.9,10.0.3.5,22,TCP,\n"
+    path = write(tmp_path / "f.csv", HEADER + PYPI + inbound)
+    report = replay(table, [str(path)], tmp_path / "out.csv", inventory=inventory)
+    assert dict(report.ledger.skipped) == {"inbound_by_inventory": 1}
+    assert totals_add_up(report) == {"read": 2, "evaluated": 1, "skipped": 1, "rejected": 0}
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 1
+
+
+def test_reader_and_evaluator_rejections_are_sampled_in_the_rejects_file(table, inventory, tmp_path):
+    path = write(tmp_path / "f.csv", HEADER + PYPI + "bad,row\n" + PYPI.replace(",443,", ",99999,"))
+    report = replay(table, [str(path)], tmp_path / "out.csv", inventory=inventory, rejects_path=tmp_path / "rej.jsonl")
+    samples = [json.loads(line) for line in (tmp_path / "rej.jsonl").read_text().splitlines()]
+    assert {(s["reason"], s["where"]) for s in samples} == {("bad_field_count", f"{path}:3"),
+                                                            ("invalid_dst_port", f"{path}:4")}
+    assert totals_add_up(report) == {"read": 3, "evaluated": 1, "skipped": 0, "rejected": 2}
+
+
+def test_strict_replay_stops_at_the_first_bad_record_and_writes_no_output(table, inventory, tmp_path):
+    path = write(tmp_path / "f.csv", HEADER + PYPI + PYPI.replace(",443,", ",99999,"))
+    with pytest.raises(StrictInputError, match=rf"{path}:3: invalid dst port"):
+        replay(table, [str(path)], tmp_path / "out.parquet", inventory=inventory, strict=True)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_files_of_different_formats_replay_into_one_verdict_file(table, inventory, tmp_path):
+    csv_path = write(tmp_path / "a.csv", HEADER + PYPI)
+    parquet_path = tmp_path / "b.parquet"
+    pd.DataFrame([{"src_ip": "10.0.3.5", "dst_ip": "151.101.0.223", "dst_port": 443, "protocol": "TCP",
+                   "fqdn": "pypi.org"}]).to_parquet(parquet_path)
+    report = replay(table, [str(csv_path), str(parquet_path)], tmp_path / "out.parquet", inventory=inventory)
+    assert [f.format for f in report.files] == ["csv", "parquet"]
+    assert len(pd.read_parquet(tmp_path / "out.parquet")) == 2
+    totals_add_up(report)
+
+
+# --- the command ----------------------------------------------------------------------------------------------
+
+
+def test_replay_command_prints_totals_that_add_up(cli, tmp_path):
+    path = write(tmp_path / "f.csv", HEADER + PYPI + "bad,row\n")
+    inv = write(tmp_path / "inv.yaml", INVENTORY)
+    result = cli("replay", CONTOSO, path, "--inventory", inv, "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 0, result.output
+    assert "read 2 records = evaluated 1 + skipped 0 + rejected 1" in result.output
+    assert (tmp_path / "out.parquet.rejects.jsonl").exists()
+
+
+def test_replay_command_json_has_the_totals(cli, tmp_path):
+    path = write(tmp_path / "f.csv", HEADER + PYPI)
+    result = cli("replay", CONTOSO, path, "--compute", "compute_cluster", "-o", tmp_path / "out.csv", "--json")
+    data = json.loads(result.stdout)
+    assert data["totals"] == {"read": 1, "evaluated": 1, "skipped": 0, "rejected": 0}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--inventory", "missing.yaml"], "cannot read inventory"),
+    (["--format", "pcap"], "unknown log format 'pcap'"),
+    (["--strict"], "unknown source"),
+])
+def test_replay_command_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, message):
+    path = write(tmp_path / "f.csv", HEADER + PYPI)
+    result = cli("replay", CONTOSO, path, "-o", tmp_path / "out.csv", *[str(tmp_path / a) if a.endswith(".yaml") else a for a in args])
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
