@@ -11,16 +11,18 @@ import functools
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Callable
 
 import click
+import yaml
 
 from . import __version__
 from .compile import compile_rules
 from .demo import DEFAULT_FLOWS, DEFAULT_SEED, run_demo
 from .flows.scenario import load_scenario
 from .flows.simulator import simulate as simulate_flows
-from .errors import EgressSimError
+from .errors import EgressSimError, OutputFileError
 from .findings import Finding, WorkspaceInvalid
 from .ipnum import parse_ip
 from .loading import load_checked
@@ -69,6 +71,13 @@ def handles_errors(command: Callable[..., None]) -> Callable[..., None]:
             _fail(EXIT_BAD_INPUT, f"error: {exc}", as_json)
 
     return wrapper
+
+
+def write_text(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _tags(path: str | None) -> ServiceTagSet:
@@ -214,11 +223,13 @@ scenario_option = click.option("--scenario", "scenario", type=click.Path(dir_oka
               help="Random seed: the same seed gives byte-identical output.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the flows (.parquet or .csv).")
+@click.option("--inventory-out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the simulated fleet as a compute inventory (YAML), for replaying logs made from it.")
 @scenario_option
 @service_tags_option
 @json_option
 @handles_errors
-def simulate(workspace: str, n_flows: int, seed: int, output: str, scenario: str | None,
+def simulate(workspace: str, n_flows: int, seed: int, output: str, inventory_out: str | None, scenario: str | None,
              service_tags: str | None, as_json: bool) -> None:
     """Generate labelled outbound flows from WORKSPACE.yaml's compute fleet (streamed, flat memory)."""
     tags = _tags(service_tags)
@@ -226,6 +237,8 @@ def simulate(workspace: str, n_flows: int, seed: int, output: str, scenario: str
     plan_scenario = load_scenario(scenario)
     with progress_bar(n_flows, "simulating") as progress:
         plan, summary = simulate_flows(ws, tags, plan_scenario, n_flows, seed, output, progress)
+    if inventory_out is not None:
+        write_text(inventory_out, yaml.safe_dump(plan.inventory(), sort_keys=False))
     if as_json:
         _emit_json({"workspace": workspace, "output": output, **plan.describe(), **summary.to_dict()})
     else:

@@ -238,3 +238,16 @@ def test_replay_command_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, me
     result = cli("replay", CONTOSO, path, "-o", tmp_path / "out.csv", *[str(tmp_path / a) if a.endswith(".yaml") else a for a in args])
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_a_simulated_fleet_inventory_maps_its_flows_back_to_their_computes(cli, tmp_path):
+    flows, inventory = tmp_path / "flows.csv", tmp_path / "fleet.yaml"
+    assert cli("simulate", CONTOSO, "--flows", 3000, "-o", flows, "--inventory-out", inventory).exit_code == 0
+    simulated = pd.read_csv(flows)
+    log = tmp_path / "log.csv"
+    simulated.drop(columns=["compute_type", "compute_name"]).to_csv(log, index=False)
+    result = cli("replay", CONTOSO, log, "--inventory", inventory, "-o", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.output
+    replayed = pd.read_csv(tmp_path / "out.csv")
+    assert list(replayed["compute_type"]) == list(simulated["compute_type"])
+    assert list(replayed["compute_name"]) == list(simulated["compute_name"])

@@ -341,6 +341,15 @@ class SimulationPlan:
 
     # --- reporting ---------------------------------------------------------------------------------------------
 
+    def inventory(self) -> dict[str, list[dict[str, object]]]:
+        """The simulated fleet as a compute inventory (``flows/inventory.py`` format): lets ``replay`` map the
+        source addresses of logs generated from these flows back to their computes."""
+        computes: dict[tuple[str, str], list[str]] = {}
+        for node in range(len(self.node_type)):
+            key = (self.compute_name_vocab[self.node_name[node]], self.compute_types[self.node_type[node]].yaml)
+            computes.setdefault(key, []).append(self.src_ip_vocab[node])
+        return {"computes": [{"name": n, "type": t, "addresses": a} for (n, t), a in computes.items()]}
+
     def describe(self) -> dict[str, object]:
         """The resolved plan, for the simulation's side-car JSON and for people reading it."""
         return {
