@@ -11,7 +11,9 @@ a source address no inventory entry owns). Memory is bounded by one chunk: logs 
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .compile import RuleTable
+from .errors import FlowInputError
 from .evaluate import evaluate, with_verdicts
 from .flows.formats import detect, expand_inputs, reader_named
 from .flows.inventory import Inventory
@@ -82,6 +85,7 @@ class ReplayReport:
         return {
             "totals": self.totals,
             "skipped": dict(self.ledger.skipped.most_common()),
+            "warnings": dict(self.ledger.notes.most_common()),
             "rejected": self.rejected_by_reason(),
             "files": [vars(f) for f in self.files],
             "observed_vs_simulated": [{"observed": o, "simulated": v, "flows": n} for (o, v), n in sorted(self.observed.items())],
@@ -110,9 +114,17 @@ def replay(
         for log in files:
             reader = forced or detect(log)
             before = (ledger.records_read, ledger.total_skipped, ledger.total_rejected)
-            for chunk in reader.read_chunks(log, ledger, chunk_rows):
-                if len(chunk):
-                    _evaluate_chunk(table, chunk, inventory, default_compute, report, writer, strict)
+            try:
+                for chunk in reader.read_chunks(log, ledger, chunk_rows):
+                    if len(chunk):
+                        _evaluate_chunk(table, chunk, inventory, default_compute, report, writer, strict)
+            except StrictInputError:
+                raise
+            except (FlowInputError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeError) as exc:
+                # A file that breaks off (a cut gzip stream): what came before was replayed; the unknown rest
+                # counts as one rejected record, and the replay goes on with the next file.
+                ledger.read()
+                ledger.reject("unreadable_rest_of_file", log.name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             report.files.append(FileReport(
                 log.name, reader.name, ledger.records_read - before[0], ledger.total_skipped - before[1],
                 ledger.total_rejected - before[2],

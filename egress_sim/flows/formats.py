@@ -29,13 +29,7 @@ _READERS: tuple[tuple[str, str], ...] = (
 
 def readers() -> list[LogReader]:
     """Every available reader, in detection order."""
-    found = []
-    for module, attribute in _READERS:
-        try:
-            found.append(getattr(importlib.import_module(module), attribute))
-        except (ImportError, AttributeError):  # a format still being built is simply not offered
-            continue
-    return found
+    return [getattr(importlib.import_module(module), attribute) for module, attribute in _READERS]
 
 
 def reader_named(name: str) -> LogReader:

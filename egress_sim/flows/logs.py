@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,24 +60,33 @@ class LogFile:
             return raw.read(2) == GZIP_MAGIC
 
     def open_binary(self) -> BinaryIO:
-        raw = open(self.path, "rb")
-        if raw.read(2) == GZIP_MAGIC:
-            raw.seek(0)
-            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-        raw.seek(0)
-        return raw
+        if self.is_gzip():
+            return gzip.open(self.path, "rb")  # type: ignore[return-value]  # closing it closes the file too
+        return open(self.path, "rb")
 
     def open_text(self) -> TextIO:
         """UTF-8 text (a BOM is dropped); undecodable bytes become U+FFFD, so the reader rejects that record."""
         return io.TextIOWrapper(self.open_binary(), encoding="utf-8-sig", errors="replace", newline="")
 
     def head(self, size: int = HEAD_BYTES) -> bytes:
-        """The first ``size`` bytes of the (decompressed) content, for format detection."""
+        """The first ``size`` bytes of the (decompressed) content, for format detection. A cut gzip file still
+        gives what it holds (its reader reports the cut)."""
+        parts: list[bytes] = []
+        got = 0
         try:
             with self.open_binary() as stream:
-                return stream.read(size)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise FlowInputError(f"{self.name}: cannot read: {exc}") from None
+                while got < size:
+                    part = stream.read1(size - got) if hasattr(stream, "read1") else stream.read(size - got)
+                    if not part:
+                        break
+                    parts.append(part)
+                    got += len(part)
+        except (EOFError, gzip.BadGzipFile, zlib.error):
+            if not parts:
+                raise FlowInputError(f"{self.name}: cannot read: not a complete gzip file") from None
+        except OSError as exc:
+            raise FlowInputError(f"{self.name}: cannot read: {exc.strerror or exc}") from None
+        return b"".join(parts)
 
 
 @dataclass
@@ -98,6 +108,7 @@ class RecordLedger:
     skipped: Counter = field(default_factory=Counter)
     rejected: Counter = field(default_factory=Counter)
     samples: list[Sample] = field(default_factory=list)
+    notes: Counter = field(default_factory=Counter)  # problems that are not records (a companion's bad line)
 
     def read(self, n: int = 1) -> None:
         self.records_read += n
@@ -111,6 +122,10 @@ class RecordLedger:
         self.rejected[reason] += n
         if sum(1 for s in self.samples if s.reason == reason) < SAMPLES_PER_REASON:
             self.samples.append(Sample(reason, where, _clip(text, 2000)))
+
+    def note(self, what: str, n: int = 1) -> None:
+        """Something worth telling that is not a record: it does not enter the totals."""
+        self.notes[what] += n
 
     @property
     def total_skipped(self) -> int:

@@ -104,6 +104,8 @@ def render_replay(report, rejects_path: str) -> str:
     if rejected:
         parts.append(table(["rejected", "records"], list(rejected.items()), [False, True])
                      + f"\nsamples: {rejects_path}")
+    if report.ledger.notes:
+        parts.append(table(["warning (not records)", "count"], list(report.ledger.notes.most_common()), [False, True]))
     if report.observed:
         rows = [[o, v, n] for (o, v), n in sorted(report.observed.items())]
         parts.append(table(["logged action", "simulated verdict", "flows"], rows, [False, False, True]))

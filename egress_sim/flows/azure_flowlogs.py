@@ -1,0 +1,839 @@
+"""Readers for Azure Network Watcher flow logs: NSG flow logs (``nsg``) and virtual network flow logs (``vnet``).
+
+Format facts relied on (Microsoft Learn; source text in the MicrosoftDocs/azure-docs repository):
+
+* NSG flow logs, https://learn.microsoft.com/azure/network-watcher/nsg-flow-logs-overview
+  (``articles/network-watcher/nsg-flow-logs-overview.md``): a blob ``PT1H.json`` per NSG, hour and NIC MAC
+  holds ``{"records": [...]}``; a record has ``properties.Version`` (1 or 2) and ``properties.flows``, a list
+  per rule of ``{"rule", "flows": [{"mac", "flowTuples": [...]}]}``. A tuple is comma separated:
+  version 1 ``epoch seconds, src IP, dst IP, src port, dst port, protocol (T/U), direction (I/O),
+  decision (A/D)``; version 2 adds ``flow state (B/C/E), packets src→dst, bytes src→dst, packets dst→src,
+  bytes dst→src``. A ``B`` (begin) tuple carries no statistics: its four counters are empty
+  (``...,T,O,A,B,,,,``); ``C`` and ``E`` carry counts since the previous tuple of the flow. (The page's
+  version 1 sample nests a second ``{"records": ...}`` object inside the array, an editing slip: such an
+  element has no ``properties`` and is rejected as ``missing_field``.)
+* Virtual network flow logs, https://learn.microsoft.com/azure/network-watcher/vnet-flow-logs-overview
+  (``articles/network-watcher/vnet-flow-logs-overview.md``): records have ``flowLogVersion`` (4),
+  ``category: FlowLogFlowEvent`` and ``flowRecords.flows``, a list per ACL of ``{"aclID", "flowGroups":
+  [{"rule", "flowTuples": [...]}]}``. A tuple is ``time stamp, src IP, dst IP, src port, dst port,
+  protocol (IANA number), direction (I/O), flow state (B/C/E, D = denied), encryption (X, NX, NX_...),
+  packets src→dst, bytes src→dst, packets dst→src, bytes dst→src``. The sample log's time stamps are epoch
+  *milliseconds* (``1663146003599``) while the page's bandwidth example uses seconds (``1493763938``), and
+  its ``B`` tuples carry ``0,0,0,0`` in the sample but empty counters in the example; both are accepted.
+  The encryption states ``NX_SW_NOT_READY``, ``NX_NOT_ACCEPTED`` and ``NX_NOT_SUPPORTED`` drop the packet.
+
+What a reader does with them:
+
+* A *record* in the ledger sense is one flow tuple. Outbound tuples (``O``) become flows; inbound ones are
+  skipped as ``inbound``. A JSON record without tuples counts nothing.
+* ``observed_action``: NSG decision ``A`` → allow, ``D`` → deny; VNet state ``D`` (or a dropping
+  encryption state) → deny, otherwise allow. ``bytes_out`` / ``bytes_in`` are the src→dst / dst→src byte
+  counters (the source of an outbound tuple is the local NIC); they are empty for version 1 tuples and for
+  ``B`` tuples, which carry no statistics (VNet logs write zeros there).
+* Time stamps: a value below 10^11 is read as epoch seconds, below 10^14 as epoch milliseconds; anything
+  else is ``invalid_timestamp``.
+* VNet protocols: 6 → TCP, 17 → UDP, 1 and 58 (ICMPv6) → ICMP. Another IANA number (0-255) is a well-formed
+  tuple of a protocol the simulator cannot evaluate: rejected as ``unsupported_protocol`` so it is visible.
+* ``source`` / ``where`` of a tuple: ``<file>@<byte offset of its JSON record> tuple <k>`` (k from 1); of a
+  JSON record (record-level rejects): ``<file>@<byte offset> record <n>`` (n from 1).
+* Damage at the JSON level concerns a whole JSON record, whose tuples are then unknown: it counts as *one*
+  rejected record (``truncated_json`` when the file ends inside it, ``invalid_json`` for a syntax error,
+  ``invalid_record`` when an element of ``records`` is not an object, ``missing_field`` for a record or a
+  rule group without its tuple list; ``unsupported_version`` counts the tuples it holds). After a syntax
+  error the reader resynchronises on the next object that looks like a record; when there is none, or the
+  file does not start as ``{"records": [``, the file stops there. A file cut *between* two records loses
+  no known record and is not reported.
+* Tuple-level rejects, in check order (the first failing check names the reason): ``invalid_tuple`` (not a
+  string, or holding a line break), ``invalid_utf8``, ``bad_tuple_field_count`` (8 fields for NSG version
+  1, 13 otherwise), ``invalid_timestamp``, ``invalid_ip`` (source or destination), ``invalid_port`` (source
+  or destination; 1-5 ASCII digits, at most 65535), ``unknown_protocol``, ``unsupported_protocol``,
+  ``unknown_direction``, ``unknown_decision``, ``unknown_flow_state``, ``invalid_counter`` (empty or 1-18
+  digits). Every field is checked whatever the direction: a malformed inbound tuple is rejected, not
+  skipped.
+
+Streaming: the file is decoded block by block (bytes that are not UTF-8 are kept as lone surrogates, so
+byte offsets stay exact and a tuple holding them is rejected as ``invalid_utf8``), and one JSON record at
+a time is decoded with ``json.JSONDecoder.raw_decode``; memory is bounded by one block, the largest record
+and ``chunk_rows`` tuples. The tuples of a chunk are split by Arrow's CSV reader and validated with Arrow
+kernels, column by column (see "Parsing the tuples of a chunk" below).
+"""
+
+from __future__ import annotations
+
+import codecs
+import ipaddress
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from .logs import LogFile, RecordLedger
+
+BLOCK_CHARS = 4 * 1024 * 1024  # bytes read per refill of the decode buffer
+N_FIELDS = 13  # a tuple once normalised (NSG version 1 tuples are padded with five empty fields)
+
+# Reason codes of tuple-level rejects, in check order (0 = valid).
+_TUPLE_REASONS = (
+    "", "bad_tuple_field_count", "invalid_tuple", "invalid_utf8", "invalid_timestamp", "invalid_ip",
+    "invalid_port", "unknown_protocol", "unsupported_protocol", "unknown_direction", "unknown_decision",
+    "unknown_flow_state", "invalid_counter",
+)
+_CODE = {name: i for i, name in enumerate(_TUPLE_REASONS)}
+_PROTOCOL_NAMES = pa.array(["TCP", "UDP", "ICMP"])
+_ACTIONS = pa.array(["allow", "deny"])
+_IPV4 = r"^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_WS = " \t\r\n"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Streaming the JSON document: {"records": [ {...}, {...} ]}
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Event:
+    """One element of the ``records`` array: a decoded record, or a record-level problem."""
+
+    offset: int  # byte offset of the element in the (decompressed) file
+    number: int  # 1-based position in the records array
+    record: Any = None
+    reason: str = ""  # set when the element could not be decoded
+    text: str = ""
+
+
+class _Incomplete(Exception):
+    pass
+
+
+class _JsonRecordStream:
+    """Walks ``{"records": [...]}`` in a file, decoding one array element at a time.
+
+    The buffer holds the undecoded rest of the current block plus, at most, the record being decoded.
+    """
+
+    _decoder = json.JSONDecoder()
+    _next_object = re.compile(r"\}\s*,\s*\{")
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.io_error = ""
+        self.buf_byte = 0  # byte offset of buf[0]
+        self.cur_char = 0  # a position in buf whose byte offset is known ...
+        self.cur_byte = 0  # ... and that byte offset
+        self.first = True
+
+    # -- buffer ------------------------------------------------------------------------------------------
+    def _fill(self, size: int = BLOCK_CHARS) -> bool:
+        """Read one more block; False at the end of the file."""
+        if self.eof:
+            return False
+        pieces: list[bytes] = []
+        got = 0
+        if not self.io_error:
+            try:  # read1 pieces: what a cut gzip stream decompressed before it ended is kept
+                while got < size:
+                    piece = self.stream.read1(size - got)
+                    if not piece:
+                        break
+                    pieces.append(piece)
+                    got += len(piece)
+            except (EOFError, OSError, zlib.error) as exc:  # a cut or corrupt gzip stream
+                self.io_error = f"{type(exc).__name__}: {exc}"
+        data = b"".join(pieces)
+        if self.first:
+            self.first = False
+            if data.startswith(codecs.BOM_UTF8):
+                data = data[3:]
+                self.buf_byte = self.cur_byte = 3
+        text = self.decoder.decode(data, final=not data)
+        if not data:
+            self.eof = True
+        if self.pos:  # drop what is consumed
+            self.cur_byte = self._byte_at(self.pos)
+            self.buf_byte = self.cur_byte
+            self.buf = self.buf[self.pos:]
+            self.pos = self.cur_char = 0
+        self.buf += text
+        return bool(text) or not self.eof
+
+    def _byte_at(self, pos: int) -> int:
+        """Byte offset of ``buf[pos]`` (``pos`` at or after the last position asked for)."""
+        if pos < self.cur_char:
+            self.cur_char, self.cur_byte = 0, self.buf_byte
+        piece = self.buf[self.cur_char:pos]
+        self.cur_byte += len(piece) if piece.isascii() else len(piece.encode("utf-8", "surrogateescape"))
+        self.cur_char = pos
+        return self.cur_byte
+
+    def _peek(self) -> str:
+        """The next non-blank character (consuming the blanks), or '' at the end of the file."""
+        while True:
+            buf, pos, end = self.buf, self.pos, len(self.buf)
+            while pos < end and buf[pos] in _WS:
+                pos += 1
+            self.pos = pos
+            if pos < end:
+                return buf[pos]
+            if not self._fill():
+                return ""
+
+    def _decode(self) -> Any:
+        """Decode the JSON value at ``pos``, reading more of the file as needed. Raises ``_Incomplete`` when
+        the file ends inside the value, ``json.JSONDecodeError`` for a syntax error."""
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 8
+                if not cut:
+                    raise
+                if not self._fill(max(BLOCK_CHARS, len(self.buf) - self.pos)):  # doubling: a huge record is read in a few steps
+                    raise _Incomplete from None
+                continue
+            self.pos = end
+            return value
+
+    # -- structure ---------------------------------------------------------------------------------------
+    def events(self) -> Iterator[_Event]:
+        if self._peek() == "":
+            return  # an empty file: nothing to read
+        if self.buf[self.pos] != "{":
+            yield self._fatal("invalid_json", 0, "the file is not a JSON object")
+            return
+        self.pos += 1
+        seen_records = False
+        while True:
+            ch = self._peek()
+            if ch == "}":
+                break
+            if ch == "":
+                if not seen_records:
+                    yield self._fatal("truncated_json", 0, "the file ends before its records array")
+                return
+            start = self._byte_at(self.pos)
+            try:
+                key = self._decode()
+                if not isinstance(key, str) or self._peek() != ":":
+                    yield self._fatal("invalid_json", start, "expected a key of the top-level object")
+                    return
+                self.pos += 1
+                if key == "records" and self._peek() == "[":
+                    self.pos += 1
+                    seen_records = True
+                    stopped = yield from self._array()
+                    if stopped:
+                        return
+                else:
+                    self._peek()
+                    self._decode()  # another top-level member: not ours
+            except _Incomplete:
+                if not seen_records:
+                    yield self._fatal("truncated_json", start, "the file ends before its records array")
+                return
+            except json.JSONDecodeError as exc:
+                yield self._fatal("invalid_json", start, exc.msg)
+                return
+            ch = self._peek()
+            if ch == ",":
+                self.pos += 1
+            elif ch != "}":
+                return  # trailing damage after the records: no record is lost
+        if not seen_records:
+            yield _Event(0, 0, reason="missing_field", text='the top-level object has no "records" array')
+
+    def _fatal(self, reason: str, offset: int, what: str) -> _Event:
+        return _Event(offset, 0, reason=reason, text=what + self._io_note())
+
+    def _io_note(self) -> str:
+        return f" ({self.io_error})" if self.io_error else ""
+
+    def _array(self) -> Iterator[_Event]:
+        """The elements of the records array; returns True when the file cannot be read further."""
+        number = 0
+        while True:
+            ch = self._peek()
+            if ch == "]":
+                self.pos += 1
+                return False
+            if ch == ",":
+                self.pos += 1
+                continue
+            if ch == "":
+                return True  # cut between two records
+            number += 1
+            offset = self._byte_at(self.pos)
+            try:
+                record = self._decode()
+            except _Incomplete:  # (a failed decode leaves pos at the element's start; the buffer may have moved)
+                note = f"[{self.io_error}] " if self.io_error else ""
+                yield _Event(offset, number, reason="truncated_json", text=note + self.buf[self.pos:self.pos + 2000])
+                return True
+            except json.JSONDecodeError as exc:
+                start = self.pos
+                text = self.buf[start:max(exc.pos, start) + 200]
+                yield _Event(offset, number, reason="invalid_json", text=f"{exc.msg} (character {exc.pos - start} of the record): {text}")
+                found = self._resync(start + 1)
+                if found is None:
+                    return True
+                number += 1
+                offset, record = found
+            if isinstance(record, dict):
+                yield _Event(offset, number, record=record)
+            else:
+                yield _Event(offset, number, reason="invalid_record", text=json.dumps(record)[:2000])
+
+    def _resync(self, pos: int) -> tuple[int, dict] | None:
+        """After a syntax error: the next object after a ``},`` (from ``pos`` on) that decodes as a record,
+        with its byte offset; None when the file ends first.
+
+        Objects nested in the broken record decode too, but lack a record's keys: the search goes on past
+        them."""
+        self.pos = pos
+        while True:
+            match = self._next_object.search(self.buf, self.pos)
+            if match is None:
+                self.pos = max(self.pos, len(self.buf) - 64)
+                if not self._fill():
+                    return None
+                continue
+            self.pos = match.end() - 1
+            offset = self._byte_at(self.pos)
+            try:
+                candidate = self._decode()  # (reading on may move the buffer: pos follows)
+            except _Incomplete:
+                return None
+            except json.JSONDecodeError:
+                self.pos += 1
+                continue
+            if isinstance(candidate, dict) and ("time" in candidate or "properties" in candidate or "flowRecords" in candidate):
+                return offset, candidate
+
+
+# --------------------------------------------------------------------------------------------------------
+# The two dialects
+# --------------------------------------------------------------------------------------------------------
+
+
+class _RecordProblem(Exception):
+    def __init__(self, reason: str, detail: str, n: int = 1):
+        super().__init__(detail)
+        self.reason, self.detail, self.n = reason, detail, n
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    name: str
+    description: str
+    extract: Callable[[dict, list], tuple[list, int]]  # (record, problems found) → (tuples, field count)
+    sniff_markers: tuple[re.Pattern, ...]
+    sniff_excludes: tuple[re.Pattern, ...]
+
+
+def _tuple_lists(groups: Any, inner_key: str, problems: list, where: str) -> list:
+    """Concatenate the ``flowTuples`` lists of a record's rule groups; a damaged group is reported."""
+    if not isinstance(groups, list):
+        raise _RecordProblem("missing_field", f"{where} is not a list")
+    tuples: list = []
+    for group in groups:
+        holders = group.get(inner_key) if isinstance(group, dict) else None
+        if not isinstance(holders, list):
+            problems.append(("missing_field", f"{where}[].{inner_key} missing in {json.dumps(group)[:300]}", 1))
+            continue
+        for holder in holders:
+            found = holder.get("flowTuples") if isinstance(holder, dict) else None
+            if not isinstance(found, list):
+                problems.append(("missing_field", f"flowTuples missing in {json.dumps(holder)[:300]}", 1))
+                continue
+            tuples.extend(found)
+    return tuples
+
+
+def _nsg_extract(record: dict, problems: list) -> tuple[list, int]:
+    props = record.get("properties")
+    if not isinstance(props, dict):
+        raise _RecordProblem("missing_field", 'the record has no "properties" object')
+    tuples = _tuple_lists(props.get("flows"), "flows", problems, "properties.flows")
+    version = props.get("Version")
+    if version not in (1, 2) or isinstance(version, bool):
+        if "Version" not in props:
+            raise _RecordProblem("missing_field", 'the record has no "properties.Version"', max(1, len(tuples)))
+        raise _RecordProblem("unsupported_version", f"NSG flow log version {version!r} (known: 1, 2)", max(1, len(tuples)))
+    return tuples, 8 if version == 1 else 13
+
+
+def _vnet_extract(record: dict, problems: list) -> tuple[list, int]:
+    flow_records = record.get("flowRecords")
+    if not isinstance(flow_records, dict):
+        raise _RecordProblem("missing_field", 'the record has no "flowRecords" object')
+    tuples = _tuple_lists(flow_records.get("flows"), "flowGroups", problems, "flowRecords.flows")
+    version = record.get("flowLogVersion")
+    if version not in (4, "4") or isinstance(version, bool):
+        if "flowLogVersion" not in record:
+            raise _RecordProblem("missing_field", 'the record has no "flowLogVersion"', max(1, len(tuples)))
+        raise _RecordProblem("unsupported_version", f"VNet flow log version {version!r} (known: 4)", max(1, len(tuples)))
+    return tuples, 13
+
+
+# --------------------------------------------------------------------------------------------------------
+# Parsing the tuples of a chunk
+# --------------------------------------------------------------------------------------------------------
+#
+# The tuples become one Arrow string array, and Arrow's CSV reader (no quoting, no type inference) splits
+# them into 13 string columns, each line prefixed with the tuple's position so that the lines it refuses
+# (another number of fields) are attributed. Each column is then checked with Arrow kernels: numbers must
+# be 1..n ASCII digits, letters come from a fixed set, addresses are validated once per distinct value.
+# Slices of SLICE_ROWS tuples keep the temporary copies small.
+
+SLICE_ROWS = 1 << 18
+_COLUMNS = [f"f{j}" for j in range(N_FIELDS)]
+_CSV_READ = pacsv.ReadOptions(column_names=["position", *_COLUMNS, "end"], use_threads=False, block_size=1 << 20)
+_CSV_PARSE = pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False, newlines_in_values=False,
+                                ignore_empty_lines=False)
+_CSV_CONVERT = pacsv.ConvertOptions(column_types={"position": pa.int64(), "end": pa.string()} | {c: pa.string() for c in _COLUMNS},
+                                    strings_can_be_null=False, quoted_strings_can_be_null=False)
+_EMPTY = pa.table({c: pa.array([], pa.string()) for c in _COLUMNS})
+_IANA = np.full(256, -1, dtype=np.int8)
+_IANA[[6, 17, 1, 58]] = [0, 1, 2, 2]  # TCP, UDP, ICMP, ICMPv6 (as ICMP)
+_VNET_DROPPING = pa.array(["NX_SW_NOT_READY", "NX_NOT_ACCEPTED", "NX_NOT_SUPPORTED"])
+
+
+def _np(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else np.asarray(values)
+
+
+def _stack(table: pa.Table, columns: tuple[int, ...]) -> pa.ChunkedArray:
+    """Several string columns one after the other, so that one kernel call checks them all."""
+    return pa.chunked_array([chunk for j in columns for chunk in table.column(j).chunks], type=pa.string())
+
+
+def _numbers(table: pa.Table, columns: tuple[int, ...], max_digits: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """(value, is 1..max_digits ASCII digits, is empty), each of shape (len(columns), rows)."""
+    shape = (len(columns), table.num_rows)
+    text = _stack(table, columns)
+    length = _np(pc.binary_length(text)).reshape(shape)
+    ok = _np(pc.ascii_is_decimal(text)).reshape(shape) & (length >= 1) & (length <= np.array(max_digits)[:, None])
+    if not ok.all():
+        text = pc.if_else(pa.array(ok.ravel()), text, "0")
+    return _np(pc.cast(text, pa.int64())).reshape(shape), ok, length == 0
+
+
+def _codes(table: pa.Table, columns: tuple[int, ...], value_sets: tuple[tuple[str, ...], ...]) -> np.ndarray:
+    """Index of each cell of column ``columns[i]`` in ``value_sets[i]`` (-1 when absent), shape (len, rows)."""
+    union = sorted({v for values in value_sets for v in values})
+    found = _np(pc.fill_null(pc.index_in(_stack(table, columns), value_set=pa.array(union, pa.string())), -1))
+    found = found.reshape(len(columns), table.num_rows)
+    out = np.empty(found.shape, dtype=np.int8)
+    for i, values in enumerate(value_sets):
+        lookup = np.array([values.index(v) if v in values else -1 for v in union] + [-1], dtype=np.int8)
+        out[i] = lookup[found[i]]  # -1 indexes the trailing "absent"
+    return out
+
+
+def _valid_ips(table: pa.Table, columns: tuple[int, ...]) -> np.ndarray:
+    """Whether every address of a row is IPv4 (dotted quad, no leading zeros) or IPv6 text; each distinct
+    value is checked once."""
+    if table.num_rows == 0:
+        return np.zeros(0, dtype=bool)
+    encoded = pc.dictionary_encode(_stack(table, columns)).unify_dictionaries().combine_chunks()
+    values = encoded.dictionary
+    ok = _np(pc.match_substring_regex(values, _IPV4))
+    for i in np.flatnonzero(~ok):
+        text = values[int(i)].as_py()
+        ok[i] = ":" in text and _is_ipv6(text)
+    return ok[_np(encoded.indices)].reshape(len(columns), table.num_rows).all(axis=0)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _split(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> tuple[np.ndarray, pa.Table]:
+    """Positions of the tuples that split into the expected number of fields (12 commas, or 7 for NSG
+    version 1, whose five missing fields are then empty) and their 13 fields as string columns. The other
+    tuples get their reason here (``bad_tuple_field_count``, or ``invalid_tuple`` when they hold a line
+    break).
+
+    Fast path: every tuple goes to the CSV reader as one line ``<position>,<tuple>,`` (plus five empty
+    fields for a version 1 tuple); the reader's invalid-row handler names the lines with another number of
+    fields by their position. A tuple holding a line break would split into several lines, which this
+    cannot attribute: then the tuples are checked up front with numpy instead."""
+    n = len(arr)
+    bad_lines: list[int] = []
+    unattributed = False
+
+    def invalid_row(row) -> str:
+        nonlocal unattributed
+        head = row.text.split(",", 1)[0]
+        if head.isdigit() and int(head) < n:
+            bad_lines.append(int(head))
+        else:
+            unattributed = True
+        return "skip"
+
+    taken = reason == 0
+    positions = np.flatnonzero(taken)
+    if not len(positions):
+        return positions, _EMPTY
+    rows = arr if len(positions) == n else arr.filter(pa.array(taken))
+    short = commas[positions] == 7
+    ending = pc.if_else(pa.array(short), ",,,,,\n", "\n") if short.any() else "\n"
+    lines = pc.binary_join_element_wise(pa.array(positions).cast(pa.string()), rows, ending, ",")
+    try:
+        table = _read_lines(lines, invalid_row)
+    except pa.ArrowInvalid:  # a piece of a split line with an unreadable position
+        unattributed = True
+    if not unattributed:
+        found = table.column(0).to_numpy()
+        bad = np.unique(np.asarray(bad_lines, dtype=np.int64))
+        if len(bad) == len(bad_lines) and _partition(taken, found, bad):
+            reason[bad] = _CODE["bad_tuple_field_count"]
+            return found, table.drop_columns(["position", "end"])
+    return _split_checked(arr, commas, reason)
+
+
+def _partition(taken: np.ndarray, found: np.ndarray, bad: np.ndarray) -> bool:
+    """Whether the positions read (ascending) and the positions refused (distinct) are, together, exactly
+    the positions that were sent (``taken``): otherwise some line was not a tuple of its own."""
+    if len(found) + len(bad) != int(taken.sum()):
+        return False
+    if len(found) and (found[0] < 0 or found[-1] >= len(taken) or (len(found) > 1 and (np.diff(found) <= 0).any())):
+        return False
+    seen = np.zeros(len(taken), dtype=bool)
+    seen[found] = True
+    return bool(taken[found].all() and taken[bad].all() and not seen[bad].any())
+
+
+def _read_lines(lines: pa.StringArray, invalid_row=None) -> pa.Table:
+    """CSV lines ``<position>,<13 fields>,`` (joined in ``lines``) → a table (position, f0..f12, end)."""
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
+    text = lines.buffers()[2][int(offsets[0]):int(offsets[-1])] if len(lines) else pa.py_buffer(b"")
+    parse = _CSV_PARSE if invalid_row is None else pacsv.ParseOptions(
+        quote_char=False, double_quote=False, escape_char=False, newlines_in_values=False, ignore_empty_lines=False,
+        invalid_row_handler=invalid_row)
+    return pacsv.read_csv(pa.BufferReader(text), read_options=_CSV_READ, parse_options=parse, convert_options=_CSV_CONVERT)
+
+
+def _split_checked(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> tuple[np.ndarray, pa.Table]:
+    """``_split`` with the line breaks and commas of each tuple counted first (numpy, on the data buffer)."""
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + n + 1].astype(np.int64)
+    data_buffer = arr.buffers()[2]
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[lo:hi] if data_buffer is not None and hi > lo else np.zeros(0, np.uint8)
+    starts, ends = offsets[:-1] - lo, offsets[1:] - lo
+
+    def per_row(positions: np.ndarray) -> np.ndarray:
+        return np.searchsorted(positions, ends) - np.searchsorted(positions, starts)
+
+    reason[(reason == 0) & (per_row(np.flatnonzero((data == 10) | (data == 13))) > 0)] = _CODE["invalid_tuple"]
+    reason[(reason == 0) & (per_row(np.flatnonzero(data == 44)) != commas)] = _CODE["bad_tuple_field_count"]
+    good = np.flatnonzero(reason == 0)
+    if not len(good):
+        return good, _EMPTY
+    rows = arr.take(pa.array(good))
+    short = commas[good] == 7
+    ending = pc.if_else(pa.array(short), ",,,,,\n", "\n") if short.any() else "\n"
+    lines = pc.binary_join_element_wise(pa.array(good).cast(pa.string()), rows, ending, ",")
+    table = _read_lines(lines)
+    if table.num_rows != len(good):  # cannot happen: every line was checked to hold 13 fields
+        raise RuntimeError(f"flow tuple split: {table.num_rows} rows for {len(good)} tuples")
+    return good, table.drop_columns(["position", "end"])
+
+
+@dataclass
+class _Parsed:
+    """What the well-formed tuples of a slice say (one entry per row of ``rows``)."""
+
+    rows: np.ndarray  # positions in the slice of the tuples that passed every check
+    ts_ms: np.ndarray
+    src: pa.ChunkedArray
+    dst: pa.ChunkedArray
+    dst_port: np.ndarray
+    protocol: np.ndarray  # index into _PROTOCOL_NAMES
+    outbound: np.ndarray
+    denied: np.ndarray
+    bytes_out: np.ndarray
+    bytes_in: np.ndarray
+    has_out: np.ndarray
+    has_in: np.ndarray
+
+
+def _parse(dialect: str, arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> _Parsed:
+    good, table = _split(arr, commas, reason)
+    col = table.column
+    why = np.zeros(len(good), dtype=np.uint8)
+
+    def fail(failed: np.ndarray, name: str) -> None:
+        why[(why == 0) & failed] = _CODE[name]
+
+    nsg = dialect == "nsg"
+    numbers = (0, 3, 4, 9, 10, 11, 12) + (() if nsg else (5,))
+    value, number_ok, empty = _numbers(table, numbers, (15, 5, 5, 18, 18, 18, 18) + (() if nsg else (3,)))
+    ts = value[0]
+    fail(~number_ok[0] | (ts >= 10**14), "invalid_timestamp")
+    ts_ms = np.where(ts < 10**11, ts * 1000, ts)
+    fail(~_valid_ips(table, (1, 2)), "invalid_ip")
+    src_port, dst_port = value[1], value[2]
+    fail(~number_ok[1] | ~number_ok[2] | (src_port > 65535) | (dst_port > 65535), "invalid_port")
+
+    if nsg:
+        protocol, direction, decision, state = _codes(
+            table, (5, 6, 7, 8), (("T", "U"), ("I", "O"), ("A", "D"), ("B", "C", "E", "")))
+        fail(protocol < 0, "unknown_protocol")
+        fail(direction < 0, "unknown_direction")
+        fail(decision < 0, "unknown_decision")
+        version1 = commas[good] == 7
+        fail((state < 0) | ((state == 3) != version1), "unknown_flow_state")  # v1: none; v2: B, C or E
+        denied = decision == 1
+        no_stats = version1 | (state == 0)
+    else:
+        number = value[7]
+        iana = number_ok[7] & (number <= 255)
+        protocol = np.where(iana, _IANA[np.minimum(number, 255)], -1).astype(np.int8)
+        fail(~iana, "unknown_protocol")
+        fail(protocol < 0, "unsupported_protocol")
+        direction, state = _codes(table, (6, 7), (("I", "O"), ("B", "C", "E", "D")))
+        fail(direction < 0, "unknown_direction")
+        fail(state < 0, "unknown_flow_state")
+        denied = (state == 3) | _np(pc.is_in(col(8), value_set=_VNET_DROPPING))
+        no_stats = state == 0  # a B tuple carries no statistics (VNet logs write zeros there)
+
+    fail(~(number_ok[3:7] | empty[3:7]).all(axis=0), "invalid_counter")
+    bytes_out, has_out = value[4], number_ok[4] & ~no_stats
+    bytes_in, has_in = value[6], number_ok[6] & ~no_stats
+    reason[good] = why
+    keep = why == 0
+    take = pa.array(np.flatnonzero(keep))
+    return _Parsed(good[keep], ts_ms[keep], col(1).take(take), col(2).take(take), dst_port[keep].astype(np.int32),
+                   protocol[keep], direction[keep] == 1, denied[keep], bytes_out[keep], bytes_in[keep],
+                   has_out[keep], has_in[keep])
+
+
+# --------------------------------------------------------------------------------------------------------
+# Chunks of tuples → flow frames
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    """Tuples collected from records, with per-record segments (prefix of ``source``, first tuple number,
+    expected number of commas)."""
+
+    tuples: list = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    first_k: list[int] = field(default_factory=list)
+    commas: list[int] = field(default_factory=list)
+
+    def add(self, prefix: str, tuples: list, n_fields: int) -> None:
+        self.tuples.extend(tuples)
+        self.prefixes.append(prefix)
+        self.counts.append(len(tuples))
+        self.first_k.append(1)
+        self.commas.append(n_fields - 1)
+
+    def take(self, n: int) -> _Pending:
+        """Remove and return the first ``n`` tuples (a record's tuples may be split between two chunks)."""
+        head = _Pending(self.tuples[:n])
+        del self.tuples[:n]
+        left = n
+        while left:
+            count = self.counts[0]
+            used = min(count, left)
+            head.prefixes.append(self.prefixes[0])
+            head.counts.append(used)
+            head.first_k.append(self.first_k[0])
+            head.commas.append(self.commas[0])
+            if used == count:
+                for lst in (self.prefixes, self.counts, self.first_k, self.commas):
+                    del lst[0]
+            else:
+                self.counts[0] -= used
+                self.first_k[0] += used
+            left -= used
+        return head
+
+
+def _clean(text: str) -> str:
+    """Undecodable bytes (kept as lone surrogates) shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if not text.isascii() else text
+
+
+def _string_array(tuples: list, reason: np.ndarray) -> pa.StringArray:
+    """The tuples as one Arrow array; an item that is not a string, or holds undecodable bytes, is
+    rejected and stands in as an empty string."""
+    try:
+        return pa.array(tuples, type=pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid, UnicodeEncodeError):
+        pass
+    cleaned = []
+    for i, item in enumerate(tuples):
+        if not isinstance(item, str):
+            reason[i] = _CODE["invalid_tuple"]
+            cleaned.append("")
+        elif not item.isascii() and _SURROGATE.search(item):
+            reason[i] = _CODE["invalid_utf8"]
+            cleaned.append("")
+        else:
+            cleaned.append(item)
+    return pa.array(cleaned, type=pa.string())
+
+
+def _sources(prefixes: pa.Array, segment: np.ndarray, k: np.ndarray) -> pa.Array:
+    return pc.binary_join_element_wise(prefixes.take(pa.array(segment)), pa.array(k).cast(pa.string()), " tuple ")
+
+
+def _frame(dialect: str, chunk: _Pending, ledger: RecordLedger) -> pd.DataFrame | None:
+    n = len(chunk.tuples)
+    counts = np.asarray(chunk.counts, dtype=np.int64)
+    segment = np.repeat(np.arange(len(counts)), counts)
+    starts = np.cumsum(counts) - counts
+    k = np.arange(n, dtype=np.int64) - starts[segment] + np.asarray(chunk.first_k, dtype=np.int64)[segment]
+    commas = np.asarray(chunk.commas, dtype=np.int64)[segment]
+    prefixes = pa.array(chunk.prefixes, type=pa.string())
+
+    reason = np.zeros(n, dtype=np.uint8)
+    arr = _string_array(chunk.tuples, reason)
+    pieces: list[pa.Table] = []
+    inbound = 0
+    for lo in range(0, n, SLICE_ROWS):
+        hi = min(n, lo + SLICE_ROWS)
+        p = _parse(dialect, arr.slice(lo, hi - lo), commas[lo:hi], reason[lo:hi])
+        inbound += int((~p.outbound).sum())
+        out = np.flatnonzero(p.outbound)
+        if not len(out):
+            continue
+        take = pa.array(out)
+        rows = lo + p.rows[out]
+        pieces.append(pa.table({
+            "ts": pa.array(p.ts_ms[out], type=pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+            "src_ip": p.src.take(take),
+            "dst_ip": p.dst.take(take),
+            "dst_port": pa.array(p.dst_port[out], type=pa.int32()),
+            "protocol": _PROTOCOL_NAMES.take(pa.array(p.protocol[out])),
+            "bytes_out": pa.array(p.bytes_out[out], type=pa.int64(), mask=~p.has_out[out]),
+            "bytes_in": pa.array(p.bytes_in[out], type=pa.int64(), mask=~p.has_in[out]),
+            "observed_action": _ACTIONS.take(pa.array(p.denied[out].astype(np.int8))),
+            "source": _sources(prefixes, segment[rows], k[rows]),
+        }))
+    bad = np.flatnonzero(reason)
+    if len(bad):
+        for i, place in zip(bad, _sources(prefixes, segment[bad], k[bad]).to_pylist()):
+            item = chunk.tuples[i]
+            ledger.reject(_TUPLE_REASONS[reason[i]], place, _clean(item) if isinstance(item, str) else json.dumps(item))
+    if inbound:
+        ledger.skip("inbound", inbound)
+    if not pieces:
+        return None
+    table = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The readers
+# --------------------------------------------------------------------------------------------------------
+
+
+class AzureFlowLogReader:
+    """A ``LogReader`` for one of the two Azure flow-log dialects."""
+
+    def __init__(self, dialect: _Dialect):
+        self.dialect = dialect
+        self.name = dialect.name
+        self.description = dialect.description
+
+    def sniff(self, head: bytes, file_name: str) -> bool:
+        """A JSON object with a ``records`` array whose (possibly cut) first record shows one of this
+        dialect's key names and none of the other's."""
+        text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+        if not text.startswith("{") or not _RECORDS_ARRAY.search(text[:4096]):
+            return False
+        if any(p.search(text) for p in self.dialect.sniff_excludes):
+            return False
+        return any(p.search(text) for p in self.dialect.sniff_markers)
+
+    def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        chunk_rows = max(1, int(chunk_rows))
+        pending = _Pending()
+        name = log.name
+        with log.open_binary() as stream:
+            records = _JsonRecordStream(stream)
+            for event in records.events():
+                at = f"{name}@{event.offset}"  # a tuple's source: "<at> tuple <k>"
+                where = at + (f" record {event.number}" if event.number else "")
+                if event.reason:
+                    yield from self._flush_before_reject(pending, ledger)
+                    ledger.read()
+                    ledger.reject(event.reason, where, _clean(event.text))
+                    continue
+                problems: list[tuple[str, str, int]] = []
+                try:
+                    tuples, n_fields = self.dialect.extract(event.record, problems)
+                except _RecordProblem as exc:
+                    problems.append((exc.reason, exc.detail, exc.n))
+                    tuples = []
+                if problems:
+                    yield from self._flush_before_reject(pending, ledger)
+                    for reason, detail, n in problems:
+                        ledger.read(n)
+                        ledger.reject(reason, where, _clean(detail), n=n)
+                if not tuples:
+                    continue
+                ledger.read(len(tuples))
+                pending.add(at, tuples, n_fields)
+                while len(pending.tuples) >= chunk_rows:
+                    frame = _frame(self.dialect.name, pending.take(chunk_rows), ledger)
+                    if frame is not None:
+                        yield frame
+        if pending.tuples:
+            frame = _frame(self.dialect.name, pending, ledger)
+            if frame is not None:
+                yield frame
+
+    def _flush_before_reject(self, pending: _Pending, ledger: RecordLedger) -> Iterator[pd.DataFrame]:
+        """In strict mode the first bad record in file order must be the one named: check the tuples
+        collected so far before rejecting a later record."""
+        if ledger.strict and pending.tuples:
+            frame = _frame(self.dialect.name, pending.take(len(pending.tuples)), ledger)
+            if frame is not None:
+                yield frame
+
+
+_RECORDS_ARRAY = re.compile(r'"records"\s*:\s*\[')
+_NSG_MARKERS = (re.compile(r'"NetworkSecurityGroupFlowEvents?"'), re.compile(r'"flowTuples"\s*:'))
+_VNET_MARKERS = (re.compile(r'"flowLogVersion"\s*:'), re.compile(r'"flowRecords"\s*:'), re.compile(r'"FlowLogFlowEvent"'))
+
+NSG_READER = AzureFlowLogReader(_Dialect(
+    name="nsg",
+    description="Azure NSG flow logs (Network Watcher PT1H.json, versions 1 and 2)",
+    extract=_nsg_extract,
+    sniff_markers=_NSG_MARKERS,
+    sniff_excludes=_VNET_MARKERS,
+))
+
+VNET_READER = AzureFlowLogReader(_Dialect(
+    name="vnet",
+    description="Azure virtual network flow logs (Network Watcher PT1H.json, version 4)",
+    extract=_vnet_extract,
+    sniff_markers=_VNET_MARKERS,
+    sniff_excludes=_NSG_MARKERS[:1],
+))
+
+READERS = (NSG_READER, VNET_READER)
