@@ -112,7 +112,14 @@ def replay(
     report = ReplayReport([], ledger, EvaluationSummary())
     with FlowWriter(out_path) as writer:
         for log in files:
-            reader = forced or detect(log)
+            try:
+                reader = forced or detect(log)
+            except FlowInputError:
+                if log.named:
+                    raise
+                ledger.note("files in no known log format, passed over")
+                report.files.append(FileReport(log.name, "unrecognised"))
+                continue
             before = (ledger.records_read, ledger.total_skipped, ledger.total_rejected)
             try:
                 for chunk in reader.read_chunks(log, ledger, chunk_rows):

@@ -251,3 +251,70 @@ def test_a_simulated_fleet_inventory_maps_its_flows_back_to_their_computes(cli, 
     replayed = pd.read_csv(tmp_path / "out.csv")
     assert list(replayed["compute_type"]) == list(simulated["compute_type"])
     assert list(replayed["compute_name"]) == list(simulated["compute_name"])
+
+
+# --- every format through replay ------------------------------------------------------------------------------
+
+LOGS = ROOT / "tests" / "data" / "logs"
+
+
+@pytest.mark.parametrize("fmt", ["nsg", "vnet", "azfw", "zeek", "awsvpc"])
+def test_every_fixture_of_a_format_replays_with_totals_that_add_up(table, tmp_path, fmt):
+    report = replay(table, [str(LOGS / fmt)], tmp_path / "out.parquet", default_compute="compute_cluster",
+                    rejects_path=tmp_path / "rejects.jsonl")
+    totals = totals_add_up(report)
+    assert totals["evaluated"] > 0 and totals["rejected"] > 0  # the fixtures hold good and broken records
+    formats = {f.format for f in report.files} - {"unrecognised"}
+    assert formats <= {fmt, "zeek-companion"} and fmt in formats
+    assert len(pd.read_parquet(tmp_path / "out.parquet")) == totals["evaluated"] + report.evaluation.by_verdict()["rejected"]
+
+
+def zeek_log(path: Path, kind: str, fields: str, types: str, rows: list[str]) -> None:
+    header = (f"#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\t{kind}\n"
+              f"#fields\t{fields}\n#types\t{types}\n")
+    path.write_text(header + "".join(r + "\n" for r in rows) + "#close\t2026-11-20-10-00-00\n")
+
+
+def test_a_zeek_replay_names_destinations_from_ssl_http_and_dns_and_fqdn_rules_decide(table, tmp_path):
+    conn_fields = "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\torig_bytes\tresp_bytes\tlocal_orig"
+    conn_types = "time\tstring\taddr\tport\taddr\tport\tenum\tcount\tcount\tbool"
+    zeek_log(tmp_path / "conn.log", "conn", conn_fields, conn_types, [
+        "1763629200.1\tC1\t10.0.3.5\t40001\t151.101.0.223\t443\ttcp\t900\t90000\tT",   # SNI pypi.org
+        "1763629200.2\tC2\t10.0.3.5\t40002\t13.224.1.9\t80\ttcp\t300\t5000\tT",        # Host download.pytorch.org
+        "1763629200.3\tC3\t10.0.3.5\t40003\t140.82.112.3\t443\ttcp\t700\t80000\tT",    # dns answer github.com
+        "1763629200.4\tC4\t10.0.3.5\t40004\t203.0.113.50\t443\ttcp\t700\t800\tT",      # no name at all
+        "1763629200.5\tC5\t203.0.113.7\t40005\t10.0.3.5\t22\ttcp\t10\t10\tF",           # inbound
+    ])
+    zeek_log(tmp_path / "ssl.log", "ssl", "ts\tuid\tserver_name", "time\tstring\tstring",
+             ["1763629200.15\tC1\tpypi.org"])
+    zeek_log(tmp_path / "http.log", "http", "ts\tuid\tmethod\thost\turi", "time\tstring\tstring\tstring\tstring",
+             ["1763629200.25\tC2\tGET\tdownload.pytorch.org\t/whl/cpu"])
+    zeek_log(tmp_path / "dns.log", "dns", "ts\tuid\tquery\tanswers", "time\tstring\tstring\tvector[string]",
+             ["1763629200.0\tD1\tgithub.com\t140.82.112.3"])
+    report = replay(table, [str(tmp_path)], tmp_path / "out.csv", default_compute="compute_cluster")
+    out = pd.read_csv(tmp_path / "out.csv").set_index("dst_ip")
+    assert out.loc["151.101.0.223", ["fqdn", "reason", "rule"]].tolist() == ["pypi.org", "fqdn", "pypi"]
+    assert out.loc["13.224.1.9", ["fqdn", "reason", "rule"]].tolist() == ["download.pytorch.org", "fqdn", "pytorch"]
+    assert out.loc["140.82.112.3", ["fqdn", "reason", "rule"]].tolist() == ["github.com", "fqdn", "github"]
+    assert out.loc["203.0.113.50", "reason"] == "no_sni"
+    assert totals_add_up(report) == {"read": 5, "evaluated": 4, "skipped": 1, "rejected": 0}
+    assert {f.format for f in report.files} == {"zeek", "zeek-companion"}
+
+
+def test_a_cut_gzip_file_counts_one_rejected_record_and_the_replay_goes_on(table, tmp_path):
+    whole = gzip.compress((HEADER + PYPI * 2000).encode())
+    (tmp_path / "a-cut.csv.gz").write_bytes(whole[: len(whole) // 2])
+    write(tmp_path / "b.csv", HEADER + PYPI)
+    report = replay(table, [str(tmp_path)], tmp_path / "out.csv", default_compute="compute_cluster")
+    assert report.ledger.rejected["unreadable_rest_of_file"] == 1
+    assert report.files[1].read == 1
+    totals_add_up(report)
+
+
+def test_a_stray_file_in_a_log_directory_is_passed_over_with_a_warning(table, tmp_path):
+    (tmp_path / "logs").mkdir()
+    write(tmp_path / "logs" / "flows.csv", HEADER + PYPI)
+    write(tmp_path / "logs" / "README.md", "# notes\n")
+    report = replay(table, [str(tmp_path / "logs")], tmp_path / "out.csv", default_compute="compute_cluster")
+    assert report.ledger.notes == {"files in no known log format, passed over": 1}
+    assert totals_add_up(report)["read"] == 1

@@ -56,22 +56,28 @@ def detect(log: LogFile) -> LogReader:
 
 
 def expand_inputs(inputs: list[str]) -> list[LogFile]:
-    """Files from paths, directories (all files below them, sorted) and glob patterns, each once, in order."""
-    files: list[Path] = []
+    """Files from paths, directories (all files below them, sorted) and glob patterns, each once, in order.
+
+    A file found in a directory or by a pattern that turns out to be in no known format is passed over with a
+    warning by ``replay``; one the user named is an error."""
+    files: list[tuple[Path, bool]] = []
     for item in inputs:
         path = Path(item)
+        named = False
         if path.is_dir():
             matched = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
             if not matched:
                 raise FlowInputError(f"{item}: directory holds no files")
         elif path.is_file():
-            matched = [path]
+            matched, named = [path], True
         elif any(ch in item for ch in "*?["):
             matched = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
             if not matched:
                 raise FlowInputError(f"{item}: no file matches this pattern")
         else:
             raise FlowInputError(f"{item}: no such file or directory")
-        files.extend(matched)
-    unique = list(dict.fromkeys(p.resolve() for p in files))
-    return [LogFile(p) for p in unique]
+        files.extend((p, named) for p in matched)
+    unique: dict[Path, bool] = {}
+    for path, named in files:
+        unique[path.resolve()] = unique.get(path.resolve(), False) or named
+    return [LogFile(p, named) for p, named in unique.items()]

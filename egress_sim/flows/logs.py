@@ -43,9 +43,12 @@ class StrictInputError(FlowInputError):
 
 @dataclass(frozen=True)
 class LogFile:
-    """One input file. Opens transparently through gzip (by its magic bytes, not its name)."""
+    """One input file. Opens transparently through gzip (by its magic bytes, not its name).
+
+    ``named`` says the user named this file itself (not found by walking a directory or a glob)."""
 
     path: Path
+    named: bool = True
 
     @property
     def name(self) -> str:
