@@ -107,6 +107,7 @@ def evaluate(table: RuleTable, batch: FlowBatch) -> Verdicts:
     fq_inactive = take_by_code(table.fqdn_inactive.first_many(batch.hosts), batch.host_code, NO_MATCH)
     storage = take_by_code(np.fromiter((is_storage_host(h) for h in batch.hosts), bool, len(batch.hosts)), batch.host_code, False)
     app = web & ~spark
+    decide(app & ~has_host & ~batch.name_logged, Reason.NAME_NOT_LOGGED)
     decide(app & ~has_host & (port == 443), Reason.NO_SNI)
     decide(app & (fq_active >= 0) & storage, Reason.STORAGE_REQUIRES_PE, fq_active, table.fqdn_offset)
     decide(app & (fq_active >= 0), Reason.FQDN, fq_active, table.fqdn_offset)

@@ -56,6 +56,7 @@ class Flow:
     port: int | None  # None for ICMP
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     host: str | None
+    name_logged: bool = True  # False: the log cannot record host names, so a missing one is unknown, not absent
 
 
 def parse_row(row: Mapping[str, Any], default_compute: ComputeType | None = None) -> Flow | Reason:
@@ -89,7 +90,8 @@ def parse_row(row: Mapping[str, Any], default_compute: ComputeType | None = None
         return Reason.INVALID_FQDN
     if ip is None and host is None:
         return Reason.MISSING_DESTINATION
-    return Flow(COMPUTE_TYPES[compute], proto, port, ip, host)  # type: ignore[arg-type]
+    logged = row.get("name_logged", True)
+    return Flow(COMPUTE_TYPES[compute], proto, port, ip, host, True if is_missing(logged) else bool(logged))  # type: ignore[arg-type]
 
 
 class ReferenceEvaluator:
@@ -200,6 +202,9 @@ class ReferenceEvaluator:
         elif not web:
             checks.append(Check("fqdn", None, False, "FQDN rules apply to TCP 80/443 only"))
         elif flow.host is None:
+            if not spark and not flow.name_logged:
+                checks.append(Check("fqdn", None, False, "the log does not record host names: only an FQDN rule could allow it"))
+                return done(Reason.NAME_NOT_LOGGED)
             if not spark and flow.port == 443:
                 checks.append(Check("fqdn", None, False, "HTTPS without SNI: the firewall has no name to match"))
                 return done(Reason.NO_SNI)

@@ -37,7 +37,7 @@ from .verdicts import Reason, Verdict
 # The verdict file's columns, whatever the log format (a format that lacks one leaves it empty).
 REPLAY_COLUMNS: tuple[str, ...] = (
     "ts", "source", "compute_type", "compute_name", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn",
-    "bytes_out", "bytes_in", "observed_action",
+    "bytes_out", "bytes_in", "observed_action", "name_logged",
 )
 EVALUATOR_SAMPLES_PER_REASON = 20
 
@@ -151,6 +151,7 @@ def total_size(inputs: list[str]) -> int:
 def _evaluate_chunk(table: RuleTable, chunk: pd.DataFrame, inventory: Inventory | None,
                     default_compute: ComputeType | str | None, report: ReplayReport, writer: FlowWriter,
                     strict: bool) -> None:
+    names_logged = "fqdn" in chunk.columns  # NSG/VNet tuples and AWS records carry no host names at all
     chunk = _normalized(chunk)
     unknown = None
     if inventory is not None:
@@ -162,7 +163,7 @@ def _evaluate_chunk(table: RuleTable, chunk: pd.DataFrame, inventory: Inventory 
             chunk = chunk.assign(compute_type=ComputeType.parse(default_compute).yaml)
         elif unknown is None:
             unknown = np.ones(len(chunk), dtype=bool)  # nothing says which compute sent these flows: never guessed
-    batch = FlowBatch.from_frame(chunk, None, unknown)
+    batch = FlowBatch.from_frame(chunk, None, unknown, names_logged)
     verdicts = evaluate(table, batch)
     rejected = verdicts.verdict == Verdict.REJECTED
     if rejected.any():
@@ -198,6 +199,8 @@ def _normalized(chunk: pd.DataFrame) -> pd.DataFrame:
             out[column] = pd.to_numeric(values, errors="coerce").astype("Int64")
         elif column == "dst_port":
             out[column] = values
+        elif column == "name_logged":
+            out[column] = values.astype(object).where(values.notna(), None)
         else:
             out[column] = values.astype(object).where(values.notna(), None)
     return pd.DataFrame(out).reset_index(drop=True)

@@ -35,6 +35,7 @@ class Reason(IntEnum):
     PE_NOT_SPARK_ENABLED = 16  # a private endpoint exists, but not with spark_enabled (spec §4)
     RULE_INACTIVE = 17  # only a rule whose status is not Active would allow it (spec §5)
     NETWORK_NOT_PROVISIONED = 18  # serverless/online endpoint before the network is provisioned (spec §5)
+    NAME_NOT_LOGGED = 19  # TCP 80/443 whose host name the log does not record: only an FQDN rule could allow it
     # rejected: the row could not be evaluated
     UNSUPPORTED_COMPUTE = 20  # Kubernetes / attached VM in an isolated network (spec §6)
     MISSING_COMPUTE_TYPE = 21

@@ -198,3 +198,17 @@ def test_spark_cannot_reach_a_non_spark_endpoint_by_its_private_address(tags):
     ws = make_workspace(rules=[LAKE_PE])
     address = str(next(p for p in compile_rules(ws, tags).effective.private_endpoints if p.name == "data").private_ip)
     assert one(tags, ws, compute_type="serverless_spark", dst_ip=address) == ("deny", "pe_not_spark_enabled", "data")
+
+
+def test_a_flow_whose_log_cannot_record_names_is_not_called_sni_less(tags):
+    """NSG tuples carry no host names: an unnamed HTTPS flow there is unknown, not proven nameless."""
+    ws = make_workspace(rules=[PYTORCH])
+    rows = [flow(dst_port=443, name_logged=False), flow(dst_port=80, name_logged=False), flow(dst_port=443),
+            flow(dst_port=443, fqdn="download.pytorch.org", name_logged=False)]
+    out = run(tags, ws, rows)
+    assert list(out["reason"]) == ["name_not_logged", "name_not_logged", "no_sni", "fqdn"]
+
+
+def test_without_fqdn_rules_an_unrecorded_name_cannot_matter(tags):
+    out = run(tags, make_workspace(), [flow(dst_port=443, name_logged=False)])
+    assert list(out["reason"]) == ["default_deny"]

@@ -164,6 +164,7 @@ def random_flows(table, seed: int, n: int = FLOWS_PER_EXAMPLE) -> pd.DataFrame:
         "dst_port": pd.array([ports[i] if rng.random() < 0.7 else int(rng.integers(0, 65536)) for i in rng.integers(0, len(ports), n)], dtype=object),
         "protocol": [PROTOCOLS[i] for i in rng.choice(len(PROTOCOLS), n, p=[0.5, 0.15, 0.08, 0.05, 0.05, 0.05, 0.04, 0.04, 0.04])],
         "fqdn": [hostname() for _ in range(n)],
+        "name_logged": rng.random(n) < 0.8,  # replayed logs that cannot record host names
     })
 
 

@@ -91,7 +91,8 @@ import pyarrow.json as pajson
 from ..model.hostnames import try_normalize_host
 from .logs import LogFile, RecordLedger
 
-COLUMNS: tuple[str, ...] = ("ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "observed_action", "source")
+COLUMNS: tuple[str, ...] = ("ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged", "observed_action",
+                            "source")
 
 # ---------------------------------------------------------------------------------------------------- outcomes
 
@@ -1014,9 +1015,11 @@ def _interpret(block: _Block, ledger: RecordLedger, meanings: _Meanings) -> pd.D
         "dst_port": pd.arrays.IntegerArray(port.astype(np.int64), icmp[keep]),
         "protocol": _PROTOCOL_NAMES[proto[keep]],
         "fqdn": np.where(name_state == _NAME_HOST, name_text, None)[keep],
+        # network-rule hits never carry the host name (only application rules see SNI / Host)
+        "name_logged": named[keep],
         "observed_action": _OBSERVED[verdict[keep]],
         "source": np.array(block.where, dtype=object)[keep],
-    })
+    })[list(COLUMNS)]
 
 # ---------------------------------------------------------------------------------------------------- the reader
 

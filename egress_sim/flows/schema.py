@@ -132,12 +132,16 @@ class FlowBatch:
     host_code: np.ndarray  # int32 index into hosts, -1 when no host
     hosts: np.ndarray  # object array of normalized unique host names
     reject: np.ndarray  # uint8 Reason code, 0 when the row is valid
+    name_logged: np.ndarray  # bool: False where the log cannot record a host name (NSG tuples, network-rule hits)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, default_compute: ComputeType | str | None = None,
-                   unknown_source: np.ndarray | None = None) -> "FlowBatch":
+                   unknown_source: np.ndarray | None = None, names_logged: bool = True) -> "FlowBatch":
         """Parse a flow table. ``unknown_source`` marks rows whose compute could not be identified from their
-        source address (replayed logs): they are rejected as ``unknown_source``, before any other check."""
+        source address (replayed logs): they are rejected as ``unknown_source``, before any other check.
+
+        ``names_logged=False`` says the log format records no host names at all (an empty ``fqdn`` then means
+        "not recorded", not "not sent"); a ``name_logged`` column says it per row."""
         missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
         if "dst_ip" not in frame.columns and "fqdn" not in frame.columns:
             missing.append("dst_ip (or fqdn)")
@@ -205,8 +209,13 @@ class FlowBatch:
         reject = np.zeros(n, dtype=np.uint8)
         for failed, reason in reversed(checks):  # the first failing check wins
             reject[failed] = reason.value
+        if "name_logged" in frame.columns:
+            name_logged = frame["name_logged"].fillna(names_logged).to_numpy(dtype=bool)
+        else:
+            name_logged = np.full(n, names_logged, dtype=bool)
         return cls(
             n=n,
+            name_logged=name_logged,
             compute=compute.astype(np.int8),
             protocol=protocol.astype(np.int8),
             port=port,

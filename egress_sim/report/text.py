@@ -90,12 +90,24 @@ def render_simulation(plan: dict, summary: dict) -> str:
     return "\n\n".join(parts)
 
 
+MAX_FILE_ROWS = 10
+
+
 def render_replay(report, rejects_path: str) -> str:
     """Totals that add up, per-file counts, verdicts, and what was skipped or rejected and why."""
     t = report.totals
     parts = [f"read {t['read']:,} records = evaluated {t['evaluated']:,} + skipped {t['skipped']:,} + rejected {t['rejected']:,}"]
-    rows = [[f.path, f.format, f.read, f.skipped, f.rejected] for f in report.files]
-    parts.append(table(["file", "format", "read", "skipped", "rejected by reader"], rows, [False, False, True, True, True]))
+    if len(report.files) <= MAX_FILE_ROWS:
+        rows = [[f.path, f.format, f.read, f.skipped, f.rejected] for f in report.files]
+        parts.append(table(["file", "format", "read", "skipped", "rejected by reader"], rows, [False, False, True, True, True]))
+    else:  # a directory of many blobs: one row per format (per-file counts are in --json)
+        by_format: dict[str, list[int]] = {}
+        for f in report.files:
+            row = by_format.setdefault(f.format, [0, 0, 0, 0])
+            for i, n in enumerate((1, f.read, f.skipped, f.rejected)):
+                row[i] += n
+        rows = [[fmt, *counts] for fmt, counts in by_format.items()]
+        parts.append(table(["format", "files", "read", "skipped", "rejected by reader"], rows, [False, True, True, True, True]))
     if report.evaluation.total:
         parts.append(render_evaluation(report.evaluation))
     if report.ledger.skipped:
