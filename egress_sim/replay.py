@@ -247,6 +247,9 @@ def _sample_rejections(chunk: pd.DataFrame, reasons: np.ndarray, rejected: np.nd
 def write_rejects(report: ReplayReport, path: str | Path) -> int:
     """Samples of every rejection reason, as JSON lines: reason, where (file:line or file@offset), record."""
     samples = [*report.ledger.samples, *report.evaluator_samples]
+    if not samples:  # nothing rejected: no file (and none left over from an earlier run)
+        Path(path).unlink(missing_ok=True)
+        return 0
     with open(path, "w", encoding="utf-8") as out:
         for sample in samples:
             out.write(json.dumps(sample.to_dict()) + "\n")
