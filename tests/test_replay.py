@@ -101,7 +101,7 @@ def test_inputs_expand_from_directories_and_globs_once_each(tmp_path):
     first = write(tmp_path / "logs" / "a" / "1.csv", HEADER + PYPI)
     second = write(tmp_path / "logs" / "2.csv", HEADER + PYPI)
     files = expand_inputs([str(tmp_path / "logs"), str(tmp_path / "logs" / "*.csv")])
-    assert [f.path for f in files] == [second.resolve(), first.resolve()]  # sorted paths, duplicates once
+    assert [f.path for f in files] == [second, first]  # sorted paths, duplicates once
 
 
 @pytest.mark.parametrize("name", ["missing.csv", "nothing-*.csv"])

@@ -77,7 +77,8 @@ def expand_inputs(inputs: list[str]) -> list[LogFile]:
         else:
             raise FlowInputError(f"{item}: no such file or directory")
         files.extend((p, named) for p in matched)
-    unique: dict[Path, bool] = {}
+    unique: dict[Path, tuple[Path, bool]] = {}  # resolved path -> (path as the user wrote it, named)
     for path, named in files:
-        unique[path.resolve()] = unique.get(path.resolve(), False) or named
-    return [LogFile(p, named) for p, named in unique.items()]
+        first, was_named = unique.get(path.resolve(), (path, False))
+        unique[path.resolve()] = (first, was_named or named)
+    return [LogFile(p, named) for p, named in unique.values()]
