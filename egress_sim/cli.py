@@ -93,6 +93,8 @@ service_tags_option = click.option(
     help="ServiceTags_Public_*.json to use instead of the bundled one.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+chunk_rows_option = click.option("--chunk-rows", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+                                 help="Flows evaluated at a time (bounds memory).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,8 +142,7 @@ def validate(workspace: str, previous: str | None, service_tags: str | None, as_
 @click.option("--mode", default=None, help=MODE_HELP)
 @click.option("--compute", type=click.Choice(COMPUTE_CHOICES), default=None,
               help="Compute type for flows when the file has no compute_type column.")
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=1_000_000, show_default=True,
-              help="Rows evaluated at a time (bounds memory).")
+@chunk_rows_option
 @service_tags_option
 @json_option
 @handles_errors
@@ -294,8 +295,7 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
 @click.option("--strict", is_flag=True, help="Stop at the first bad record, naming its file and line or offset.")
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write samples of rejected records (JSON lines); default: OUTPUT.rejects.jsonl.")
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=1_000_000, show_default=True,
-              help="Flows evaluated at a time (bounds memory).")
+@chunk_rows_option
 @service_tags_option
 @json_option
 @handles_errors
