@@ -119,12 +119,18 @@ def replay(
                     raise
                 ledger.note("files in no known log format, passed over")
                 report.files.append(FileReport(log.name, "unrecognised"))
+                if progress is not None:
+                    progress(log.size)
                 continue
             before = (ledger.records_read, ledger.total_skipped, ledger.total_rejected)
+            reported = 0
             try:
                 for chunk in reader.read_chunks(log, ledger, chunk_rows):
                     if len(chunk):
                         _evaluate_chunk(table, chunk, inventory, default_compute, report, writer, strict)
+                    if progress is not None and log.consumed > reported:
+                        progress(log.consumed - reported)
+                        reported = log.consumed
             except StrictInputError:
                 raise
             except (FlowInputError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeError) as exc:
@@ -136,8 +142,8 @@ def replay(
                 log.name, reader.name, ledger.records_read - before[0], ledger.total_skipped - before[1],
                 ledger.total_rejected - before[2],
             ))
-            if progress is not None:
-                progress(log.size)
+            if progress is not None and log.size > reported:
+                progress(log.size - reported)
     report.check()
     if rejects_path is not None:
         write_rejects(report, rejects_path)

@@ -318,3 +318,18 @@ def test_a_stray_file_in_a_log_directory_is_passed_over_with_a_warning(table, tm
     report = replay(table, [str(tmp_path / "logs")], tmp_path / "out.csv", default_compute="compute_cluster")
     assert report.ledger.notes == {"files in no known log format, passed over": 1}
     assert totals_add_up(report)["read"] == 1
+
+
+def test_an_empty_log_path_is_an_error_not_the_current_directory():
+    with pytest.raises(FlowInputError, match="empty log path"):
+        expand_inputs([""])
+
+
+def test_replay_reports_progress_in_bytes_of_every_file(table, tmp_path):
+    first = write(tmp_path / "a.csv", HEADER + PYPI * 500)
+    (tmp_path / "b.csv.gz").write_bytes(gzip.compress((HEADER + PYPI * 500).encode()))
+    seen: list[int] = []
+    replay(table, [str(tmp_path)], tmp_path / "out.csv", default_compute="compute_cluster", chunk_rows=100,
+           progress=seen.append)
+    assert sum(seen) == first.stat().st_size + (tmp_path / "b.csv.gz").stat().st_size
+    assert len(seen) > 2  # more than one step per file

@@ -62,6 +62,8 @@ def expand_inputs(inputs: list[str]) -> list[LogFile]:
     warning by ``replay``; one the user named is an error."""
     files: list[tuple[Path, bool]] = []
     for item in inputs:
+        if not str(item).strip():
+            raise FlowInputError("an empty log path was given")
         path = Path(item)
         named = False
         if path.is_dir():

@@ -41,14 +41,50 @@ class StrictInputError(FlowInputError):
     """``--strict``: the first bad record stops the replay; the message names the file and line or offset."""
 
 
+class _CountingFile(io.RawIOBase):
+    """A raw file that adds the bytes it reads to a counter: progress through a file, compressed or not."""
+
+    def __init__(self, path: Path, counter: list[int]):
+        self._file = open(path, "rb", buffering=0)
+        self._counter = counter
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:  # type: ignore[override]
+        n = self._file.readinto(buffer)
+        self._counter[0] += n or 0
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _OwningGzipFile(gzip.GzipFile):
+    """A gzip reader that also closes the file under it (``GzipFile(fileobj=...)`` leaves it open)."""
+
+    def __init__(self, raw: io.BufferedReader):
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
 @dataclass(frozen=True)
 class LogFile:
     """One input file. Opens transparently through gzip (by its magic bytes, not its name).
 
-    ``named`` says the user named this file itself (not found by walking a directory or a glob)."""
+    ``named`` says the user named this file itself (not found by walking a directory or a glob).
+    ``consumed`` counts the file's bytes read so far by its reader, for a progress bar."""
 
     path: Path
     named: bool = True
+    _consumed: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -58,14 +94,20 @@ class LogFile:
     def size(self) -> int:
         return self.path.stat().st_size
 
+    @property
+    def consumed(self) -> int:
+        return self._consumed[0]
+
     def is_gzip(self) -> bool:
         with open(self.path, "rb") as raw:
             return raw.read(2) == GZIP_MAGIC
 
-    def open_binary(self) -> BinaryIO:
-        if self.is_gzip():
-            return gzip.open(self.path, "rb")  # type: ignore[return-value]  # closing it closes the file too
-        return open(self.path, "rb")
+    def open_binary(self, count: bool = True) -> BinaryIO:
+        """The file's content, decompressed when it is gzip; ``count`` adds the bytes read to ``consumed``."""
+        raw = io.BufferedReader(_CountingFile(self.path, self._consumed if count else [0]), buffer_size=1 << 20)
+        if raw.peek(2)[:2] == GZIP_MAGIC:
+            return _OwningGzipFile(raw)  # type: ignore[return-value]
+        return raw  # type: ignore[return-value]
 
     def open_text(self) -> TextIO:
         """UTF-8 text (a BOM is dropped); undecodable bytes become U+FFFD, so the reader rejects that record."""
@@ -77,7 +119,7 @@ class LogFile:
         parts: list[bytes] = []
         got = 0
         try:
-            with self.open_binary() as stream:
+            with self.open_binary(count=False) as stream:
                 while got < size:
                     part = stream.read1(size - got) if hasattr(stream, "read1") else stream.read(size - got)
                     if not part:
