@@ -131,6 +131,8 @@ def replay(
                     if progress is not None and log.consumed > reported:
                         progress(log.consumed - reported)
                         reported = log.consumed
+                if log.cut:  # a gzip stream that breaks off: the records before it were read
+                    raise FlowInputError(f"the gzip stream breaks off after {log.consumed:,} bytes ({log.cut})")
             except StrictInputError:
                 raise
             except (FlowInputError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeError) as exc:

@@ -205,7 +205,7 @@ def test_a_file_that_is_not_a_records_object_is_one_rejected_record(tmp_path):
 def test_a_cut_gzip_stream_keeps_what_was_decompressed():
     flows, ledger = read(VNET / "truncated_stream.json.gz", VNET_READER)
     assert len(flows) == 1 and reasons(ledger) == {"truncated_json": 1}
-    assert "Compressed file ended" in ledger.samples[0].text
+    assert LogFile(VNET / "truncated_stream.json.gz").head()  # detection still sees the content
 
 
 # --- strict mode ------------------------------------------------------------------------------------------

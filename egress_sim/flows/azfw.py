@@ -77,8 +77,8 @@ import io
 import ipaddress
 import json
 import re
-import zlib
 from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -525,36 +525,9 @@ def _blocks(items: Iterable[tuple[str, object, tuple | str]], chunk_rows: int) -
 
 # ---------------------------------------------------------------------------------------------------- streams
 
-class _Tolerant(io.RawIOBase):
-    """The file's (decompressed) bytes, ending — instead of raising — where a cut or corrupt gzip stream stops, so
-    everything before the damage is read and the cut record is rejected as truncated; the error is kept."""
-
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.error = ""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self.error:
-            return 0
-        try:
-            data = self.stream.read1(len(buffer))
-        except (EOFError, OSError, zlib.error) as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-            return 0
-        buffer[:len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self.stream.close()
-        super().close()
-
-
-def _open(log: LogFile) -> tuple[io.BufferedReader, _Tolerant]:
-    raw = _Tolerant(log.open_binary())
-    return io.BufferedReader(raw, buffer_size=1 << 20), raw
+def _open(log: LogFile) -> tuple[BinaryIO, LogFile]:
+    """The file's bytes; a cut gzip stream ends cleanly at its last whole line and ``log.cut`` says why."""
+    return log.open_binary(), log
 
 
 # ---------------------------------------------------------------------------------------------------- JSON lines
@@ -642,7 +615,7 @@ def _line_records(line: bytes, where: str, cut_by: str = "") -> Iterator[tuple[s
             yield where + suffix, record, "not_an_object"
 
 
-def _json_lines(log: LogFile, stream: io.BufferedReader, raw: _Tolerant, chunk_rows: int) -> Iterator[_Block]:
+def _json_lines(log: LogFile, stream: io.BufferedReader, raw: LogFile, chunk_rows: int) -> Iterator[_Block]:
     name = log.name
     preferred = [0, 1]
     pending = _Pending()
@@ -662,9 +635,9 @@ def _json_lines(log: LogFile, stream: io.BufferedReader, raw: _Tolerant, chunk_r
                 yield _Block(wheres, lines, columns)
                 continue
             # the last line, when a damaged gzip stream ended the file inside it
-            cut = len(lines) - 1 if raw.error and lines and not lines[-1].endswith(b"\n") else -1
+            cut = len(lines) - 1 if raw.cut and lines and not lines[-1].endswith(b"\n") else -1
             for k, (where, line) in enumerate(zip(wheres, lines)):
-                for item in _line_records(line, where, raw.error if k == cut else ""):
+                for item in _line_records(line, where, raw.cut if k == cut else ""):
                     pending.add(*item)
             while len(pending) >= chunk_rows:
                 yield pending.take(chunk_rows)
@@ -738,7 +711,7 @@ _DECODER = json.JSONDecoder()
 
 
 def _document_records(log: LogFile, stream: io.BufferedReader,
-                      raw: _Tolerant) -> Iterator[tuple[str, object, tuple | str]]:
+                      raw: LogFile) -> Iterator[tuple[str, object, tuple | str]]:
     """Records of JSON documents (``{"records": [...]}``, arrays, concatenated objects), one at a time."""
     name = log.name
     with stream:
@@ -755,8 +728,8 @@ def _document_records(log: LogFile, stream: io.BufferedReader,
             except json.JSONDecodeError as exc:
                 snippet = win.buf[start:start + 2000]
                 match = _RESYNC.search(win.buf, start + 1)
-                if win.eof and match is None and (raw.error or _is_truncation(win.buf, exc)):
-                    yield where, f"[{raw.error}] {snippet}" if raw.error else snippet, "truncated_json"
+                if win.eof and match is None and (raw.cut or _is_truncation(win.buf, exc)):
+                    yield where, f"[{raw.cut}] {snippet}" if raw.cut else snippet, "truncated_json"
                     win.pos = len(win.buf)
                     return
                 yield where, snippet, "bad_json"
@@ -1088,9 +1061,7 @@ class AzureFirewallReader:
                 if frame is not None:
                     yield frame
         finally:
-            stream.close()
-        if raw.error:  # said even when the cut fell between two records, so that nothing is lost silently
-            ledger.note("azfw files whose gzip stream is cut or corrupt (read up to the damage)")
+            stream.close()  # a cut gzip stream: the replay reports the unreadable rest of the file
 
 
 READER = AzureFirewallReader()

@@ -61,18 +61,58 @@ class _CountingFile(io.RawIOBase):
         super().close()
 
 
-class _OwningGzipFile(gzip.GzipFile):
-    """A gzip reader that also closes the file under it (``GzipFile(fileobj=...)`` leaves it open)."""
+class _TolerantGzip(io.RawIOBase):
+    """Decompressed bytes that end, instead of raising, where a cut or corrupt gzip stream breaks off.
 
-    def __init__(self, raw: io.BufferedReader):
-        super().__init__(fileobj=raw, mode="rb")
+    Bytes are handed out up to the last complete line; when the stream breaks, the incomplete line after it is
+    dropped (it cannot be a whole record; unless the content has no newline at all) and the error is kept in
+    ``cut`` for the replay to report. Also closes the file under it (``GzipFile(fileobj=...)`` does not)."""
+
+    HOLD_LIMIT = 1 << 20  # a "line" longer than this (a one-line JSON document) is handed out as it comes
+
+    def __init__(self, raw: io.BufferedReader, cut: list[str]):
         self._raw = raw
+        self._gzip = gzip.GzipFile(fileobj=raw, mode="rb")
+        self._cut = cut
+        self._ready = b""  # complete lines not yet handed out
+        self._tail = b""  # the line being completed
+        self._ended = False
+        self._saw_newline = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while not self._ready and not self._ended:
+            try:
+                data = self._gzip.read1(1 << 20)
+            except (EOFError, OSError, zlib.error) as exc:
+                self._cut.append(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+                # In a line format the broken-off line cannot be a whole record: drop it. Content without any
+                # newline (a one-line JSON document) is handed out, and its reader finds the cut record.
+                self._ready, self._tail = (b"", b"") if self._saw_newline else (self._tail, b"")
+                self._ended = True
+                break
+            if not data:  # a clean end: the last line is complete even without a newline
+                self._ready, self._tail, self._ended = self._tail, b"", True
+                break
+            data = self._tail + data
+            end = data.rfind(b"\n") + 1
+            self._saw_newline = self._saw_newline or end > 0
+            if end == 0 and len(data) >= self.HOLD_LIMIT:
+                end = len(data)
+            self._ready, self._tail = data[:end], data[end:]
+        n = min(len(buffer), len(self._ready))
+        buffer[:n] = self._ready[:n]
+        self._ready = self._ready[n:]
+        return n
 
     def close(self) -> None:
         try:
-            super().close()
+            self._gzip.close()
         finally:
             self._raw.close()
+            super().close()
 
 
 @dataclass(frozen=True)
@@ -85,6 +125,7 @@ class LogFile:
     path: Path
     named: bool = True
     _consumed: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
+    _cut: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -98,6 +139,11 @@ class LogFile:
     def consumed(self) -> int:
         return self._consumed[0]
 
+    @property
+    def cut(self) -> str | None:
+        """Why the gzip stream broke off, when it did (everything before the break was read)."""
+        return self._cut[0] if self._cut else None
+
     def is_gzip(self) -> bool:
         with open(self.path, "rb") as raw:
             return raw.read(2) == GZIP_MAGIC
@@ -106,7 +152,7 @@ class LogFile:
         """The file's content, decompressed when it is gzip; ``count`` adds the bytes read to ``consumed``."""
         raw = io.BufferedReader(_CountingFile(self.path, self._consumed if count else [0]), buffer_size=1 << 20)
         if raw.peek(2)[:2] == GZIP_MAGIC:
-            return _OwningGzipFile(raw)  # type: ignore[return-value]
+            return io.BufferedReader(_TolerantGzip(raw, self._cut if count else []), buffer_size=1 << 20)  # type: ignore[return-value]
         return raw  # type: ignore[return-value]
 
     def open_text(self) -> TextIO:
