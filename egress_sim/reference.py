@@ -20,7 +20,9 @@ import pytricia
 from .compile import is_storage_host
 from .evaluate import with_verdicts
 from .effective import EffectiveRules, PrivateEndpoint, TagRule
-from .flows.schema import COMPUTE_TYPES, PROTOCOLS, is_missing, parse_compute, parse_fqdn, parse_port, parse_protocol
+from .flows.schema import (
+    COMPUTE_TYPES, PROTOCOLS, parse_flag, is_missing, parse_compute, parse_fqdn, parse_port, parse_protocol,
+)
 from .ipnum import parse_ip
 from .model import ComputeType, FqdnDestination, IsolationMode, Protocol
 from .verdicts import Reason, Verdict
@@ -90,8 +92,8 @@ def parse_row(row: Mapping[str, Any], default_compute: ComputeType | None = None
         return Reason.INVALID_FQDN
     if ip is None and host is None:
         return Reason.MISSING_DESTINATION
-    logged = row.get("name_logged", True)
-    return Flow(COMPUTE_TYPES[compute], proto, port, ip, host, True if is_missing(logged) else bool(logged))  # type: ignore[arg-type]
+    logged = parse_flag(row.get("name_logged"))
+    return Flow(COMPUTE_TYPES[compute], proto, port, ip, host, logged != 0)  # type: ignore[arg-type]
 
 
 class ReferenceEvaluator:

@@ -6,7 +6,8 @@ Every record read is accounted for exactly once, and the totals are checked befo
 
 ``skipped`` are records deliberately not evaluated (inbound traffic, log lines that are not connections);
 ``rejected`` are records a reader could not understand plus flows the evaluator could not judge (a bad cell,
-a source address no inventory entry owns). Memory is bounded by one chunk: logs stream through.
+a source address no inventory entry owns). Logs stream through in chunks of ``chunk_rows`` flows, so memory
+does not grow with the input (the Zeek reader holds a conn log's ssl/http/dns companions while reading it).
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def replay(
     progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
     """Evaluate every flow in the logs under ``table``; write verdicts to ``out_path``, rejects to ``rejects_path``."""
-    files = expand_inputs(inputs)
+    own = {Path(p).resolve() for p in (out_path, rejects_path) if p is not None}
+    files = [f for f in expand_inputs(inputs) if f.path.resolve() not in own]  # never re-read our own output
     forced = reader_named(log_format) if log_format else None
     ledger = RecordLedger(strict=strict)
     report = ReplayReport([], ledger, EvaluationSummary())
@@ -127,7 +129,8 @@ def replay(
             try:
                 for chunk in reader.read_chunks(log, ledger, chunk_rows):
                     if len(chunk):
-                        _evaluate_chunk(table, chunk, inventory, default_compute, report, writer, strict)
+                        _evaluate_chunk(table, chunk, inventory, default_compute, report, writer, strict,
+                                        getattr(reader, "names_logged", True))
                     if progress is not None and log.consumed > reported:
                         progress(log.consumed - reported)
                         reported = log.consumed
@@ -158,8 +161,7 @@ def total_size(inputs: list[str]) -> int:
 
 def _evaluate_chunk(table: RuleTable, chunk: pd.DataFrame, inventory: Inventory | None,
                     default_compute: ComputeType | str | None, report: ReplayReport, writer: FlowWriter,
-                    strict: bool) -> None:
-    names_logged = "fqdn" in chunk.columns  # NSG/VNet tuples and AWS records carry no host names at all
+                    strict: bool, names_logged: bool) -> None:
     chunk = _normalized(chunk)
     unknown = None
     if inventory is not None:
@@ -178,7 +180,8 @@ def _evaluate_chunk(table: RuleTable, chunk: pd.DataFrame, inventory: Inventory 
         _sample_rejections(chunk, verdicts.reason, rejected, report, strict)
     report.evaluation.add(batch, verdicts)
     _count_observed(chunk, verdicts, report.observed)
-    out = chunk.assign(dst_port=pd.to_numeric(chunk["dst_port"], errors="coerce").astype("Int64"))
+    out = chunk.assign(dst_port=pd.to_numeric(chunk["dst_port"], errors="coerce").astype("Int64"),
+                       name_logged=batch.name_logged)
     writer.write(with_verdicts(out, verdicts.to_frame()))
 
 
@@ -207,8 +210,6 @@ def _normalized(chunk: pd.DataFrame) -> pd.DataFrame:
             out[column] = pd.to_numeric(values, errors="coerce").astype("Int64")
         elif column == "dst_port":
             out[column] = values
-        elif column == "name_logged":
-            out[column] = values.astype(object).where(values.notna(), None)
         else:
             out[column] = values.astype(object).where(values.notna(), None)
     return pd.DataFrame(out).reset_index(drop=True)

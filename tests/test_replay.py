@@ -332,3 +332,26 @@ def test_replay_reports_progress_in_bytes_of_every_file(table, tmp_path):
     replay(table, [str(tmp_path)], tmp_path / "out.csv", default_compute="compute_cluster", chunk_rows=100,
            progress=seen.append)
     assert sum(seen) == first.stat().st_size + (tmp_path / "b.csv.gz").stat().st_size  # every byte, once
+
+
+def test_replay_never_reads_its_own_output_back(table, tmp_path):
+    write(tmp_path / "f.csv", HEADER + PYPI)
+    for _ in range(2):
+        report = replay(table, [str(tmp_path)], tmp_path / "out.csv", default_compute="compute_cluster",
+                        rejects_path=tmp_path / "out.csv.rejects.jsonl")
+    assert report.totals["read"] == 1
+
+
+def test_whether_names_are_logged_survives_a_round_trip_through_the_verdict_file(table, tmp_path):
+    first = tmp_path / "first.csv"
+    report = replay(table, [str(ROOT / "data" / "logs" / "nsg-contoso")], first,
+                    inventory=load_inventory(ROOT / "data" / "logs" / "contoso-fleet.yaml"))
+    again = replay(table, [str(first)], tmp_path / "again.parquet")
+    assert again.evaluation.by_reason() == report.evaluation.by_reason()
+    assert report.evaluation.by_reason()["name_not_logged"] > 0
+
+
+def test_our_own_csv_without_host_names_means_none_were_sent(table, tmp_path):
+    path = write(tmp_path / "f.csv", "src_ip,dst_ip,dst_port,protocol\n10.0.3.5,203.0.113.9,443,TCP\n")
+    report = replay(table, [str(path)], tmp_path / "out.csv", default_compute="compute_cluster")
+    assert report.evaluation.by_reason() == {"no_sni": 1}

@@ -162,6 +162,7 @@ def _first_record_layout(line: str) -> _Layout:
 
 
 class AwsVpcFlowLogReader:
+    names_logged = False  # flow records hold addresses and ports, never a host name
     name = "awsvpc"
     description = "AWS VPC flow logs: default v2 records or a custom format with header (S3 or CloudWatch export)"
 

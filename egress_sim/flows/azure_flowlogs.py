@@ -754,6 +754,8 @@ def _frame(dialect: str, chunk: _Pending, ledger: RecordLedger) -> pd.DataFrame 
 class AzureFlowLogReader:
     """A ``LogReader`` for one of the two Azure flow-log dialects."""
 
+    names_logged = False  # flow tuples hold addresses and ports, never a host name
+
     def __init__(self, dialect: _Dialect):
         self.dialect = dialect
         self.name = dialect.name

@@ -1,6 +1,6 @@
 """What every connection-log reader shares: opening files (gzip or not), counting records, keeping bad ones.
 
-A reader (one module per format: ``nsg``, ``azfw``, ``zeek``, ``awsvpc``, ``tables``) turns a log file into
+A reader (one module per format: ``azure_flowlogs``, ``azfw``, ``zeek``, ``awsvpc``, ``tables``) turns a log file into
 chunks of flows in the flow schema, and accounts for every record it reads in a ``RecordLedger``:
 
 * each record it reads:          ``ledger.read()``
@@ -237,6 +237,9 @@ class LogReader(Protocol):
 
     name: str  # as given to --format
     description: str
+    # Optional ``names_logged = False``: the format never records host names, so a flow without one is "name
+    # not logged", not "sent without SNI" (readers whose records sometimes carry a name set a ``name_logged``
+    # column per row instead).
 
     def sniff(self, head: bytes, file_name: str) -> bool:
         """Whether the first bytes of a (decompressed) file look like this format."""

@@ -210,7 +210,8 @@ class FlowBatch:
         for failed, reason in reversed(checks):  # the first failing check wins
             reject[failed] = reason.value
         if "name_logged" in frame.columns:
-            name_logged = frame["name_logged"].fillna(names_logged).to_numpy(dtype=bool)
+            name_logged = _codes_per_unique(frame["name_logged"], parse_flag).astype(np.int8)
+            name_logged = np.where(name_logged < 0, names_logged, name_logged == 1)
         else:
             name_logged = np.full(n, names_logged, dtype=bool)
         return cls(
@@ -226,6 +227,16 @@ class FlowBatch:
             hosts=hosts,
             reject=reject,
         )
+
+
+def parse_flag(value: Any) -> int:
+    """1 true, 0 false, -2 missing or unreadable (the default applies): "False", "0" and "no" are false."""
+    if is_missing(value):
+        return _MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return int(bool(value))
+    text = str(value).strip().lower()
+    return 1 if text in ("true", "1", "yes", "t") else 0 if text in ("false", "0", "no", "f") else _MISSING
 
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
