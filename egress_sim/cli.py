@@ -31,7 +31,7 @@ from .flows.formats import format_names
 from .flows.inventory import load_inventory
 from .pipeline import evaluate_file
 from .replay import replay as replay_logs
-from .replay import total_size
+from .replay import REPLAY_CHUNK_ROWS, total_size
 from .reference import ReferenceEvaluator
 from .report.markdown import MODE_HEADERS, mode_rows
 from .report.text import render_compiled, render_decision, render_evaluation, render_replay, render_simulation, table
@@ -295,7 +295,8 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
 @click.option("--strict", is_flag=True, help="Stop at the first bad record, naming its file and line or offset.")
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write samples of rejected records (JSON lines); default: OUTPUT.rejects.jsonl.")
-@chunk_rows_option
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=REPLAY_CHUNK_ROWS, show_default=True,
+              help="Flows evaluated at a time (bounds memory: log rows carry more text than flow tables).")
 @service_tags_option
 @json_option
 @handles_errors

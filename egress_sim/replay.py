@@ -28,7 +28,7 @@ from .errors import FlowInputError
 from .evaluate import evaluate, with_verdicts
 from .flows.formats import detect, expand_inputs, reader_named
 from .flows.inventory import Inventory
-from .flows.io import DEFAULT_CHUNK_ROWS, FlowWriter
+from .flows.io import FlowWriter
 from .flows.logs import RecordLedger, Sample, StrictInputError
 from .flows.schema import FlowBatch
 from .model import ComputeType
@@ -41,6 +41,7 @@ REPLAY_COLUMNS: tuple[str, ...] = (
     "bytes_out", "bytes_in", "observed_action", "name_logged",
 )
 EVALUATOR_SAMPLES_PER_REASON = 20
+REPLAY_CHUNK_ROWS = 250_000  # log rows carry more text (the source of each record) than flow-table rows
 
 
 @dataclass
@@ -102,7 +103,7 @@ def replay(
     default_compute: ComputeType | str | None = None,
     log_format: str | None = None,
     strict: bool = False,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int = REPLAY_CHUNK_ROWS,
     rejects_path: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:

@@ -83,6 +83,7 @@ def test_an_inventory_can_be_a_csv_file(tmp_path):
     ("computes: [{name: a, type: compute_cluster}]", "'addresses' must list"),
     ("computes: [{name: a, type: compute_cluster, addresses: [10.0.0.1], ip: x}]", "unknown key(s) ip"),
     ("nodes: []", "a 'computes:' list"),
+    ("computes: [{name: a, type: compute_cluster, addresses: [10.0.0.5/24]}]", "has host bits set (did you mean 10.0.0.0/24?)"),
     ("computes: [{name: a, type: compute_cluster, addresses: [10.0.0.0/24]},"
      " {name: b, type: serverless, addresses: [10.0.0.0/24]}]", "listed for both 'a' and 'b'"),
 ])

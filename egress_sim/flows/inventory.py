@@ -137,4 +137,6 @@ def _entry(name: object, compute_type: object, address: object, where: str) -> C
         prefix = ipaddress.ip_network(str(address).strip(), strict=False)
     except ValueError:
         raise InventoryError(f"{where}: {address!r} is not an IP address or CIDR prefix") from None
+    if str(prefix) != str(address).strip() and "/" in str(address) and prefix.network_address != ipaddress.ip_address(str(address).split("/")[0].strip()):
+        raise InventoryError(f"{where}: {address!r} has host bits set (did you mean {prefix}?)")
     return ComputeEntry(name.strip(), parsed, str(prefix))

@@ -200,6 +200,7 @@ class RecordLedger:
     rejected: Counter = field(default_factory=Counter)
     samples: list[Sample] = field(default_factory=list)
     notes: Counter = field(default_factory=Counter)  # problems that are not records (a companion's bad line)
+    _sampled: Counter = field(default_factory=Counter, repr=False)  # samples kept per reason
 
     def read(self, n: int = 1) -> None:
         self.records_read += n
@@ -211,7 +212,8 @@ class RecordLedger:
         if self.strict:
             raise StrictInputError(f"{where}: {reason.replace('_', ' ')}{': ' + _clip(text) if text else ''}")
         self.rejected[reason] += n
-        if sum(1 for s in self.samples if s.reason == reason) < SAMPLES_PER_REASON:
+        if self._sampled[reason] < SAMPLES_PER_REASON:
+            self._sampled[reason] += 1
             self.samples.append(Sample(reason, where, _clip(text, 2000)))
 
     def note(self, what: str, n: int = 1) -> None:
