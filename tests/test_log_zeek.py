@@ -132,7 +132,7 @@ def test_each_outbound_conn_line_becomes_one_flow():
     assert ledger.records_read == 11  # meta lines (#separator ... #types, #close) are not records
     assert len(flows) == 10
     assert list(flows.columns) == [
-        "ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "bytes_out", "bytes_in", "source"
+        "ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged", "bytes_out", "bytes_in", "source"
     ]
     first = flows.iloc[0]
     assert (first["src_ip"], first["dst_ip"], first["dst_port"], first["protocol"]) == ("10.0.0.4", "20.60.1.2", 443, "TCP")
@@ -241,10 +241,12 @@ def test_http_host_names_the_destination_before_dns_without_its_port():
     assert fqdn_of(flows, "93.184.216.34") == ["example.com"]
 
 
-def test_dns_answers_name_the_destination_when_neither_sni_nor_host_does():
+def test_a_tls_connection_ssl_log_saw_without_sni_stays_nameless():
     flows, _ = read(DATA / "tsv" / "conn.log")
-    # ssl.log has this uid but server_name is unset; the answer list is CNAME, CNAME, 13.107.42.14, ...
-    assert fqdn_of(flows, "13.107.42.14") == ["login.microsoftonline.com"]
+    # ssl.log has this uid but server_name is unset: the firewall would see no name, so DNS must not lend one
+    # (dns.log answered 13.107.42.14 for login.microsoftonline.com)
+    assert fqdn_of(flows, "13.107.42.14") == [None]
+    assert list(flows.loc[flows["dst_ip"] == "13.107.42.14", "name_logged"]) == [True]
 
 
 def test_dns_name_is_the_latest_answer_at_or_before_the_connection():

@@ -283,11 +283,12 @@ def test_a_zeek_replay_names_destinations_from_ssl_http_and_dns_and_fqdn_rules_d
         "1763629200.1\tC1\t10.0.3.5\t40001\t151.101.0.223\t443\ttcp\t900\t90000\tT",   # SNI pypi.org
         "1763629200.2\tC2\t10.0.3.5\t40002\t13.224.1.9\t80\ttcp\t300\t5000\tT",        # Host download.pytorch.org
         "1763629200.3\tC3\t10.0.3.5\t40003\t140.82.112.3\t443\ttcp\t700\t80000\tT",    # dns answer github.com
-        "1763629200.4\tC4\t10.0.3.5\t40004\t203.0.113.50\t443\ttcp\t700\t800\tT",      # no name at all
+        "1763629200.4\tC4\t10.0.3.5\t40004\t203.0.113.50\t443\ttcp\t700\t800\tT",      # TLS without SNI
+        "1763629200.45\tC6\t10.0.3.5\t40006\t203.0.113.51\t443\ttcp\t700\t800\tT",    # no companion saw it
         "1763629200.5\tC5\t203.0.113.7\t40005\t10.0.3.5\t22\ttcp\t10\t10\tF",           # inbound
     ])
     zeek_log(tmp_path / "ssl.log", "ssl", "ts\tuid\tserver_name", "time\tstring\tstring",
-             ["1763629200.15\tC1\tpypi.org"])
+             ["1763629200.15\tC1\tpypi.org", "1763629200.41\tC4\t-"])
     zeek_log(tmp_path / "http.log", "http", "ts\tuid\tmethod\thost\turi", "time\tstring\tstring\tstring\tstring",
              ["1763629200.25\tC2\tGET\tdownload.pytorch.org\t/whl/cpu"])
     zeek_log(tmp_path / "dns.log", "dns", "ts\tuid\tquery\tanswers", "time\tstring\tstring\tvector[string]",
@@ -298,7 +299,8 @@ def test_a_zeek_replay_names_destinations_from_ssl_http_and_dns_and_fqdn_rules_d
     assert out.loc["13.224.1.9", ["fqdn", "reason", "rule"]].tolist() == ["download.pytorch.org", "fqdn", "pytorch"]
     assert out.loc["140.82.112.3", ["fqdn", "reason", "rule"]].tolist() == ["github.com", "fqdn", "github"]
     assert out.loc["203.0.113.50", "reason"] == "no_sni"
-    assert totals_add_up(report) == {"read": 5, "evaluated": 4, "skipped": 1, "rejected": 0}
+    assert out.loc["203.0.113.51", "reason"] == "name_not_logged"
+    assert totals_add_up(report) == {"read": 6, "evaluated": 5, "skipped": 1, "rejected": 0}
     assert {f.format for f in report.files} == {"zeek", "zeek-companion"}
 
 

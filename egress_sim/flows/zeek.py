@@ -818,6 +818,10 @@ class _DnsNames:
         return out
 
 
+_UNSEEN = -1  # no companion saw the connection
+_SEEN_NO_NAME = -2  # ssl.log saw it, without SNI
+
+
 @dataclass
 class _Names:
     """Every usable name of the companions, and how to find one per connection."""
@@ -826,21 +830,26 @@ class _Names:
     by_uid: list[tuple[_StringTable, np.ndarray]] = field(default_factory=list)  # ssl first, then http
     dns: _DnsNames | None = None
 
-    def name(self, uids: pa.Array, resp_h: pa.Array, micros: np.ndarray, known_ts: np.ndarray) -> pa.Array:
+    def name(self, uids: pa.Array, resp_h: pa.Array, micros: np.ndarray, known_ts: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+        """Per connection: its name (or null), and whether a companion saw the connection at all.
+
+        A connection ssl.log saw without SNI stays nameless (the firewall would see no name either); only one
+        no companion saw falls back to DNS answers, and without a name it counts as "name not logged"."""
         n = len(uids)
-        pos = np.full(n, -1, dtype=np.int64)
+        pos = np.full(n, _UNSEEN, dtype=np.int64)
         for table, name_of in self.by_uid:
-            todo = np.flatnonzero(pos < 0)
+            todo = np.flatnonzero(pos == _UNSEEN)
             if not len(todo) or not len(table):
                 continue
             found = table.positions(uids.take(pa.array(todo)) if len(todo) < n else uids)
-            pos[todo] = np.where(found >= 0, name_of[np.maximum(found, 0)], -1)
+            pos[todo] = np.where(found >= 0, name_of[np.maximum(found, 0)], _UNSEEN)
+        seen = pos != _UNSEEN
         if self.dns is not None:
-            todo = np.flatnonzero(pos < 0)
+            todo = np.flatnonzero(pos == _UNSEEN)
             if len(todo):
                 sub = resp_h.take(pa.array(todo)) if len(todo) < n else resp_h
                 pos[todo] = self.dns.lookup(sub, micros[todo], known_ts[todo])
-        return self.names.take(pa.array(pos, mask=pos < 0))
+        return self.names.take(pa.array(np.maximum(pos, 0), mask=pos < 0)), seen | (pos >= 0)
 
 
 def companion_paths(conn: Path) -> dict[str, Path]:
@@ -889,7 +898,9 @@ def _load_uid_names(path: Path, wanted: dict[str, tuple[str, str]], names: _Name
         if not len(parsed.rows):
             continue
         code = names.codes(parsed.cols["name"])
-        keep = np.flatnonzero((code >= 0) & parsed.cols["uid"].is_valid().to_numpy(zero_copy_only=False))
+        if kind == "ssl":  # a TLS connection logged without SNI: known to have no name
+            code = np.where(code >= 0, code, _SEEN_NO_NAME)
+        keep = np.flatnonzero((code != _UNSEEN) & parsed.cols["uid"].is_valid().to_numpy(zero_copy_only=False))
         uids.append(_to_text(parsed.cols["uid"]).take(pa.array(keep)))
         codes.append(code[keep])
     table = _StringTable(pa.concat_arrays(uids) if uids else pa.array([], type=pa.string()), 24)
@@ -1061,6 +1072,7 @@ def _conn_frame(log: LogFile, piece: _Piece, parsed: _Parsed, ledger: RecordLedg
     k_micros = micros[keep]
     k_ts_known = ~ts_null[keep]
     lines = pa.array(piece.first_line + parsed.rows[keep])
+    fqdn, name_seen = names.name(_to_text(cols["uid"]).take(take), resp_h, k_micros, k_ts_known)
     table = pa.table(
         {
             "ts": pa.array(k_micros, type=pa.timestamp("us", tz="UTC"), mask=~k_ts_known),
@@ -1068,7 +1080,8 @@ def _conn_frame(log: LogFile, piece: _Piece, parsed: _Parsed, ledger: RecordLedg
             "dst_ip": resp_h,
             "dst_port": pa.array(dport[keep]),
             "protocol": proto.take(take),
-            "fqdn": names.name(_to_text(cols["uid"]).take(take), resp_h, k_micros, k_ts_known),
+            "fqdn": fqdn,
+            "name_logged": pa.array(name_seen),
             "bytes_out": pa.array(out_b[keep], mask=out_null[keep]),
             "bytes_in": pa.array(in_b[keep], mask=in_null[keep]),
             "source": pc.binary_join_element_wise(f"{log.name}:", pc.cast(lines, pa.string()), ""),
