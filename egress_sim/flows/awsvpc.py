@@ -29,8 +29,10 @@ How records become flows:
 * Direction: the default format has no direction field, so the reader cannot tell outbound from inbound
   traffic. Every record is emitted as a flow from ``srcaddr`` to ``dstaddr`` (an ENI logs both the requests
   it sends and the ones it receives); the replay step, not this reader, uses the compute inventory to drop
-  records whose source is not a known compute but whose destination is. When the layout has
-  ``flow-direction``, ``ingress`` records are skipped here (``inbound``).
+  records whose source is not a known compute but whose destination is. Records from a well-known source port
+  (< 1024) to an ephemeral one (>= 1024) are the reply halves of connections opened by the other side and are
+  skipped here (``reply``). When the layout has ``flow-direction``, ``ingress`` records are skipped instead
+  (``inbound``).
 * ``log-status`` NODATA / SKIPDATA records carry ``-`` for the addresses: skipped (``no_data``,
   ``skip_data``).
 * ``protocol`` 6 / 17 / 1 become TCP / UDP / ICMP. Any other IANA number (50 ESP, 47 GRE, 58 ICMPv6, ...) is
@@ -114,7 +116,7 @@ _ICMP = 2
 _OBSERVED = pa.array(["allow", "deny", None], pa.string())  # ACCEPT, REJECT, "-"
 
 # Outcome codes of a record (0 = emit a flow): skip reasons, then reject reasons in the order they are checked.
-_SKIPS = ("no_data", "skip_data", "inbound")
+_SKIPS = ("no_data", "skip_data", "inbound", "reply")
 _REJECTS = (
     "invalid_version", "unsupported_version", "invalid_log_status", "invalid_flow_direction", "missing_field",
     "invalid_protocol", "unsupported_protocol", "invalid_ip", "invalid_port", "invalid_timestamp",
@@ -699,12 +701,18 @@ def _check(cols: dict[str, pa.Array], n: int):
         failures += [(dash[field], "missing_field"), (~_valid_ip(cols[field]), "invalid_ip")]
 
     icmp = protocol == _ICMP
+    src_port = None
     if "srcport" in cols:
-        numeric, value = _unsigned(cols["srcport"])
-        failures.append((~dash["srcport"] & ~(numeric & (value <= 65535)), "invalid_port"))
+        numeric, src_port = _unsigned(cols["srcport"])
+        failures.append((~dash["srcport"] & ~(numeric & (src_port <= 65535)), "invalid_port"))
     numeric, dst_port = _unsigned(cols["dstport"])
     failures += [(dash["dstport"] & ~icmp, "missing_field"),
                  (~dash["dstport"] & ~(numeric & (dst_port <= 65535)), "invalid_port")]
+    if src_port is not None and "flow-direction" not in cols:
+        # Without a direction field, a record from a well-known port to an ephemeral one is the answer of a
+        # server (the reply half of a connection the other side opened), not a connection this side opened.
+        reply = ~icmp & ~dash["srcport"] & ~dash["dstport"] & (src_port < 1024) & (dst_port >= 1024)
+        failures.append((reply, "reply"))
 
     times: dict[str, np.ndarray] = {}
     for field in ("start", "end"):
