@@ -48,19 +48,17 @@ class CsvTableReader:
             duplicated = sorted({n for n in names if names.count(n) > 1})
             if duplicated:
                 raise FlowInputError(f"{log.name}:1: the header names {', '.join(duplicated)} more than once")
-            options = (
-                pacsv.ReadOptions(column_names=names),
-                None,
-                pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=True,
-                                     quoted_strings_can_be_null=False),
-            )
+            read_options = pacsv.ReadOptions(column_names=names)
+            convert_options = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                   strings_can_be_null=True, quoted_strings_can_be_null=False)
             first_line = 2
             while lines := list(itertools.islice(text, chunk_rows)):
-                yield self._parse_block(lines, first_line, options, log.name, ledger)
+                yield self._parse_block(lines, first_line, read_options, convert_options, log.name, ledger)
                 first_line += len(lines)
 
     @staticmethod
-    def _parse_block(lines: list[str], first_line: int, options, name: str, ledger: RecordLedger) -> pd.DataFrame:
+    def _parse_block(lines: list[str], first_line: int, read_options: pacsv.ReadOptions,
+                     convert_options: pacsv.ConvertOptions, name: str, ledger: RecordLedger) -> pd.DataFrame:
         """Parse a block of lines in one Arrow call; a malformed row is rejected with its exact line number."""
         bad_texts: list[str] = []
 
@@ -68,7 +66,6 @@ class CsvTableReader:
             bad_texts.append(row.text)
             return "skip"
 
-        read_options, _, convert_options = options
         try:
             table = pacsv.read_csv(io.BytesIO("".join(lines).encode("utf-8")), read_options=read_options,
                                    parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
