@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ipaddress
 import os
 import queue
 import re
@@ -85,7 +84,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import FlowInputError
-from .logs import SAMPLES_PER_REASON, LogFile, RecordLedger
+from .logs import SAMPLES_PER_REASON, LogFile, RecordLedger, ip_cells
 
 DEFAULT_FIELDS: tuple[str, ...] = (
     "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
@@ -106,8 +105,6 @@ _BOM = b"\xef\xbb\xbf"
 _FIELD_NAME = re.compile(r"^[a-z]+(?:-[a-z]+)*$")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\S+$")
 _V2_RECORD = re.compile(r"^\d+ (?:\d{12}|unknown|-) (?:eni-[0-9a-f]+|-)(?: \S+){11}$")
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4 = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"  # what ipaddress accepts for IPv4 (no leading zeros)
 _MAX_EPOCH = 9_200_000_000  # seconds; beyond this a nanosecond timestamp overflows (year 2261)
 
 _PROTOCOLS = (("6", "TCP"), ("17", "UDP"), ("1", "ICMP"))  # IANA number → flow-schema name
@@ -632,37 +629,6 @@ def _unsigned(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return ok, value
 
 
-def _valid_ip(col: pa.Array) -> np.ndarray:
-    """Whether each cell is an IPv4 or IPv6 address (null → False).
-
-    IPv4 by one regex, the rest (IPv6, junk) by ``ipaddress`` once per distinct value. A column with few
-    distinct values (the source addresses of a VPC's interfaces, typically) is checked per distinct value.
-    """
-    probe = col.slice(0, 2048)
-    if len(col) > 4 * len(probe) and pc.count_distinct(probe).as_py() < len(probe) // 8:
-        encoded = pc.dictionary_encode(col)
-        return _np(pc.take(pa.array(_valid_ip_values(encoded.dictionary)), encoded.indices))
-    return _valid_ip_values(col)
-
-
-def _valid_ip_values(col: pa.Array) -> np.ndarray:
-    ok = _np(pc.match_substring_regex(col, _IPV4))
-    if not ok.all():
-        rest = pc.unique(pc.drop_null(pc.filter(col, pa.array(~ok))))
-        valid = [text for text in rest.to_pylist() if _is_ip(text)]
-        if valid:
-            ok |= _np(pc.is_in(col, value_set=pa.array(valid, pa.string())))
-    return ok
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _equal(col: pa.Array, value: str) -> np.ndarray:
     return _np(pc.equal(col, value))
 
@@ -698,7 +664,7 @@ def _check(cols: dict[str, pa.Array], n: int):
         numeric, value = _unsigned(cols["protocol"])
         failures += [(~numeric | (value > 255), "invalid_protocol"), (protocol < 0, "unsupported_protocol")]
     for field in ("srcaddr", "dstaddr"):
-        failures += [(dash[field], "missing_field"), (~_valid_ip(cols[field]), "invalid_ip")]
+        failures += [(dash[field], "missing_field"), (~ip_cells(cols[field]), "invalid_ip")]
 
     icmp = protocol == _ICMP
     src_port = None

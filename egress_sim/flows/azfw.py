@@ -74,7 +74,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -89,7 +88,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from ..model.hostnames import try_normalize_host
-from .logs import LogFile, RecordLedger
+from .logs import IPV4_PATTERN, LogFile, RecordLedger, is_ip_text
 
 COLUMNS: tuple[str, ...] = ("ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged", "observed_action",
                             "source")
@@ -178,7 +177,7 @@ _PROTOCOLS: dict[str, tuple[int, int, bool]] = {
 _ACTIONS = {"allow": _ALLOW, "deny": _DENY, "drop": _DENY, "block": _DENY, "reject": _DENY, "alert": _ALERT}
 _PROTOCOL_NAMES = np.array(["TCP", "UDP", "ICMP"], dtype=object)
 _OBSERVED = np.array([None, "allow", "deny", None, None], dtype=object)
-_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)")
+_IPV4 = re.compile(IPV4_PATTERN)
 
 
 class _Bad:
@@ -201,11 +200,8 @@ def _address(value: object) -> tuple[int, str | None]:
     if value.__class__ is not str:
         return _INVALID, None
     text = value.strip()  # type: ignore[union-attr]
-    if _IPV4.fullmatch(text) is None:  # the common case by a regex, the rest by ipaddress
-        try:
-            ipaddress.ip_address(text)
-        except ValueError:
-            return _INVALID, None
+    if _IPV4.fullmatch(text) is None and not is_ip_text(text):  # the common case by a regex
+        return _INVALID, None
     return _VALID, text
 
 
@@ -294,13 +290,12 @@ def _codes(column: pa.Array | list) -> tuple[np.ndarray, list]:
     return codes, list(uniques)
 
 
-_IPV4_WHOLE = "^" + _IPV4.pattern + "$"
 
 
 def _ipv4_mask(uniques: list) -> tuple[np.ndarray, np.ndarray]:
     """For distinct values: which are (after trimming) IPv4 addresses, in one Arrow call, and the trimmed texts."""
     texts = pc.utf8_trim_whitespace(pa.array([u if u.__class__ is str else None for u in uniques], pa.string()))
-    mask = pc.match_substring_regex(texts, _IPV4_WHOLE).fill_null(False).to_numpy(zero_copy_only=False)
+    mask = pc.match_substring_regex(texts, IPV4_PATTERN).fill_null(False).to_numpy(zero_copy_only=False)
     return mask, texts.to_numpy(zero_copy_only=False)
 
 

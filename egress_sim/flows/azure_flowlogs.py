@@ -61,7 +61,6 @@ kernels, column by column (see "Parsing the tuples of a chunk" below).
 from __future__ import annotations
 
 import codecs
-import ipaddress
 import json
 import re
 import zlib
@@ -75,7 +74,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .logs import LogFile, RecordLedger
+from .logs import LogFile, RecordLedger, ip_cells
 
 BLOCK_CHARS = 4 * 1024 * 1024  # bytes read per refill of the decode buffer
 N_FIELDS = 13  # a tuple once normalised (NSG version 1 tuples are padded with five empty fields)
@@ -89,7 +88,6 @@ _TUPLE_REASONS = (
 _CODE = {name: i for i, name in enumerate(_TUPLE_REASONS)}
 _PROTOCOL_NAMES = pa.array(["TCP", "UDP", "ICMP"])
 _ACTIONS = pa.array(["allow", "deny"])
-_IPV4 = r"^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _WS = " \t\r\n"
 
@@ -443,25 +441,11 @@ def _codes(table: pa.Table, columns: tuple[int, ...], value_sets: tuple[tuple[st
 
 
 def _valid_ips(table: pa.Table, columns: tuple[int, ...]) -> np.ndarray:
-    """Whether every address of a row is IPv4 (dotted quad, no leading zeros) or IPv6 text; each distinct
-    value is checked once."""
-    if table.num_rows == 0:
-        return np.zeros(0, dtype=bool)
-    encoded = pc.dictionary_encode(_stack(table, columns)).unify_dictionaries().combine_chunks()
-    values = encoded.dictionary
-    ok = _np(pc.match_substring_regex(values, _IPV4))
-    for i in np.flatnonzero(~ok):
-        text = values[int(i)].as_py()
-        ok[i] = ":" in text and _is_ipv6(text)
-    return ok[_np(encoded.indices)].reshape(len(columns), table.num_rows).all(axis=0)
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
+    """Whether every address of a row is IPv4 or IPv6 text."""
+    ok = np.ones(table.num_rows, dtype=bool)
+    for column in columns:
+        ok &= ip_cells(table.column(column).combine_chunks())
+    return ok
 
 
 def _split(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> tuple[np.ndarray, pa.Table]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import ipaddress
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -28,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol, TextIO
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import FlowInputError
 
@@ -248,6 +252,38 @@ class LogReader(Protocol):
 
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         """Flows in the flow schema (plus ``source``), at most ``chunk_rows`` rows per chunk."""
+
+
+# A dotted quad exactly as ``ipaddress`` accepts it (decimal octets 0-255, no leading zeros).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_PATTERN = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"
+
+
+def is_ip_text(text: str) -> bool:
+    """Whether ``text`` is exactly an IPv4 or IPv6 address (no surrounding space), by :mod:`ipaddress`."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def ip_cells(column: pa.Array) -> np.ndarray:
+    """Which cells of a text column are IP addresses (null: False). Dotted quads by one regex over the column;
+    the rest that hold a colon (IPv6 candidates) by :mod:`ipaddress`, once per distinct value. A value without
+    a colon that is no dotted quad is never an address, so it is not looked at twice."""
+    quad = pc.fill_null(pc.match_substring_regex(column, IPV4_PATTERN), False).to_numpy(zero_copy_only=False)
+    colon = pc.fill_null(pc.match_substring(column, ":"), False).to_numpy(zero_copy_only=False)
+    rest = np.flatnonzero(~quad & colon)
+    if not len(rest):
+        return quad
+    candidates = column.take(pa.array(rest))
+    valid = [text for text in pc.unique(candidates).to_pylist() if is_ip_text(text)]
+    out = quad.copy()
+    if valid:
+        out[rest] = pc.fill_null(pc.is_in(candidates, value_set=pa.array(valid, pa.string())), False).to_numpy(
+            zero_copy_only=False)
+    return out
 
 
 def frame(rows: dict[str, list], columns: tuple[str, ...]) -> pd.DataFrame:

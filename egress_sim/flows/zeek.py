@@ -81,7 +81,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from ..model.hostnames import try_normalize_host
-from .logs import LogFile, RecordLedger
+from .logs import LogFile, RecordLedger, ip_cells
 
 _NEWLINE = 10
 _HASH = ord("#")
@@ -132,7 +132,6 @@ _CHECKS = (
     "invalid_local_orig",
 )
 _PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "icmp": "ICMP"}
-_MAX_IP_CACHE = 1_000_000
 _COMPANION_CHUNK = 200_000
 
 
@@ -622,37 +621,9 @@ def _timestamps(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return micros, null, bad
 
 
-_IP_CACHE: dict[str, bool] = {}
-_IPV4 = r"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$"
-
-
-def _ip_ok(text: str) -> bool:
-    known = _IP_CACHE.get(text)
-    if known is None:
-        try:
-            ipaddress.ip_address(text)
-            known = True
-        except ValueError:
-            known = False
-        if len(_IP_CACHE) >= _MAX_IP_CACHE:
-            _IP_CACHE.clear()
-        _IP_CACHE[text] = known
-    return known
-
-
 def _ip_mask(arr: pa.Array) -> np.ndarray:
-    """Which cells are IP addresses (null cells: False). Dotted quads by one vectorized match, the rest by
-    :mod:`ipaddress` once per distinct value (the same strict parser the evaluator uses)."""
-    arr = _to_text(arr)
-    quad = pc.fill_null(pc.match_substring_regex(arr, _IPV4), False).to_numpy(zero_copy_only=False)
-    maybe_v6 = pc.fill_null(pc.match_substring(arr, ":"), False).to_numpy(zero_copy_only=False)
-    rest = np.flatnonzero(~quad & maybe_v6)  # neither a dotted quad nor holding a colon: not an address
-    if len(rest):
-        codes, uniques = _codes(arr.take(pa.array(rest)))
-        ok = np.array([_ip_ok(u) for u in uniques] + [False], dtype=bool)
-        quad = quad.copy()
-        quad[rest] = ok[codes]
-    return quad
+    """Which cells are IP addresses (null cells: False), by the strict parser the evaluator uses."""
+    return ip_cells(_to_text(arr))
 
 
 def _addresses(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
