@@ -155,11 +155,14 @@ def make_output_dir(path: str | Path) -> Path:
     return out
 
 
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema with every dictionary (categorical) column as its plain value type."""
+    return pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema])
+
+
 def _plain_strings(table: pa.Table) -> pa.Table:
     """Dictionary (categorical) columns become plain values so every chunk has the same Parquet schema."""
-    schema = pa.schema([
-        pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema
-    ])
+    schema = _plain_schema(table.schema)
     return table.cast(schema) if schema != table.schema else table
 
 
@@ -188,9 +191,7 @@ class TableWriter(_OutputFile):
             if self.format == "parquet":
                 self._writer = pq.ParquetWriter(self.path, schema)
             else:
-                self._text_schema = pa.schema([
-                    pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema
-                ])
+                self._text_schema = _plain_schema(schema)
                 sink = pa.CompressedOutputStream(str(self.path), "gzip") if self.path.name.lower().endswith(".gz") else str(self.path)
                 self._sink = sink
                 self._writer = pacsv.CSVWriter(sink, self._text_schema)
