@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from .datafiles import bundled_path
 from .flows.io import make_output_dir
 from .flows.scenario import load_scenario
 from .flows.simulator import BENIGN, simulate
@@ -34,7 +34,7 @@ class DemoReport:
 
 
 def bundled_workspace_path(name: str = DEFAULT_WORKSPACE) -> Path:
-    return Path(str(resources.files("egress_sim.bundled").joinpath("workspaces", name)))
+    return bundled_path("workspaces", name)
 
 
 def run_demo(

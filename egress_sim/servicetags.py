@@ -9,9 +9,9 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
+from .datafiles import bundled_path
 from .errors import ServiceTagError
 
 BUNDLED_FILE = "ServiceTags_Public_20251020.json"
@@ -79,7 +79,7 @@ class ServiceTagSet:
 
 def bundled_service_tags_path() -> Path:
     """The service-tag file that ships with egress_sim."""
-    return Path(str(resources.files("egress_sim.bundled").joinpath("servicetags", BUNDLED_FILE)))
+    return bundled_path("servicetags", BUNDLED_FILE)
 
 
 def load_service_tags(path: str | Path | None = None) -> ServiceTagSet:

@@ -14,12 +14,12 @@ import ipaddress
 import math
 import uuid
 from dataclasses import dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..datafiles import bundled_path
 from ..effective import PrivateEndpoint, fqdn_rules_allow, private_endpoints, workspace_resource_id
 from ..errors import EgressSimError, ScenarioError
 from ..model import FqdnDestination, IsolationMode, Protocol, ServiceTagDestination, Workspace
@@ -95,7 +95,7 @@ class ServiceUnavailable(EgressSimError):
 
 
 def bundled_catalog_path() -> Path:
-    return Path(str(resources.files("egress_sim.bundled").joinpath("simulation", BUNDLED_CATALOG)))
+    return bundled_path("simulation", BUNDLED_CATALOG)
 
 
 def load_catalog(path: str | Path | None = None) -> dict[str, ServiceSpec]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..datafiles import bundled_path
 from ..errors import EgressSimError, ScenarioError
 from ..model import ComputeType
 from ..model.hostnames import normalize_host
@@ -89,7 +89,7 @@ class Scenario:
 
 
 def bundled_scenario_path() -> Path:
-    return Path(str(resources.files("egress_sim.bundled").joinpath("simulation", BUNDLED_SCENARIO)))
+    return bundled_path("simulation", BUNDLED_SCENARIO)
 
 
 def load_scenario(path: str | Path | None = None, catalog: dict[str, ServiceSpec] | None = None) -> Scenario:
