@@ -135,15 +135,18 @@ def replay(
                     if progress is not None and log.consumed > reported:
                         progress(log.consumed - reported)
                         reported = log.consumed
-                if log.cut:  # a gzip stream that breaks off: the records before it were read
-                    raise FlowInputError(f"the gzip stream breaks off after {log.consumed:,} bytes ({log.cut})")
+                broken = f"the gzip stream breaks off after {log.consumed:,} bytes ({log.cut})" if log.cut else None
             except StrictInputError:
                 raise
             except (FlowInputError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeError) as exc:
-                # A file that breaks off (a cut gzip stream): what came before was replayed; the unknown rest
-                # counts as one rejected record, and the replay goes on with the next file.
+                if log.named and isinstance(exc, FlowInputError):
+                    raise  # a file the user named that cannot be read as its format (a duplicated header, ...)
+                broken = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if broken is not None:
+                # What came before the break was replayed; the unknown rest counts as one rejected record, and
+                # the replay goes on with the next file (found in a directory, or cut off mid-stream).
                 ledger.read()
-                ledger.reject("unreadable_rest_of_file", log.name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                ledger.reject("unreadable_rest_of_file", log.name, broken)
             report.files.append(FileReport(
                 log.name, reader.name, ledger.records_read - before[0], ledger.total_skipped - before[1],
                 ledger.total_rejected - before[2],

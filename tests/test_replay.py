@@ -358,3 +358,17 @@ def test_our_own_csv_without_host_names_means_none_were_sent(table, tmp_path):
     path = write(tmp_path / "f.csv", "src_ip,dst_ip,dst_port,protocol\n10.0.3.5,203.0.113.9,443,TCP\n")
     report = replay(table, [str(path)], tmp_path / "out.csv", default_compute="compute_cluster")
     assert report.evaluation.by_reason() == {"no_sni": 1}
+
+
+def test_a_named_file_that_cannot_be_read_as_its_format_is_an_error(table, tmp_path):
+    path = write(tmp_path / "f.csv", "src_ip,dst_ip,dst_port,protocol,dst_port\n10.0.3.5,1.2.3.4,443,TCP,1\n")
+    with pytest.raises(FlowInputError, match="the header names dst_port more than once"):
+        replay(table, [str(path)], tmp_path / "out.csv", default_compute="compute_cluster")
+
+
+def test_the_same_file_found_in_a_directory_counts_as_one_rejected_record(table, tmp_path):
+    (tmp_path / "logs").mkdir()
+    write(tmp_path / "logs" / "f.csv", "src_ip,dst_ip,dst_port,protocol,dst_port\n10.0.3.5,1.2.3.4,443,TCP,1\n")
+    report = replay(table, [str(tmp_path / "logs")], tmp_path / "out.csv", default_compute="compute_cluster")
+    assert report.ledger.rejected == {"unreadable_rest_of_file": 1}
+    totals_add_up(report)
