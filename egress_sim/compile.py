@@ -4,14 +4,16 @@
   with a bitmask (``W`` 64-bit words) of the rules whose prefixes cover it; plus a port → rules bitmask
   table and a protocol → rules bitmask. A flow's candidate rules are ``interval & port & protocol``; the
   lowest set bit is the first rule in evaluation order.
-* FQDN rules and private-endpoint host names → ``HostIndex`` objects, one per question the evaluator asks
-  (first active rule, first inactive rule, first Spark-enabled endpoint, ...).
+* FQDN rules, private-endpoint host names and the storage suffixes → one ``HostIndex`` that answers every
+  question the evaluator asks of a host name (``HostQuestion``: first active FQDN rule, first inactive one,
+  first Spark-enabled endpoint, ..., is it a storage host) in one pass.
 * Private endpoints → their simulated private IPv4 addresses, sorted, for flows that carry no host name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from .effective import EffectiveRules, effective_rules
 from .hostindex import HostIndex
 from .ipnum import MASK64, prefix_bounds
 from .model import IsolationMode, Protocol, Workspace
+from .model.hostnames import FqdnPattern, PatternKind
 from .model.ports import MAX_PORT
 from .servicetags import ServiceTagSet
 
@@ -30,6 +33,18 @@ STORAGE_HOST_SUFFIXES: tuple[str, ...] = tuple(
 def is_storage_host(host: str) -> bool:
     """``<account>.blob.core.windows.net`` and its file/queue/table/dfs/web siblings (spec §4)."""
     return host.endswith(STORAGE_HOST_SUFFIXES)
+
+
+class HostQuestion(IntEnum):
+    """The columns of ``RuleTable.hosts.match(names)``: what the evaluator asks of each host name."""
+
+    FQDN_ACTIVE = 0  # first active FQDN rule
+    FQDN_INACTIVE = 1  # first inactive FQDN rule
+    PE_ACTIVE = 2  # first active private endpoint (by host)
+    PE_ACTIVE_SPARK = 3  # ... that is also Spark-enabled
+    PE_INACTIVE = 4
+    PE_INACTIVE_SPARK = 5
+    STORAGE = 6  # 0 when the host is a storage host (``is_storage_host``), else NO_MATCH
 
 
 @dataclass(frozen=True)
@@ -81,13 +96,8 @@ class RuleTable:
     port_masks: np.ndarray  # (65536, W) uint64
     protocol_masks: np.ndarray  # (3, W) uint64, rows in flows.schema.PROTOCOLS order
     tag_active: np.ndarray  # (W,) uint64
-    # host names
-    fqdn_active: HostIndex
-    fqdn_inactive: HostIndex
-    pe_active: HostIndex
-    pe_active_spark: HostIndex
-    pe_inactive: HostIndex
-    pe_inactive_spark: HostIndex
+    # host names: one column per HostQuestion
+    hosts: HostIndex
     # private endpoint addresses (IPv4), sorted, with the endpoint's position
     pe_ips: np.ndarray  # uint64
     pe_ip_rule: np.ndarray  # int32 index into private_endpoints
@@ -158,13 +168,21 @@ def compile_effective(eff: EffectiveRules) -> RuleTable:
     pe_active = np.array([p.rule.is_active for p in endpoints], dtype=bool)
     pe_spark = np.array([p.rule.spark_enabled for p in endpoints], dtype=bool)
 
-    def pe_index(keep) -> HostIndex:
-        return HostIndex((pattern, i) for i, p in enumerate(endpoints) if keep(i) for pattern in p.patterns)
+    def endpoints_where(keep) -> list[tuple[FqdnPattern, int]]:
+        return [(pattern, i) for i, p in enumerate(endpoints) if keep(i) for pattern in p.patterns]
 
-    def fqdn_index(active: bool) -> HostIndex:
-        return HostIndex(
-            (pattern, i) for i, rule in enumerate(eff.fqdns) if rule.is_active == active for pattern in rule.patterns
-        )
+    def fqdn_rules(active: bool) -> list[tuple[FqdnPattern, int]]:
+        return [(pattern, i) for i, rule in enumerate(eff.fqdns) if rule.is_active == active for pattern in rule.patterns]
+
+    questions = {
+        HostQuestion.FQDN_ACTIVE: fqdn_rules(True),
+        HostQuestion.FQDN_INACTIVE: fqdn_rules(False),
+        HostQuestion.PE_ACTIVE: endpoints_where(lambda i: pe_active[i]),
+        HostQuestion.PE_ACTIVE_SPARK: endpoints_where(lambda i: pe_active[i] and pe_spark[i]),
+        HostQuestion.PE_INACTIVE: endpoints_where(lambda i: not pe_active[i]),
+        HostQuestion.PE_INACTIVE_SPARK: endpoints_where(lambda i: not pe_active[i] and pe_spark[i]),
+        HostQuestion.STORAGE: [(FqdnPattern(PatternKind.SUBDOMAINS, s[1:]), 0) for s in STORAGE_HOST_SUFFIXES],
+    }
 
     ips = np.array([int(p.private_ip) for p in endpoints], dtype=np.uint64)
     order = np.argsort(ips, kind="stable")
@@ -181,12 +199,7 @@ def compile_effective(eff: EffectiveRules) -> RuleTable:
         port_masks=port_masks,
         protocol_masks=protocol_masks,
         tag_active=tag_active,
-        fqdn_active=fqdn_index(True),
-        fqdn_inactive=fqdn_index(False),
-        pe_active=pe_index(lambda i: pe_active[i]),
-        pe_active_spark=pe_index(lambda i: pe_active[i] and pe_spark[i]),
-        pe_inactive=pe_index(lambda i: not pe_active[i]),
-        pe_inactive_spark=pe_index(lambda i: not pe_active[i] and pe_spark[i]),
+        hosts=HostIndex([questions[q] for q in HostQuestion]),
         pe_ips=ips[order],
         pe_ip_rule=order.astype(np.int32),
         pe_active_flags=pe_active,

@@ -1,64 +1,100 @@
-"""A compiled index of FQDN patterns: the first matching rule for a host name in a few dict look-ups.
+"""A compiled index of FQDN patterns that answers several questions about a host name in one pass.
 
-Exact names and ``*.x`` patterns are looked up per label boundary of the host (``a.b.x.com`` tries
-``b.x.com``, ``x.com``, ``com``); ``*x`` patterns per distinct suffix length; ``*`` matches everything. The
-answer is the smallest rule order among all hits, i.e. the first rule in evaluation order.
+The evaluator asks up to seven questions of every unique host name (first active FQDN rule, first inactive
+one, first private endpoint of each kind, is it a storage host); each question is a list of
+(pattern, rule order) entries and its answer is the lowest order among the matching patterns, i.e. the first
+rule in evaluation order. All questions share one set of keys, so a host costs one dict look-up per label
+boundary however many questions are asked:
+
+* exact names: one look-up of the whole host;
+* ``*.x`` patterns: one look-up per label boundary (``a.b.x.com`` tries ``b.x.com``, ``x.com``, ``com``);
+* ``*x`` patterns: one look-up per distinct suffix length;
+* ``*``: matches everything.
+
+Each key owns a row of answers (one per question); a host's answers are the element-wise minimum over the
+rows it hits, taken with numpy over all hosts at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from .model.hostnames import FqdnPattern, PatternKind
 
 NO_MATCH = -1
+_NONE = np.iinfo(np.int32).max  # "no rule" while taking minima
 
 
 class HostIndex:
-    def __init__(self, entries: Iterable[tuple[FqdnPattern, int]]):
-        """``entries``: (pattern, rule order) pairs; a lower order wins."""
-        self.exact: dict[str, int] = {}
+    def __init__(self, questions: Sequence[Iterable[tuple[FqdnPattern, int]]]):
+        """``questions[q]``: the (pattern, rule order) entries of question ``q``; a lower order wins."""
+        self.n_questions = len(questions)
+        self.exact: dict[str, int] = {}  # key -> row of self._answers
         self.subdomains: dict[str, int] = {}
         self.suffixes: dict[int, dict[str, int]] = {}
-        self.any_rule = NO_MATCH
-        for pattern, order in entries:
-            if pattern.kind is PatternKind.EXACT:
-                _keep_first(self.exact, pattern.suffix, order)
-            elif pattern.kind is PatternKind.SUBDOMAINS:
-                _keep_first(self.subdomains, pattern.suffix, order)
-            elif pattern.kind is PatternKind.SUFFIX:
-                _keep_first(self.suffixes.setdefault(len(pattern.suffix), {}), pattern.suffix, order)
-            elif self.any_rule == NO_MATCH or order < self.any_rule:
-                self.any_rule = order
-        self._suffix_lengths = sorted(self.suffixes)
-        self.empty = not (self.exact or self.subdomains or self.suffixes) and self.any_rule == NO_MATCH
+        rows: list[list[int]] = []
+        any_row = [_NONE] * self.n_questions
 
-    def first(self, host: str) -> int:
-        """Order of the first rule matching a normalized host, or ``NO_MATCH``."""
-        if self.empty:
-            return NO_MATCH
-        hits = [self.exact.get(host, NO_MATCH), self.any_rule]
-        if self.subdomains:
-            dot = host.find(".")
-            while dot != -1:
-                hits.append(self.subdomains.get(host[dot + 1 :], NO_MATCH))
-                dot = host.find(".", dot + 1)
-        for length in self._suffix_lengths:
-            if length > len(host):
-                break
-            hits.append(self.suffixes[length].get(host[-length:], NO_MATCH))
-        found = [h for h in hits if h != NO_MATCH]
-        return min(found) if found else NO_MATCH
+        def row_of(table: dict[str, int], key: str) -> list[int]:
+            if key not in table:
+                table[key] = len(rows)
+                rows.append([_NONE] * self.n_questions)
+            return rows[table[key]]
 
-    def first_many(self, hosts: np.ndarray) -> np.ndarray:
-        """``first`` for each host of an object array (call it on unique names)."""
-        if self.empty:
-            return np.full(len(hosts), NO_MATCH, dtype=np.int32)
-        return np.fromiter((self.first(h) for h in hosts), dtype=np.int32, count=len(hosts))
+        for q, entries in enumerate(questions):
+            for pattern, order in entries:
+                if pattern.kind is PatternKind.EXACT:
+                    row = row_of(self.exact, pattern.suffix)
+                elif pattern.kind is PatternKind.SUBDOMAINS:
+                    row = row_of(self.subdomains, pattern.suffix)
+                elif pattern.kind is PatternKind.SUFFIX:
+                    row = row_of(self.suffixes.setdefault(len(pattern.suffix), {}), pattern.suffix)
+                else:
+                    row = any_row
+                row[q] = min(row[q], order)
+        self._answers = np.array(rows, dtype=np.int32).reshape(len(rows), self.n_questions)
+        self._any = np.array(any_row, dtype=np.int32)
+        self._suffix_tables = sorted(self.suffixes.items())
+        self.empty = not rows and bool(np.all(self._any == _NONE))
 
+    def match(self, hosts: Sequence[str]) -> np.ndarray:
+        """``(len(hosts), n_questions)`` int32: per normalized host and question, the first matching rule's
+        order, or ``NO_MATCH``. Call it on *unique* names: the Python work is per name."""
+        n = len(hosts)
+        if self.empty or n == 0:
+            return np.full((n, self.n_questions), NO_MATCH, dtype=np.int32)
+        which_host: list[int] = []
+        which_row: list[int] = []
+        exact, subdomains = self.exact.get, self.subdomains.get
+        check_subdomains = bool(self.subdomains)
+        for i, host in enumerate(hosts):
+            row = exact(host)
+            if row is not None:
+                which_host.append(i)
+                which_row.append(row)
+            if check_subdomains:
+                dot = host.find(".")
+                while dot != -1:
+                    row = subdomains(host[dot + 1 :])
+                    if row is not None:
+                        which_host.append(i)
+                        which_row.append(row)
+                    dot = host.find(".", dot + 1)
+            for length, table in self._suffix_tables:
+                if length > len(host):
+                    break
+                row = table.get(host[-length:])
+                if row is not None:
+                    which_host.append(i)
+                    which_row.append(row)
+        found = np.broadcast_to(self._any, (n, self.n_questions)).copy()
+        if which_row:
+            np.minimum.at(found, np.array(which_host, dtype=np.intp), self._answers[np.array(which_row, dtype=np.intp)])
+        found[found == _NONE] = NO_MATCH
+        return found
 
-def _keep_first(table: dict[str, int], key: str, order: int) -> None:
-    if key not in table or order < table[key]:
-        table[key] = order
+    def first(self, host: str) -> np.ndarray:
+        """``match`` for one host: its answer per question."""
+        return self.match([host])[0]

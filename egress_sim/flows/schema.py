@@ -118,6 +118,8 @@ def parse_fqdn(value: Any) -> str | None | int:
 class FlowBatch:
     """Flows as typed numpy arrays, independent of any rule set.
 
+    Destination addresses and host names are dictionary-encoded: a code per flow into arrays of the unique
+    values, which are parsed (and later matched against rules) once each.
     ``reject`` holds a rejection ``Reason`` code per row, or 0 for a row that can be evaluated (``Reason``
     value 0 is an allow reason, never a rejection, so 0 is free as "valid").
     """
@@ -126,9 +128,10 @@ class FlowBatch:
     compute: np.ndarray  # int8 index into COMPUTE_TYPES
     protocol: np.ndarray  # int8 index into PROTOCOLS
     port: np.ndarray  # int32, -1 for ICMP
-    ip_version: np.ndarray  # uint8: 0 none, 4, 6
-    ip_hi: np.ndarray  # uint64 (IPv6 upper word)
-    ip_lo: np.ndarray  # uint64 (IPv4 address, or IPv6 lower word)
+    dest_code: np.ndarray  # int32 index into the dest_* arrays, -1 when the cell is empty
+    dest_version: np.ndarray  # uint8 per unique destination: 4, 6, or 0 (not an address)
+    dest_hi: np.ndarray  # uint64 per unique destination (IPv6 upper word)
+    dest_lo: np.ndarray  # uint64 per unique destination (IPv4 address, or IPv6 lower word)
     host_code: np.ndarray  # int32 index into hosts, -1 when no host
     hosts: np.ndarray  # object array of normalized unique host names
     reject: np.ndarray  # uint8 Reason code, 0 when the row is valid
@@ -163,18 +166,15 @@ class FlowBatch:
         port = _ports(frame["dst_port"])
 
         if "dst_ip" in frame.columns:
-            ip_codes, ip_uniques = _factorize(frame["dst_ip"])
-            version_u, hi_u, lo_u = parse_ip_array(ip_uniques)
+            dest_code, ip_uniques = _factorize(frame["dst_ip"])
+            dest_version, dest_hi, dest_lo = parse_ip_array(ip_uniques)
             blank = np.array([is_missing(v) for v in ip_uniques], dtype=bool)
-            version_u = np.where(blank, 0, version_u).astype(np.uint8)
-            bad_ip_u = (version_u == 0) & ~blank
-            ip_version, ip_hi, ip_lo = take_by_code(version_u, ip_codes, 0), take_by_code(hi_u, ip_codes, 0), take_by_code(lo_u, ip_codes, 0)
-            bad_ip = take_by_code(bad_ip_u, ip_codes, False)
+            bad_ip = take_by_code((dest_version == 0) & ~blank, dest_code, False)
+            has_ip = take_by_code(dest_version != 0, dest_code, False)
         else:
-            ip_version = np.zeros(n, np.uint8)
-            ip_hi = np.zeros(n, np.uint64)
-            ip_lo = np.zeros(n, np.uint64)
-            bad_ip = np.zeros(n, bool)
+            dest_code = np.full(n, -1, dtype=np.int32)
+            dest_version, dest_hi, dest_lo = np.zeros(0, np.uint8), np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+            bad_ip = has_ip = np.zeros(n, bool)
 
         if "fqdn" in frame.columns:
             host_codes_raw, host_uniques = _factorize(frame["fqdn"])
@@ -204,7 +204,7 @@ class FlowBatch:
             (~icmp & (port == _INVALID), Reason.INVALID_DST_PORT),
             (bad_ip, Reason.INVALID_DST_IP),
             (bad_host, Reason.INVALID_FQDN),
-            ((ip_version == 0) & (host_code < 0), Reason.MISSING_DESTINATION),
+            (~has_ip & (host_code < 0), Reason.MISSING_DESTINATION),
         )
         reject = np.zeros(n, dtype=np.uint8)
         for failed, reason in reversed(checks):  # the first failing check wins
@@ -220,10 +220,11 @@ class FlowBatch:
             compute=compute.astype(np.int8),
             protocol=protocol.astype(np.int8),
             port=port,
-            ip_version=ip_version,
-            ip_hi=ip_hi,
-            ip_lo=ip_lo,
-            host_code=host_code,
+            dest_code=dest_code.astype(np.int32, copy=False),
+            dest_version=dest_version,
+            dest_hi=dest_hi,
+            dest_lo=dest_lo,
+            host_code=host_code.astype(np.int32, copy=False),
             hosts=hosts,
             reject=reject,
         )
@@ -240,7 +241,13 @@ def parse_flag(value: Any) -> int:
 
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and unique values; missing cells get code -1."""
+    """Codes and unique values; missing cells get code -1.
+
+    A categorical column (a Parquet dictionary column, read as such) is already factorized: its codes and
+    categories are used as they are, with no hashing of the rows. Unused categories are harmless (parsed,
+    never referenced)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy(), np.asarray(series.cat.categories, dtype=object)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     return codes, np.asarray(uniques, dtype=object)
 
