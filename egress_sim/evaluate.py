@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import kernel
 from .compile import RuleTable
@@ -50,15 +51,26 @@ class Verdicts:
     def __len__(self) -> int:
         return len(self.reason)
 
+    def to_arrow(self) -> dict[str, pa.DictionaryArray]:
+        """The ``verdict``, ``reason`` and ``rule`` columns as Arrow dictionary arrays (codes + labels)."""
+        return {
+            "verdict": pa.DictionaryArray.from_arrays(self.verdict.astype(np.int8), VERDICT_LABELS),
+            "reason": pa.DictionaryArray.from_arrays(_REASON_POSITION[self.reason], REASON_LABELS),
+            "rule": pa.DictionaryArray.from_arrays(
+                pa.array(self.rule, mask=self.rule < 0), pa.array(self.rule_names, pa.string())),
+        }
+
     def to_frame(self) -> pd.DataFrame:
-        """Columns ``verdict``, ``reason`` (categoricals) and ``rule`` (the rule's name, or missing)."""
-        reason_cat = pd.Categorical.from_codes(
-            np.searchsorted([r.value for r in REASONS], self.reason), categories=REASON_LABELS
-        )
+        """Columns ``verdict``, ``reason`` and ``rule`` (the rule's name, or missing), all categoricals: building
+        them costs one small code array per flow, never a string per flow (rule names are unique)."""
+        reason_cat = pd.Categorical.from_codes(_REASON_POSITION[self.reason], categories=REASON_LABELS)
         verdict_cat = pd.Categorical.from_codes(self.verdict.astype(np.int8), categories=VERDICT_LABELS)
-        names = np.array([*self.rule_names, None], dtype=object)
-        rule = names[np.where(self.rule < 0, len(self.rule_names), self.rule)]
-        return pd.DataFrame({"verdict": verdict_cat, "reason": reason_cat, "rule": pd.array(rule, dtype="string")})
+        rule = pd.Categorical.from_codes(self.rule, categories=pd.Index(self.rule_names, dtype=object))
+        return pd.DataFrame({"verdict": verdict_cat, "reason": reason_cat, "rule": rule}, copy=False)
+
+
+_REASON_POSITION = np.zeros(len(_VERDICT_OF), dtype=np.int8)  # Reason value -> position in REASON_LABELS
+_REASON_POSITION[[r.value for r in REASONS]] = np.arange(len(REASONS))
 
 
 def evaluate(table: RuleTable, batch: FlowBatch) -> Verdicts:
@@ -103,6 +115,15 @@ def evaluate_frame(
 ) -> pd.DataFrame:
     """The input rows, in order, with ``verdict``, ``reason`` and ``rule`` columns added."""
     return with_verdicts(frame, evaluate(table, FlowBatch.from_frame(frame, default_compute)).to_frame())
+
+
+def table_with_verdicts(table: pa.Table, verdicts: Verdicts) -> pa.Table:
+    """``table`` with the verdict columns appended (replacing any it already had); the input's columns are
+    passed through as they are, not copied."""
+    table = table.drop_columns([c for c in ("verdict", "reason", "rule") if c in table.column_names])
+    for name, column in verdicts.to_arrow().items():
+        table = table.append_column(name, column)
+    return table
 
 
 def with_verdicts(frame: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:

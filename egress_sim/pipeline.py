@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from .compile import RuleTable
-from .evaluate import evaluate, with_verdicts
-from .flows.io import DEFAULT_CHUNK_ROWS, FlowWriter, read_flow_chunks
-from .flows.schema import FlowBatch
+from .evaluate import evaluate, table_with_verdicts
+from .flows.io import DEFAULT_CHUNK_ROWS, FlowWriter, read_flow_tables
+from .flows.schema import flow_batch_from_table
 from .model import ComputeType
 from .summary import EvaluationSummary
 
 # The simulator's labels: which scenario made a flow, and the scenario and service together.
 SIMULATOR_LABELS: dict[str, tuple[str, ...]] = {"scenario": ("scenario",), "scenario+service": ("scenario", "service")}
+
 
 def evaluate_file(
     table: RuleTable,
@@ -26,20 +27,21 @@ def evaluate_file(
 
     Memory stays bounded by ``chunk_rows``; every row read is written back with exactly one verdict. When
     ``labels`` names label columns (``{"scenario": ("scenario",)}``), verdicts are also counted per label value;
-    by default the simulator's labels, when the flows carry them.
+    by default the simulator's labels, when the flows carry them. The rows travel as Arrow tables: only the
+    columns the evaluator reads are converted, the others go to the output untouched.
     """
     summary = EvaluationSummary()
     rows_read = 0
     with FlowWriter(out_path) as writer:
-        for chunk in read_flow_chunks(flows_path, chunk_rows):
-            rows_read += len(chunk)
-            batch = FlowBatch.from_frame(chunk, default_compute)
+        for chunk in read_flow_tables(flows_path, chunk_rows):
+            rows_read += chunk.num_rows
+            batch = flow_batch_from_table(chunk, default_compute)
             verdicts = evaluate(table, batch)
-            present = {name: [chunk[c] for c in columns]
+            present = {name: [chunk.column(c).to_pandas() for c in columns]
                        for name, columns in (SIMULATOR_LABELS if labels is None else labels).items()
-                       if all(c in chunk.columns for c in columns)}
+                       if all(c in chunk.column_names for c in columns)}
             summary.add(batch, verdicts, present)
-            writer.write(with_verdicts(chunk, verdicts.to_frame()))
+            writer.write(table_with_verdicts(chunk, verdicts))
     if not (rows_read == writer.rows == summary.total):  # an internal invariant, not a user error
         raise AssertionError(f"row count mismatch: read {rows_read}, wrote {writer.rows}, counted {summary.total}")
     return summary

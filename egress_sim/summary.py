@@ -8,16 +8,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .flows.schema import COMPUTE_TYPES, FlowBatch
+from .flows.schema import COMPUTE_TYPES, FlowBatch, factorize
 from .evaluate import Verdicts
 from .verdicts import REASONS, Reason, Verdict
 
 
-def compute_labels(batch: FlowBatch) -> np.ndarray:
-    """The compute type of each flow as YAML text; ``missing``/``invalid`` for rows whose cell is bad."""
-    labels = np.array([c.yaml for c in COMPUTE_TYPES] + ["invalid", "missing"], dtype=object)
-    codes = np.where(batch.compute >= 0, batch.compute, np.where(batch.compute == -1, len(COMPUTE_TYPES), len(COMPUTE_TYPES) + 1))
-    return labels[codes]
+_COMPUTE_LABELS = np.array([c.yaml for c in COMPUTE_TYPES] + ["invalid", "missing"], dtype=object)
+
+
+def compute_codes(batch: FlowBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Each flow's compute type as a code into YAML labels; ``missing``/``invalid`` for rows whose cell is bad."""
+    n = len(COMPUTE_TYPES)
+    codes = np.where(batch.compute >= 0, batch.compute, np.where(batch.compute == -1, n, n + 1))
+    return codes, _COMPUTE_LABELS
 
 
 MAX_LABEL_VALUES = 1000  # a column with more distinct values is data, not a label worth a table
@@ -36,12 +39,12 @@ class EvaluationSummary:
     def add(self, batch: FlowBatch, verdicts: Verdicts, labels: dict[str, list[pd.Series]] | None = None) -> None:
         """Count a chunk. ``labels`` maps a label name to its column(s); with several columns (e.g.
         ``"scenario+service"``) their combinations are counted, each value a tuple."""
-        for (compute,), reason, n in _count([compute_labels(batch)], verdicts.reason):
+        for (compute,), reason, n in _count([compute_codes(batch)], verdicts.reason):
             self.counts[(compute, reason)] += n
         for name, columns in (labels or {}).items():
             if name in self.dropped_labels:
                 continue
-            for values, reason, n in _count(columns, verdicts.reason):
+            for values, reason, n in _count([factorize(c) for c in columns], verdicts.reason):
                 self.by_label[(name, values if len(values) > 1 else values[0], reason)] += n
             if len({value for label, value, _ in self.by_label if label == name}) > MAX_LABEL_VALUES:
                 self.dropped_labels.add(name)
@@ -107,20 +110,25 @@ class EvaluationSummary:
         }
 
 
-def _count(columns: list[np.ndarray | pd.Series], reasons: np.ndarray) -> list[tuple[tuple[str, ...], str, int]]:
-    """Flows per (combination of column values, reason), with one factorize per column and one unique."""
+def _count(columns: list[tuple[np.ndarray, np.ndarray]], reasons: np.ndarray) -> list[tuple[tuple[str, ...], str, int]]:
+    """Flows per (combination of column values, reason); each column given as (codes, unique values), with
+    code -1 for a missing cell. One counting pass over the rows: ``bincount`` on a mixed-radix key."""
     combined = reasons.astype(np.int64)
     radix = 256  # reason codes are < 256
     decoders = []
-    for column in columns:
-        codes, uniques = pd.factorize(column if isinstance(column, pd.Series) else pd.Series(column), use_na_sentinel=False)
-        uniques = np.asarray(uniques, dtype=object)
-        combined = combined + codes.astype(np.int64) * radix
-        decoders.append((radix, len(uniques), uniques))
-        radix *= max(len(uniques), 1)
-    values, numbers = np.unique(combined, return_counts=True)
+    for codes, uniques in columns:
+        labels = np.append(np.asarray(uniques, dtype=object), "missing")  # code -1 (an empty cell)
+        combined += np.where(codes < 0, len(uniques), codes).astype(np.int64) * radix
+        decoders.append((radix, len(labels), labels))
+        radix *= len(labels)
+    if radix <= 1 << 24:
+        numbers = np.bincount(combined, minlength=radix)
+        values = np.flatnonzero(numbers)
+        numbers = numbers[values]
+    else:
+        values, numbers = np.unique(combined, return_counts=True)
     out = []
     for value, number in zip(values.tolist(), numbers.tolist()):
-        key = tuple(str(uniques[(value // r) % size]) for r, size, uniques in decoders)
+        key = tuple(str(labels[(value // r) % size]) for r, size, labels in decoders)
         out.append((key, Reason(value % 256).code, int(number)))
     return out

@@ -72,7 +72,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from .logs import LogFile, RecordLedger, ip_cells
 
@@ -389,20 +388,16 @@ def _vnet_extract(record: dict, problems: list) -> tuple[list, int]:
 # Parsing the tuples of a chunk
 # --------------------------------------------------------------------------------------------------------
 #
-# The tuples become one Arrow string array, and Arrow's CSV reader (no quoting, no type inference) splits
-# them into 13 string columns, each line prefixed with the tuple's position so that the lines it refuses
-# (another number of fields) are attributed. Each column is then checked with Arrow kernels: numbers must
-# be 1..n ASCII digits, letters come from a fixed set, addresses are validated once per distinct value.
+# The tuples become one Arrow string array. Its bytes are split with numpy: the commas and line breaks of
+# every tuple are found in the data buffer at once, and a tuple with the expected number of commas and no
+# line break is cut at its commas. The fields are not copied one by one: an Arrow string array is laid over
+# the same data buffer whose offsets alternate field / separator, and one ``take`` gathers the fields,
+# column by column, into a single array. Each column is then checked with Arrow kernels: numbers must be
+# 1..n ASCII digits, letters come from a fixed set, addresses are validated once per distinct value.
 # Slices of SLICE_ROWS tuples keep the temporary copies small.
 
 SLICE_ROWS = 1 << 18
 _COLUMNS = [f"f{j}" for j in range(N_FIELDS)]
-_CSV_READ = pacsv.ReadOptions(column_names=["position", *_COLUMNS, "end"], use_threads=False, block_size=1 << 20)
-_CSV_PARSE = pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False, newlines_in_values=False,
-                                ignore_empty_lines=False)
-_CSV_CONVERT = pacsv.ConvertOptions(column_types={"position": pa.int64(), "end": pa.string()} | {c: pa.string() for c in _COLUMNS},
-                                    strings_can_be_null=False, quoted_strings_can_be_null=False)
-_EMPTY = pa.table({c: pa.array([], pa.string()) for c in _COLUMNS})
 _IANA = np.full(256, -1, dtype=np.int8)
 _IANA[[6, 17, 1, 58]] = [0, 1, 2, 2]  # TCP, UDP, ICMP, ICMPv6 (as ICMP)
 _VNET_DROPPING = pa.array(["NX_SW_NOT_READY", "NX_NOT_ACCEPTED", "NX_NOT_SUPPORTED"])
@@ -441,122 +436,93 @@ def _codes(table: pa.Table, columns: tuple[int, ...], value_sets: tuple[tuple[st
 
 
 def _valid_ips(table: pa.Table, columns: tuple[int, ...]) -> np.ndarray:
-    """Whether every address of a row is IPv4 or IPv6 text."""
-    ok = np.ones(table.num_rows, dtype=bool)
-    for column in columns:
-        ok &= ip_cells(table.column(column).combine_chunks())
-    return ok
+    """Whether every address of a row is IPv4 or IPv6 text: each distinct address is checked once."""
+    encoded = pc.dictionary_encode(_stack(table, columns).combine_chunks())
+    ok = ip_cells(encoded.dictionary)[encoded.indices.to_numpy()]
+    return ok.reshape(len(columns), table.num_rows).all(axis=0)
 
 
 def _split(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> tuple[np.ndarray, pa.Table]:
     """Positions of the tuples that split into the expected number of fields (12 commas, or 7 for NSG
     version 1, whose five missing fields are then empty) and their 13 fields as string columns. The other
-    tuples get their reason here (``bad_tuple_field_count``, or ``invalid_tuple`` when they hold a line
-    break).
-
-    Fast path: every tuple goes to the CSV reader as one line ``<position>,<tuple>,`` (plus five empty
-    fields for a version 1 tuple); the reader's invalid-row handler names the lines with another number of
-    fields by their position. A tuple holding a line break would split into several lines, which this
-    cannot attribute: then the tuples are checked up front with numpy instead."""
+    tuples get their reason here: ``invalid_tuple`` when they hold a line break, else
+    ``bad_tuple_field_count``."""
     n = len(arr)
-    bad_lines: list[int] = []
-    unattributed = False
-
-    def invalid_row(row) -> str:
-        nonlocal unattributed
-        head = row.text.split(",", 1)[0]
-        if head.isdigit() and int(head) < n:
-            bad_lines.append(int(head))
-        else:
-            unattributed = True
-        return "skip"
-
-    taken = reason == 0
-    positions = np.flatnonzero(taken)
-    if not len(positions):
-        return positions, _EMPTY
-    rows = arr if len(positions) == n else arr.filter(pa.array(taken))
-    short = commas[positions] == 7
-    ending = pc.if_else(pa.array(short), ",,,,,\n", "\n") if short.any() else "\n"
-    lines = pc.binary_join_element_wise(pa.array(positions).cast(pa.string()), rows, ending, ",")
-    try:
-        table = _read_lines(lines, invalid_row)
-    except pa.ArrowInvalid:  # a piece of a split line with an unreadable position
-        unattributed = True
-    if not unattributed:
-        found = table.column(0).to_numpy()
-        bad = np.unique(np.asarray(bad_lines, dtype=np.int64))
-        if len(bad) == len(bad_lines) and _partition(taken, found, bad):
-            reason[bad] = _CODE["bad_tuple_field_count"]
-            return found, table.drop_columns(["position", "end"])
-    return _split_checked(arr, commas, reason)
-
-
-def _partition(taken: np.ndarray, found: np.ndarray, bad: np.ndarray) -> bool:
-    """Whether the positions read (ascending) and the positions refused (distinct) are, together, exactly
-    the positions that were sent (``taken``): otherwise some line was not a tuple of its own."""
-    if len(found) + len(bad) != int(taken.sum()):
-        return False
-    if len(found) and (found[0] < 0 or found[-1] >= len(taken) or (len(found) > 1 and (np.diff(found) <= 0).any())):
-        return False
-    seen = np.zeros(len(taken), dtype=bool)
-    seen[found] = True
-    return bool(taken[found].all() and taken[bad].all() and not seen[bad].any())
-
-
-def _read_lines(lines: pa.StringArray, invalid_row=None) -> pa.Table:
-    """CSV lines ``<position>,<13 fields>,`` (joined in ``lines``) → a table (position, f0..f12, end)."""
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:lines.offset + len(lines) + 1]
-    text = lines.buffers()[2][int(offsets[0]):int(offsets[-1])] if len(lines) else pa.py_buffer(b"")
-    parse = _CSV_PARSE if invalid_row is None else pacsv.ParseOptions(
-        quote_char=False, double_quote=False, escape_char=False, newlines_in_values=False, ignore_empty_lines=False,
-        invalid_row_handler=invalid_row)
-    return pacsv.read_csv(pa.BufferReader(text), read_options=_CSV_READ, parse_options=parse, convert_options=_CSV_CONVERT)
-
-
-def _split_checked(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> tuple[np.ndarray, pa.Table]:
-    """``_split`` with the line breaks and commas of each tuple counted first (numpy, on the data buffer)."""
-    n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + n + 1].astype(np.int64)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + n + 1]
     data_buffer = arr.buffers()[2]
     lo, hi = int(offsets[0]), int(offsets[-1])
     data = np.frombuffer(data_buffer, dtype=np.uint8)[lo:hi] if data_buffer is not None and hi > lo else np.zeros(0, np.uint8)
-    starts, ends = offsets[:-1] - lo, offsets[1:] - lo
+    bounds = offsets - lo
 
     def per_row(positions: np.ndarray) -> np.ndarray:
-        return np.searchsorted(positions, ends) - np.searchsorted(positions, starts)
+        return np.diff(np.searchsorted(positions, bounds))
 
-    reason[(reason == 0) & (per_row(np.flatnonzero((data == 10) | (data == 13))) > 0)] = _CODE["invalid_tuple"]
-    reason[(reason == 0) & (per_row(np.flatnonzero(data == 44)) != commas)] = _CODE["bad_tuple_field_count"]
+    breaks = np.flatnonzero((data == 10) | (data == 13))
+    if len(breaks):
+        reason[(reason == 0) & (per_row(breaks) > 0)] = _CODE["invalid_tuple"]
+    comma_at = np.flatnonzero(data == 44)
+    count = per_row(comma_at)
+    reason[(reason == 0) & (count != commas)] = _CODE["bad_tuple_field_count"]
     good = np.flatnonzero(reason == 0)
-    if not len(good):
-        return good, _EMPTY
-    rows = arr.take(pa.array(good))
-    short = commas[good] == 7
-    ending = pc.if_else(pa.array(short), ",,,,,\n", "\n") if short.any() else "\n"
-    lines = pc.binary_join_element_wise(pa.array(good).cast(pa.string()), rows, ending, ",")
-    table = _read_lines(lines)
-    if table.num_rows != len(good):  # cannot happen: every line was checked to hold 13 fields
-        raise RuntimeError(f"flow tuple split: {table.num_rows} rows for {len(good)} tuples")
-    return good, table.drop_columns(["position", "end"])
+    m = len(good)
+    # edges[i]: start, then (comma, comma + 1) per comma, then the end repeated: field j of good tuple i is
+    # data[edges[i, 2j]:edges[i, 2j + 1]], empty past a version 1 tuple's eighth field.
+    edges = np.repeat(offsets[1:][good], 2 * N_FIELDS).reshape(m, 2 * N_FIELDS)
+    edges[:, 0] = offsets[:-1][good]
+    row_of_comma = np.repeat(np.arange(n), count)
+    for width in (12, 7):
+        rows = (reason == 0) & (count == width)
+        if not rows.any():
+            continue
+        at = (comma_at[rows[row_of_comma]] + lo).astype(np.int32).reshape(-1, width)
+        where = np.flatnonzero(rows[good])
+        edges[where, 1:2 * width:2] = at
+        edges[where, 2:2 * width + 1:2] = at + 1
+    if not m:
+        return good, pa.table({c: pa.array([], pa.string()) for c in _COLUMNS})
+    pieces = pa.StringArray.from_buffers(edges.size - 1, pa.py_buffer(edges), data_buffer)
+    column_major = (2 * np.arange(N_FIELDS, dtype=np.int32))[:, None] + (2 * N_FIELDS * np.arange(m, dtype=np.int32))[None, :]
+    fields = pieces.take(pa.array(column_major.ravel()))
+    return good, pa.table({c: fields.slice(j * m, m) for j, c in enumerate(_COLUMNS)})
+
+
+def _split_checked(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> tuple[np.ndarray, pa.Table]:
+    """``_split`` tuple by tuple with ``str.split``: the plain statement of what it computes (the tests hold
+    the fast version to it)."""
+    good: list[int] = []
+    columns: list[list[str]] = [[] for _ in range(N_FIELDS)]
+    for i, text in enumerate(arr.to_pylist()):
+        if reason[i]:
+            continue
+        if "\n" in text or "\r" in text:
+            reason[i] = _CODE["invalid_tuple"]
+        elif text.count(",") != commas[i]:
+            reason[i] = _CODE["bad_tuple_field_count"]
+        else:
+            good.append(i)
+            fields = text.split(",") + [""] * (N_FIELDS - 1 - int(commas[i]))
+            for column, value in zip(columns, fields):
+                column.append(value)
+    return np.asarray(good, dtype=np.int64), pa.table({c: pa.array(v, pa.string()) for c, v in zip(_COLUMNS, columns)})
 
 
 @dataclass
 class _Parsed:
-    """What the well-formed tuples of a slice say (one entry per row of ``rows``)."""
+    """The outbound tuples of a slice that passed every check (one entry per row of ``rows``), and how many
+    valid inbound ones it held."""
 
-    rows: np.ndarray  # positions in the slice of the tuples that passed every check
+    rows: np.ndarray  # positions in the slice
     ts_ms: np.ndarray
     src: pa.ChunkedArray
     dst: pa.ChunkedArray
     dst_port: np.ndarray
     protocol: np.ndarray  # index into _PROTOCOL_NAMES
-    outbound: np.ndarray
     denied: np.ndarray
     bytes_out: np.ndarray
     bytes_in: np.ndarray
     has_out: np.ndarray
     has_in: np.ndarray
+    inbound: int
 
 
 def _parse(dialect: str, arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> _Parsed:
@@ -603,11 +569,12 @@ def _parse(dialect: str, arr: pa.StringArray, commas: np.ndarray, reason: np.nda
     bytes_out, has_out = value[4], number_ok[4] & ~no_stats
     bytes_in, has_in = value[6], number_ok[6] & ~no_stats
     reason[good] = why
-    keep = why == 0
-    take = pa.array(np.flatnonzero(keep))
-    return _Parsed(good[keep], ts_ms[keep], col(1).take(take), col(2).take(take), dst_port[keep].astype(np.int32),
-                   protocol[keep], direction[keep] == 1, denied[keep], bytes_out[keep], bytes_in[keep],
-                   has_out[keep], has_in[keep])
+    valid = why == 0
+    out = np.flatnonzero(valid & (direction == 1))
+    take = pa.array(out)
+    return _Parsed(good[out], ts_ms[out], col(1).take(take), col(2).take(take), dst_port[out].astype(np.int32),
+                   protocol[out], denied[out], bytes_out[out], bytes_in[out], has_out[out], has_in[out],
+                   int(np.count_nonzero(valid)) - len(out))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -700,21 +667,19 @@ def _frame(dialect: str, chunk: _Pending, ledger: RecordLedger) -> pd.DataFrame 
     for lo in range(0, n, SLICE_ROWS):
         hi = min(n, lo + SLICE_ROWS)
         p = _parse(dialect, arr.slice(lo, hi - lo), commas[lo:hi], reason[lo:hi])
-        inbound += int((~p.outbound).sum())
-        out = np.flatnonzero(p.outbound)
-        if not len(out):
+        inbound += p.inbound
+        if not len(p.rows):
             continue
-        take = pa.array(out)
-        rows = lo + p.rows[out]
+        rows = lo + p.rows
         pieces.append(pa.table({
-            "ts": pa.array(p.ts_ms[out], type=pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
-            "src_ip": p.src.take(take),
-            "dst_ip": p.dst.take(take),
-            "dst_port": pa.array(p.dst_port[out], type=pa.int32()),
-            "protocol": _PROTOCOL_NAMES.take(pa.array(p.protocol[out])),
-            "bytes_out": pa.array(p.bytes_out[out], type=pa.int64(), mask=~p.has_out[out]),
-            "bytes_in": pa.array(p.bytes_in[out], type=pa.int64(), mask=~p.has_in[out]),
-            "observed_action": _ACTIONS.take(pa.array(p.denied[out].astype(np.int8))),
+            "ts": pa.array(p.ts_ms, type=pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+            "src_ip": p.src,
+            "dst_ip": p.dst,
+            "dst_port": pa.array(p.dst_port, type=pa.int32()),
+            "protocol": _PROTOCOL_NAMES.take(pa.array(p.protocol)),
+            "bytes_out": pa.array(p.bytes_out, type=pa.int64(), mask=~p.has_out),
+            "bytes_in": pa.array(p.bytes_in, type=pa.int64(), mask=~p.has_in),
+            "observed_action": _ACTIONS.take(pa.array(p.denied.astype(np.int8))),
             "source": _sources(prefixes, segment[rows], k[rows]),
         }))
     bad = np.flatnonzero(reason)
@@ -727,7 +692,7 @@ def _frame(dialect: str, chunk: _Pending, ledger: RecordLedger) -> pd.DataFrame 
     if not pieces:
         return None
     table = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
-    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, use_threads=False)
 
 
 # --------------------------------------------------------------------------------------------------------

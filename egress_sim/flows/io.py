@@ -31,6 +31,16 @@ def table_format(path: str | Path) -> str:
 
 def read_flow_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """Yield the flow table in chunks of at most ``chunk_rows`` rows, in file order."""
+    for table in read_flow_tables(path, chunk_rows):
+        yield table.to_pandas()
+
+
+def read_flow_tables(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pa.Table]:
+    """The flow table as Arrow tables of at most ``chunk_rows`` rows, in file order.
+
+    Parquet text columns are read dictionary-encoded (Parquet stores them so): each chunk then carries a code
+    per row and the distinct values once, which is what the evaluator works on, and writing them back costs
+    no hashing. CSV cells are read as text (see the module docstring)."""
     fmt = table_format(path)
     if not Path(path).is_file():
         raise FlowInputError(f"{path}: no such flow file")
@@ -38,26 +48,29 @@ def read_flow_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> 
         if fmt == "csv":
             reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows)
             with reader:
-                yield from reader
+                for frame in reader:
+                    yield pa.Table.from_pandas(frame, preserve_index=False)
         else:
-            yield from _parquet_chunks(pq.ParquetFile(path), chunk_rows)
+            schema = pq.read_schema(path)
+            text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            yield from _parquet_chunks(pq.ParquetFile(path, read_dictionary=text), chunk_rows)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowException, UnicodeDecodeError, OSError) as exc:
         raise FlowInputError(f"{path}: cannot read flows: {str(exc).splitlines()[0]}") from None
 
 
-def _parquet_chunks(parquet: pq.ParquetFile, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _parquet_chunks(parquet: pq.ParquetFile, chunk_rows: int) -> Iterator[pa.Table]:
     """Record batches stop at row-group boundaries; gather them into chunks of ``chunk_rows`` rows, so that
     a file of many small row groups is not evaluated a few thousand rows at a time."""
     pending: list[pa.RecordBatch] = []
     rows = 0
     for batch in parquet.iter_batches(batch_size=chunk_rows):
         if rows + batch.num_rows > chunk_rows and pending:
-            yield pa.Table.from_batches(pending).to_pandas()
+            yield pa.Table.from_batches(pending)
             pending, rows = [], 0
         pending.append(batch)
         rows += batch.num_rows
     if pending:
-        yield pa.Table.from_batches(pending).to_pandas()
+        yield pa.Table.from_batches(pending)
 
 
 def read_flows(path: str | Path) -> pd.DataFrame:
@@ -101,27 +114,25 @@ class FlowWriter(_OutputFile):
         self._wrote_header = False
         self.rows = 0
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, chunk: pd.DataFrame | pa.Table) -> None:
         try:
-            self._write(frame)
+            self._write(chunk)
         except (OSError, pa.ArrowException) as exc:
             raise OutputFileError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
 
-    def _write(self, frame: pd.DataFrame) -> None:
+    def _write(self, chunk: pd.DataFrame | pa.Table) -> None:
         if self.format == "csv":
+            frame = chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk
             frame.to_csv(self.path, mode="a" if self._wrote_header else "w", header=not self._wrote_header, index=False)
             self._wrote_header = True
         else:
-            table = _plain_strings(pa.Table.from_pandas(frame, preserve_index=False))
-            if self._schema is not None:
-                table = table.cast(self._schema)
+            table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
             if self._parquet is None:
-                # a column that is empty in the first chunk has no type yet: text is what every such column holds
-                self._schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema])
-                table = table.cast(self._schema)
-                self._parquet = pq.ParquetWriter(self.path, self._schema)
-            self._parquet.write_table(table)
-        self.rows += len(frame)
+                self._schema = _stable_schema(table.schema)
+                text = [f.name for f in self._schema if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)]
+                self._parquet = pq.ParquetWriter(self.path, self._schema, use_dictionary=text)
+            self._parquet.write_table(table.cast(self._schema))
+        self.rows += len(chunk)
 
     def close(self) -> None:
         if self._parquet is not None:
@@ -160,10 +171,17 @@ def _plain_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema])
 
 
-def _plain_strings(table: pa.Table) -> pa.Table:
-    """Dictionary (categorical) columns become plain values so every chunk has the same Parquet schema."""
-    schema = _plain_schema(table.schema)
-    return table.cast(schema) if schema != table.schema else table
+def _stable_schema(schema: pa.Schema) -> pa.Schema:
+    """A schema every later chunk can be cast to: dictionary columns get 32-bit codes (a later chunk may
+    have more distinct values than the first), and a column that is empty in the first chunk, which has no
+    type yet, becomes text, which is what every such column holds."""
+    def stable(field: pa.Field) -> pa.Field:
+        if pa.types.is_dictionary(field.type):
+            return pa.field(field.name, pa.dictionary(pa.int32(), field.type.value_type))
+        if pa.types.is_null(field.type):
+            return pa.field(field.name, pa.string())
+        return field
+    return pa.schema([stable(f) for f in schema])
 
 
 def write_flows(frame: pd.DataFrame, path: str | Path) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import FlowInputError
 from ..ipnum import parse_ip_array
@@ -41,6 +42,7 @@ FLOW_COLUMNS: tuple[str, ...] = (
     "ts", "compute_type", "compute_name", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "bytes_out", "bytes_in",
 )
 REQUIRED_COLUMNS: tuple[str, ...] = ("dst_port", "protocol")
+EVALUATED_COLUMNS: tuple[str, ...] = ("compute_type", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged")
 
 # The evaluator's protocol codes; index = code.
 PROTOCOLS: tuple[Protocol, ...] = (Protocol.TCP, Protocol.UDP, Protocol.ICMP)
@@ -166,7 +168,7 @@ class FlowBatch:
         port = _ports(frame["dst_port"])
 
         if "dst_ip" in frame.columns:
-            dest_code, ip_uniques = _factorize(frame["dst_ip"])
+            dest_code, ip_uniques = factorize(frame["dst_ip"])
             dest_version, dest_hi, dest_lo = parse_ip_array(ip_uniques)
             blank = np.array([is_missing(v) for v in ip_uniques], dtype=bool)
             bad_ip = take_by_code((dest_version == 0) & ~blank, dest_code, False)
@@ -177,7 +179,7 @@ class FlowBatch:
             bad_ip = has_ip = np.zeros(n, bool)
 
         if "fqdn" in frame.columns:
-            host_codes_raw, host_uniques = _factorize(frame["fqdn"])
+            host_codes_raw, host_uniques = factorize(frame["fqdn"])
             parsed = [parse_fqdn(v) for v in host_uniques]
             bad_host_u = np.array([p == _INVALID for p in parsed], dtype=bool)
             names = [p for p in parsed if isinstance(p, str)]
@@ -230,6 +232,13 @@ class FlowBatch:
         )
 
 
+def flow_batch_from_table(table: pa.Table, default_compute: ComputeType | str | None = None) -> FlowBatch:
+    """``FlowBatch.from_frame`` on an Arrow table, converting only the columns the evaluator reads (a
+    dictionary column becomes a categorical, numbers are not copied, text stays Arrow-backed)."""
+    wanted = [c for c in EVALUATED_COLUMNS if c in table.column_names]
+    return FlowBatch.from_frame(table.select(wanted).to_pandas(), default_compute)
+
+
 def parse_flag(value: Any) -> int:
     """1 true, 0 false, -2 missing or unreadable (the default applies): "False", "0" and "no" are false."""
     if is_missing(value):
@@ -240,7 +249,7 @@ def parse_flag(value: Any) -> int:
     return 1 if text in ("true", "1", "yes", "t") else 0 if text in ("false", "0", "no", "f") else _MISSING
 
 
-def _factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes and unique values; missing cells get code -1.
 
     A categorical column (a Parquet dictionary column, read as such) is already factorized: its codes and
@@ -262,7 +271,7 @@ def take_by_code(values: np.ndarray, codes: np.ndarray, fill: Any) -> np.ndarray
 
 
 def _codes_per_unique(series: pd.Series, parse) -> np.ndarray:
-    codes, uniques = _factorize(series)
+    codes, uniques = factorize(series)
     parsed = np.array([parse(v) for v in uniques], dtype=np.int32)
     return take_by_code(parsed, codes, _MISSING)
 
