@@ -1,11 +1,16 @@
-"""A synthetic but realistic flow workload for the evaluator benchmarks.
+"""Synthetic but realistic flow workloads for the evaluator benchmarks.
 
-``make_workload(n_flows)`` returns ``(table, frame)``: the compiled rules of an approved-outbound-only
-workspace in eastus (a handful of FQDN rules, two user service-tag rules, one Spark-enabled private endpoint,
-plus the required rules) and ``n_flows`` flows drawn (seeded) from ``unique_destinations`` distinct
-destinations: ~60% IPv4 addresses inside the table's service-tag prefixes, ~10% IPv6 inside them, ~30% random
-public IPv4 with a host name (some allowed, some not). The frame is built with ``numpy.take`` on arrays of
-unique values, so building 1M rows is fast.
+``make_table()`` compiles an approved-outbound-only workspace in eastus with the required rules and 30 user
+rules (15 FQDN of which 10 wildcards, 10 service tags, 5 private endpoints) against the bundled service-tag
+file. ``make_frame(table, n)`` draws (seeded) ``n`` flows from ``unique_destinations`` distinct destinations:
+
+* ``family="mixed"``: ~60% IPv4 addresses inside the table's service-tag prefixes, ~10% IPv6 inside them,
+  ~30% random public IPv4 with a host name (some allowed, some storage, some not allowed);
+* ``family="ipv4"`` / ``"ipv6"``: addresses only, half inside the service-tag prefixes, half random public.
+
+``make_host_frame(table, n, unique_hosts)`` draws flows over many distinct host names (the host-name path).
+Frames are categorical (a code per row, distinct values once), as Parquet dictionary columns read back, and
+are built by drawing codes, so 10^7 rows take about a second.
 """
 
 from __future__ import annotations
@@ -21,36 +26,46 @@ import egress_sim.servicetags
 from egress_sim.compile import RuleTable
 from egress_sim.model import workspace_from_dict
 
-LAKE_ID = (
-    "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers/"
-    "Microsoft.Storage/storageAccounts/mydatalake"
+RESOURCE_GROUP = "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg"
+
+PE_TARGETS = (  # (storage account or vault, sub-resource)
+    ("Microsoft.Storage/storageAccounts/mydatalake", "blob"),
+    ("Microsoft.Storage/storageAccounts/mydatalake", "dfs"),
+    ("Microsoft.Storage/storageAccounts/featurestore", "blob"),
+    ("Microsoft.KeyVault/vaults/teamsecrets", "vault"),
+    ("Microsoft.Storage/storageAccounts/archive", "file"),
+)
+TAG_RULES = (  # (service tag, protocol, ports)
+    ("DataFactory", "TCP", "80, 8080-8089"), ("Storage.EastUS", "TCP", "443"), ("AzureKeyVault.EastUS", "TCP", "443"),
+    ("Sql.EastUS", "TCP", "1433, 11000-11999"), ("AzureCosmosDB.EastUS", "TCP", "443, 10250-10255"),
+    ("EventHub.EastUS", "TCP", "443, 5671-5672, 9093"), ("ServiceBus.EastUS", "TCP", "443, 5671-5672"),
+    ("AzureContainerRegistry.EastUS", "TCP", "443"), ("AppService.EastUS", "*", "443"), ("AzureDatabricks", "TCP", "443"),
+)
+FQDN_RULES = (  # 10 wildcards, 5 exact names
+    ("pytorch", "*.pytorch.org"), ("pythonhosted", "*.pythonhosted.org"), ("anaconda", "*.anaconda.org"),
+    ("huggingface-sub", "*.huggingface.co"), ("githubusercontent", "*.githubusercontent.com"),
+    ("docker-io", "*.docker.io"), ("nvidia", "*.nvidia.com"), ("r-project", "*.r-project.org"),
+    ("ubuntu", "*.ubuntu.com"), ("wandb", "*.wandb.ai"),
+    ("pypi", "pypi.org"), ("huggingface", "huggingface.co"), ("github", "github.com"),
+    ("conda-forge", "conda.anaconda.org"), ("mlflow", "mlflow.org"),
 )
 
+# An approved-outbound-only workspace with 30 user rules (15 FQDN, 10 service tag, 5 private endpoint) on top
+# of the required ones: the "realistic rule set" of issue 5.
 WORKSPACE = {
     "name": "bench-ws",
     "location": "eastus",
     "managed_network": {
         "isolation_mode": "allow_only_approved_outbound",
         "outbound_rules": [
-            *(
-                {"name": name, "type": "fqdn", "destination": host}
-                for name, host in (
-                    ("pytorch", "*.pytorch.org"),
-                    ("pypi", "pypi.org"),
-                    ("pythonhosted", "*.pythonhosted.org"),
-                    ("anaconda", "*.anaconda.org"),
-                    ("huggingface", "huggingface.co"),
-                    ("huggingface-sub", "*.huggingface.co"),
-                    ("github", "github.com"),
-                    ("githubusercontent", "*.githubusercontent.com"),
-                )
-            ),
-            {"name": "datafactory", "type": "service_tag",
-             "destination": {"service_tag": "DataFactory", "protocol": "TCP", "port_ranges": "80, 8080-8089"}},
-            {"name": "storage-eastus", "type": "service_tag",
-             "destination": {"service_tag": "Storage.EastUS", "protocol": "TCP", "port_ranges": "443"}},
-            {"name": "lake", "type": "private_endpoint",
-             "destination": {"service_resource_id": LAKE_ID, "subresource_target": "blob", "spark_enabled": True}},
+            *({"name": name, "type": "fqdn", "destination": host} for name, host in FQDN_RULES),
+            *({"name": f"tag-{tag.lower().replace('.', '-')}", "type": "service_tag",
+               "destination": {"service_tag": tag, "protocol": protocol, "port_ranges": ports}}
+              for tag, protocol, ports in TAG_RULES),
+            *({"name": f"pe-{i}", "type": "private_endpoint",
+               "destination": {"service_resource_id": f"{RESOURCE_GROUP}/providers/{target}",
+                               "subresource_target": sub, "spark_enabled": i % 2 == 0}}
+              for i, (target, sub) in enumerate(PE_TARGETS)),
         ],
     },
 }
@@ -64,8 +79,9 @@ HOSTS = (
 )
 COMPUTE = ("compute_instance", "compute_cluster", "serverless", "serverless_spark", "managed_online_endpoint")
 COMPUTE_P = (0.25, 0.35, 0.2, 0.1, 0.1)
+PROTOCOL_NAMES = ["TCP", "UDP"]
 # (port, protocol, probability)
-PORTS = ((443, "TCP", 0.80), (80, "TCP", 0.08), (22, "TCP", 0.04), (5831, "UDP", 0.04), (8787, "TCP", 0.04))
+PORTS = ((443, "TCP", 0.80), (80, "TCP", 0.08), (22, "TCP", 0.04), (5831, "UDP", 0.04), (1433, "TCP", 0.04))
 
 
 def make_table() -> RuleTable:
@@ -78,51 +94,98 @@ def _address_in(prefix: str, rng: random.Random) -> str:
     return str(net.network_address + rng.randrange(net.num_addresses))
 
 
-def _destinations(table: RuleTable, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` distinct (dst_ip, fqdn) pairs; fqdn is None for the tag-prefix addresses."""
+def _random_public(rng: random.Random, version: int) -> str:
+    while True:
+        if version == 4:
+            address = ipaddress.IPv4Address(rng.randrange(1 << 32))
+        else:
+            address = ipaddress.IPv6Address((0x2 << 124) | rng.randrange(1 << 124))  # 2000::/3, global unicast
+        if address.is_global:
+            return str(address)
+
+
+def _destinations(table: RuleTable, count: int, seed: int, family: str) -> tuple[list[str], list[str | None]]:
+    """``count`` distinct (dst_ip, fqdn) pairs; fqdn is None except for the named public destinations."""
     rng = random.Random(seed)
-    v4, v6 = [], []
+    prefixes = {4: [], 6: []}
     for rule in table.effective.service_tags:
         for prefix in rule.prefixes:
-            (v6 if ":" in prefix else v4).append(prefix)
-    quotas = ((v4, 0.6), (v6, 0.1))
+            prefixes[6 if ":" in prefix else 4].append(prefix)
+    if family == "mixed":
+        plan = ((0.6, lambda: (_address_in(rng.choice(prefixes[4]), rng), None)),
+                (0.1, lambda: (_address_in(rng.choice(prefixes[6]), rng), None)),
+                (0.3, lambda: (_random_public(rng, 4), rng.choice(HOSTS))))
+    else:
+        version = 4 if family == "ipv4" else 6
+        plan = ((0.5, lambda: (_address_in(rng.choice(prefixes[version]), rng), None)),
+                (0.5, lambda: (_random_public(rng, version), None)))
     seen: set[tuple[str, str | None]] = set()
-    out: list[tuple[str, str | None]] = []
-    for prefixes, share in quotas:
-        target = len(out) + int(round(count * share)) if prefixes else len(out)
-        while len(out) < target:
-            pair = (_address_in(rng.choice(prefixes), rng), None)
-            if pair not in seen:
-                seen.add(pair)
-                out.append(pair)
-    while len(out) < count:  # the rest: random public IPv4 with a host name
-        ip = str(ipaddress.IPv4Address(rng.randrange(1 << 32)))
-        if not ipaddress.IPv4Address(ip).is_global:
-            continue
-        pair = (ip, rng.choice(HOSTS))
-        if pair not in seen:
-            seen.add(pair)
-            out.append(pair)
-    ips = np.array([p[0] for p in out], dtype=object)
-    hosts = np.array([p[1] for p in out], dtype=object)
-    return ips, hosts
+    for share, draw in plan:
+        target = len(seen) + max(1, int(round(count * share)))
+        while len(seen) < min(target, count):
+            seen.add(draw())
+    pairs = sorted(seen, key=lambda p: (p[0], p[1] or ""))
+    rng.shuffle(pairs)
+    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def make_frame(table: RuleTable, n_flows: int, seed: int = 0, unique_destinations: int = 5000) -> pd.DataFrame:
-    ips, hosts = _destinations(table, unique_destinations, seed)
+def _categorical(codes: np.ndarray, values: list) -> pd.Categorical:
+    """Rows as codes into ``values`` (None values become missing cells)."""
+    uniques = list(dict.fromkeys(v for v in values if v is not None))
+    position = {v: i for i, v in enumerate(uniques)}
+    remap = np.array([position[v] if v is not None else -1 for v in values], dtype=np.int32)
+    return pd.Categorical.from_codes(remap[codes], categories=pd.Index(uniques, dtype=object))
+
+
+def _traffic(n_flows: int, rng: np.random.Generator) -> dict[str, object]:
+    """compute_type, dst_port and protocol columns."""
+    port_choice = rng.choice(len(PORTS), n_flows, p=[p for _, _, p in PORTS])
+    return {
+        "compute_type": pd.Categorical.from_codes(rng.choice(len(COMPUTE), n_flows, p=COMPUTE_P), categories=COMPUTE),
+        "dst_port": np.array([p for p, _, _ in PORTS], dtype=np.int32)[port_choice],
+        "protocol": pd.Categorical.from_codes(
+            np.array([PROTOCOL_NAMES.index(proto) for _, proto, _ in PORTS], dtype=np.int8)[port_choice],
+            categories=PROTOCOL_NAMES),
+    }
+
+
+def make_frame(table: RuleTable, n_flows: int, seed: int = 0, unique_destinations: int = 5000,
+               family: str = "mixed") -> pd.DataFrame:
+    """``n_flows`` flows over ``unique_destinations`` destinations (see the module docstring)."""
+    ips, hosts = _destinations(table, unique_destinations, seed, family)
     rng = np.random.default_rng(seed)
     dest = rng.integers(0, len(ips), n_flows)
-    port_choice = rng.choice(len(PORTS), n_flows, p=[p for _, _, p in PORTS])
-    compute = rng.choice(len(COMPUTE), n_flows, p=COMPUTE_P)
-    return pd.DataFrame(
-        {
-            "compute_type": np.take(np.array(COMPUTE, dtype=object), compute),
-            "dst_ip": np.take(ips, dest),
-            "dst_port": np.take(np.array([p for p, _, _ in PORTS], dtype=np.int64), port_choice),
-            "protocol": np.take(np.array([proto for _, proto, _ in PORTS], dtype=object), port_choice),
-            "fqdn": np.take(hosts, dest),
-        }
-    )
+    return pd.DataFrame({**_traffic(n_flows, rng), "dst_ip": _categorical(dest, ips), "fqdn": _categorical(dest, hosts)})
+
+
+def make_host_frame(table: RuleTable, n_flows: int, unique_hosts: int = 100_000, seed: int = 0) -> pd.DataFrame:
+    """``n_flows`` HTTPS flows over ``unique_hosts`` distinct host names, each with its own public address:
+    a third under the allowed wildcard domains, a third storage accounts (the workspace's own and others),
+    a third elsewhere; the host-name path of the evaluator does the deciding."""
+    rng = random.Random(seed)
+    allowed = [pattern.suffix for rule in table.effective.fqdns for pattern in rule.patterns]
+    names: set[str] = set()
+    while len(names) < unique_hosts:
+        label = f"{rng.choice(('cdn', 'api', 'files', 'mirror', 'node'))}{rng.randrange(10**7)}"
+        kind = len(names) % 3
+        if kind == 0:
+            names.add(f"{label}.{rng.choice(allowed)}")
+        elif kind == 1:
+            names.add(f"{label}.{rng.choice(('blob', 'dfs', 'file'))}.core.windows.net")
+        else:
+            names.add(f"{label}.{rng.choice(('example.com', 'contoso.net', 'badsite.io', 'cdn.example.org'))}")
+    hosts = sorted(names)
+    rng.shuffle(hosts)
+    ips = [_random_public(rng, 4) for _ in hosts]
+    generator = np.random.default_rng(seed)
+    pick = generator.integers(0, len(hosts), n_flows)
+    return pd.DataFrame({
+        "compute_type": pd.Categorical.from_codes(generator.choice(len(COMPUTE), n_flows, p=COMPUTE_P), categories=COMPUTE),
+        "dst_ip": _categorical(pick, ips),
+        "dst_port": np.full(n_flows, 443, dtype=np.int32),
+        "protocol": pd.Categorical.from_codes(np.zeros(n_flows, dtype=np.int8), categories=["TCP"]),
+        "fqdn": _categorical(pick, hosts),
+    })
 
 
 def make_workload(n_flows: int, seed: int = 0, unique_destinations: int = 5000) -> tuple[RuleTable, pd.DataFrame]:

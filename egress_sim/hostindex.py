@@ -7,7 +7,8 @@ rule in evaluation order. All questions share one set of keys, so a host costs o
 boundary however many questions are asked:
 
 * exact names: one look-up of the whole host;
-* ``*.x`` patterns: one look-up per label boundary (``a.b.x.com`` tries ``b.x.com``, ``x.com``, ``com``);
+* ``*.x`` patterns: one look-up per label count that some key has (with keys of 2 and 4 labels,
+  ``a.b.x.com`` tries ``x.com`` and ``a.b.x.com``'s last four labels only if it has more than four);
 * ``*x`` patterns: one look-up per distinct suffix length;
 * ``*``: matches everything.
 
@@ -57,6 +58,7 @@ class HostIndex:
         self._answers = np.array(rows, dtype=np.int32).reshape(len(rows), self.n_questions)
         self._any = np.array(any_row, dtype=np.int32)
         self._suffix_tables = sorted(self.suffixes.items())
+        self._subdomain_label_counts = sorted({key.count(".") + 1 for key in self.subdomains})
         self.empty = not rows and bool(np.all(self._any == _NONE))
 
     def match(self, hosts: Sequence[str]) -> np.ndarray:
@@ -69,19 +71,24 @@ class HostIndex:
         which_row: list[int] = []
         exact, subdomains = self.exact.get, self.subdomains.get
         check_subdomains = bool(self.subdomains)
+        label_counts = self._subdomain_label_counts
         for i, host in enumerate(hosts):
             row = exact(host)
             if row is not None:
                 which_host.append(i)
                 which_row.append(row)
-            if check_subdomains:
-                dot = host.find(".")
-                while dot != -1:
-                    row = subdomains(host[dot + 1 :])
+            if check_subdomains:  # the suffixes after a dot with as many labels as some key has, from the right
+                end, labels = len(host), 0
+                for wanted in label_counts:
+                    while labels < wanted and end != -1:
+                        end = host.rfind(".", 0, end)
+                        labels += 1
+                    if end == -1:
+                        break
+                    row = subdomains(host[end + 1 :])
                     if row is not None:
                         which_host.append(i)
                         which_row.append(row)
-                    dot = host.find(".", dot + 1)
             for length, table in self._suffix_tables:
                 if length > len(host):
                     break

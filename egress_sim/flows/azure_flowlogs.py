@@ -388,13 +388,13 @@ def _vnet_extract(record: dict, problems: list) -> tuple[list, int]:
 # Parsing the tuples of a chunk
 # --------------------------------------------------------------------------------------------------------
 #
-# The tuples become one Arrow string array. Its bytes are split with numpy: the commas and line breaks of
-# every tuple are found in the data buffer at once, and a tuple with the expected number of commas and no
-# line break is cut at its commas. The fields are not copied one by one: an Arrow string array is laid over
-# the same data buffer whose offsets alternate field / separator, and one ``take`` gathers the fields,
-# column by column, into a single array. Each column is then checked with Arrow kernels: numbers must be
-# 1..n ASCII digits, letters come from a fixed set, addresses are validated once per distinct value.
-# Slices of SLICE_ROWS tuples keep the temporary copies small.
+# The tuples become one Arrow string array, which is cut into fields with numpy on its data buffer: the
+# commas and line breaks of all tuples are found at once, and a tuple with the expected number of commas
+# and no line break is cut at its commas. The fields stay where they are: an Arrow string array laid over
+# the same buffer, with offsets that alternate field and comma, lets one ``take`` gather the fields of the
+# text columns (numbers, addresses) column after column, and the one-letter columns are read byte by byte.
+# Numbers must be 1..n ASCII digits (Arrow kernels), letters come from a fixed set, addresses are validated
+# once per distinct value. Slices of SLICE_ROWS tuples keep the temporary copies small.
 
 SLICE_ROWS = 1 << 18
 _COLUMNS = [f"f{j}" for j in range(N_FIELDS)]
@@ -403,92 +403,92 @@ _IANA[[6, 17, 1, 58]] = [0, 1, 2, 2]  # TCP, UDP, ICMP, ICMPv6 (as ICMP)
 _VNET_DROPPING = pa.array(["NX_SW_NOT_READY", "NX_NOT_ACCEPTED", "NX_NOT_SUPPORTED"])
 
 
-def _np(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return values.to_numpy(zero_copy_only=False) if isinstance(values, pa.Array) else np.asarray(values)
+@dataclass
+class _Fields:
+    """The fields of the tuples of a slice that split, located in the slice's data buffer (not copied)."""
+
+    rows: np.ndarray  # positions in the slice of the tuples that split
+    edges: np.ndarray  # (len(rows), 2 * N_FIELDS) int32: field j of row i is data[edges[i, 2j]:edges[i, 2j + 1]]
+    data: pa.Buffer
+
+    def text(self, columns: tuple[int, ...]) -> pa.StringArray:
+        """The fields of these columns as one array, column after column."""
+        m = len(self.rows)
+        if not m:
+            return pa.array([], pa.string())
+        pieces = pa.StringArray.from_buffers(self.edges.size - 1, pa.py_buffer(self.edges), self.data)
+        index = (2 * np.asarray(columns, dtype=np.int32))[:, None] + (2 * N_FIELDS * np.arange(m, dtype=np.int32))[None, :]
+        return pieces.take(pa.array(index.ravel()))
+
+    def codes(self, columns: tuple[int, ...], value_sets: tuple[tuple[str, ...], ...]) -> np.ndarray:
+        """Index of each field of column ``columns[i]`` in ``value_sets[i]`` (strings of at most one ASCII
+        character), -1 when absent; shape (len(columns), rows)."""
+        first = 2 * np.asarray(columns)
+        start = self.edges[:, first].T
+        length = self.edges[:, first + 1].T - start
+        data = np.frombuffer(self.data, dtype=np.uint8)
+        key = data[np.minimum(start, len(data) - 1)].astype(np.int16) if len(data) else np.zeros(start.shape, np.int16)
+        key[length == 0] = 256
+        key[length > 1] = 257
+        lookup = np.full((len(columns), 258), -1, dtype=np.int8)  # by byte; 256: the empty field, 257: longer
+        for i, values in enumerate(value_sets):
+            for k, value in enumerate(values):
+                lookup[i, ord(value) if value else 256] = k
+        return np.take_along_axis(lookup, key, axis=1)
 
 
-def _stack(table: pa.Table, columns: tuple[int, ...]) -> pa.ChunkedArray:
-    """Several string columns one after the other, so that one kernel call checks them all."""
-    return pa.chunked_array([chunk for j in columns for chunk in table.column(j).chunks], type=pa.string())
-
-
-def _numbers(table: pa.Table, columns: tuple[int, ...], max_digits: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """(value, is 1..max_digits ASCII digits, is empty), each of shape (len(columns), rows)."""
-    shape = (len(columns), table.num_rows)
-    text = _stack(table, columns)
-    length = _np(pc.binary_length(text)).reshape(shape)
-    ok = _np(pc.ascii_is_decimal(text)).reshape(shape) & (length >= 1) & (length <= np.array(max_digits)[:, None])
-    if not ok.all():
-        text = pc.if_else(pa.array(ok.ravel()), text, "0")
-    return _np(pc.cast(text, pa.int64())).reshape(shape), ok, length == 0
-
-
-def _codes(table: pa.Table, columns: tuple[int, ...], value_sets: tuple[tuple[str, ...], ...]) -> np.ndarray:
-    """Index of each cell of column ``columns[i]`` in ``value_sets[i]`` (-1 when absent), shape (len, rows)."""
-    union = sorted({v for values in value_sets for v in values})
-    found = _np(pc.fill_null(pc.index_in(_stack(table, columns), value_set=pa.array(union, pa.string())), -1))
-    found = found.reshape(len(columns), table.num_rows)
-    out = np.empty(found.shape, dtype=np.int8)
-    for i, values in enumerate(value_sets):
-        lookup = np.array([values.index(v) if v in values else -1 for v in union] + [-1], dtype=np.int8)
-        out[i] = lookup[found[i]]  # -1 indexes the trailing "absent"
-    return out
-
-
-def _valid_ips(table: pa.Table, columns: tuple[int, ...]) -> np.ndarray:
-    """Whether every address of a row is IPv4 or IPv6 text: each distinct address is checked once."""
-    encoded = pc.dictionary_encode(_stack(table, columns).combine_chunks())
-    ok = ip_cells(encoded.dictionary)[encoded.indices.to_numpy()]
-    return ok.reshape(len(columns), table.num_rows).all(axis=0)
+def _cut(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> _Fields:
+    """The tuples that split into the expected number of fields (12 commas, or 7 for NSG version 1, whose five
+    missing fields are then empty). The other tuples get their reason here: ``invalid_tuple`` when they hold
+    a line break, else ``bad_tuple_field_count``."""
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + n + 1]
+    data_buffer = arr.buffers()[2] if arr.buffers()[2] is not None else pa.py_buffer(b"")
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[lo:hi]
+    starts, ends = offsets[:-1], offsets[1:]
+    control = np.flatnonzero(data < 14)  # few: line breaks are among them
+    breaks = control[(data[control] == 10) | (data[control] == 13)] + lo
+    if len(breaks):
+        reason[(reason == 0) & (np.diff(np.searchsorted(breaks, offsets)) > 0)] = _CODE["invalid_tuple"]
+    comma_at = (np.flatnonzero(data == 44) + lo).astype(np.int32)
+    regular = len(comma_at) == 12 * n and ((comma_at[0::12] >= starts) & (comma_at[11::12] < ends)).all()
+    if regular:  # the usual case: twelve commas in every tuple
+        count = np.full(n, 12)
+    else:
+        first = np.searchsorted(comma_at, offsets)
+        count = np.diff(first)
+    reason[(reason == 0) & (count != commas)] = _CODE["bad_tuple_field_count"]
+    good = np.flatnonzero(reason == 0)
+    edges = np.empty((len(good), 2 * N_FIELDS), dtype=np.int32)
+    edges[:, 0] = starts[good]
+    edges[:, -1] = ends[good]
+    if regular:
+        at = comma_at.reshape(n, 12)
+        at = at if len(good) == n else at[good]
+        edges[:, 1:24:2] = at
+        edges[:, 2:25:2] = at + 1
+    else:
+        for width in (12, 7):
+            within = np.flatnonzero(count[good] == width)
+            if len(within):
+                at = comma_at[first[good[within]][:, None] + np.arange(width)]
+                edges[within, 1:2 * width:2] = at
+                edges[within, 2:2 * width + 1:2] = at + 1
+                edges[within, 2 * width + 1:] = ends[good[within]][:, None]  # the empty fields of a version 1 tuple
+    return _Fields(good, edges, data_buffer)
 
 
 def _split(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> tuple[np.ndarray, pa.Table]:
-    """Positions of the tuples that split into the expected number of fields (12 commas, or 7 for NSG
-    version 1, whose five missing fields are then empty) and their 13 fields as string columns. The other
-    tuples get their reason here: ``invalid_tuple`` when they hold a line break, else
-    ``bad_tuple_field_count``."""
-    n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + n + 1]
-    data_buffer = arr.buffers()[2]
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    data = np.frombuffer(data_buffer, dtype=np.uint8)[lo:hi] if data_buffer is not None and hi > lo else np.zeros(0, np.uint8)
-    bounds = offsets - lo
-
-    def per_row(positions: np.ndarray) -> np.ndarray:
-        return np.diff(np.searchsorted(positions, bounds))
-
-    breaks = np.flatnonzero((data == 10) | (data == 13))
-    if len(breaks):
-        reason[(reason == 0) & (per_row(breaks) > 0)] = _CODE["invalid_tuple"]
-    comma_at = np.flatnonzero(data == 44)
-    count = per_row(comma_at)
-    reason[(reason == 0) & (count != commas)] = _CODE["bad_tuple_field_count"]
-    good = np.flatnonzero(reason == 0)
-    m = len(good)
-    # edges[i]: start, then (comma, comma + 1) per comma, then the end repeated: field j of good tuple i is
-    # data[edges[i, 2j]:edges[i, 2j + 1]], empty past a version 1 tuple's eighth field.
-    edges = np.repeat(offsets[1:][good], 2 * N_FIELDS).reshape(m, 2 * N_FIELDS)
-    edges[:, 0] = offsets[:-1][good]
-    row_of_comma = np.repeat(np.arange(n), count)
-    for width in (12, 7):
-        rows = (reason == 0) & (count == width)
-        if not rows.any():
-            continue
-        at = (comma_at[rows[row_of_comma]] + lo).astype(np.int32).reshape(-1, width)
-        where = np.flatnonzero(rows[good])
-        edges[where, 1:2 * width:2] = at
-        edges[where, 2:2 * width + 1:2] = at + 1
-    if not m:
-        return good, pa.table({c: pa.array([], pa.string()) for c in _COLUMNS})
-    pieces = pa.StringArray.from_buffers(edges.size - 1, pa.py_buffer(edges), data_buffer)
-    column_major = (2 * np.arange(N_FIELDS, dtype=np.int32))[:, None] + (2 * N_FIELDS * np.arange(m, dtype=np.int32))[None, :]
-    fields = pieces.take(pa.array(column_major.ravel()))
-    return good, pa.table({c: fields.slice(j * m, m) for j, c in enumerate(_COLUMNS)})
+    """``_cut`` with all 13 fields as string columns (the form ``_split_checked`` gives)."""
+    fields = _cut(arr, commas, reason)
+    text, m = fields.text(tuple(range(N_FIELDS))), len(fields.rows)
+    return fields.rows, pa.table({c: text.slice(j * m, m) for j, c in enumerate(_COLUMNS)})
 
 
 def _split_checked(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> tuple[np.ndarray, pa.Table]:
-    """``_split`` tuple by tuple with ``str.split``: the plain statement of what it computes (the tests hold
-    the fast version to it)."""
+    """``_split`` tuple by tuple with ``str.split``: the plain statement of what it computes, which the tests
+    hold it to."""
     good: list[int] = []
     columns: list[list[str]] = [[] for _ in range(N_FIELDS)]
     for i, text in enumerate(arr.to_pylist()):
@@ -500,10 +500,29 @@ def _split_checked(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) 
             reason[i] = _CODE["bad_tuple_field_count"]
         else:
             good.append(i)
-            fields = text.split(",") + [""] * (N_FIELDS - 1 - int(commas[i]))
-            for column, value in zip(columns, fields):
+            for column, value in zip(columns, text.split(",") + [""] * (N_FIELDS - 1 - int(commas[i]))):
                 column.append(value)
     return np.asarray(good, dtype=np.int64), pa.table({c: pa.array(v, pa.string()) for c, v in zip(_COLUMNS, columns)})
+
+
+def _numbers(text: pa.StringArray, max_digits: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """(value, is 1..max_digits ASCII digits, is empty), each of shape (len(max_digits), rows), of columns
+    stacked in ``text``."""
+    shape = (len(max_digits), len(text) // max(1, len(max_digits)))
+    length = pc.binary_length(text).to_numpy().reshape(shape)
+    ok = pc.ascii_is_decimal(text).to_numpy(zero_copy_only=False).reshape(shape)
+    ok &= (length >= 1) & (length <= np.array(max_digits)[:, None])
+    if not ok.all():
+        text = pc.if_else(pa.array(ok.ravel()), text, "0")
+    return pc.cast(text, pa.int64()).to_numpy().reshape(shape), ok, length == 0
+
+
+def _valid_ips(text: pa.StringArray, columns: int) -> np.ndarray:
+    """Whether every address of a row is IPv4 or IPv6 text (``columns`` columns stacked in ``text``): each
+    distinct address is checked once."""
+    encoded = pc.dictionary_encode(text)
+    ok = ip_cells(encoded.dictionary)[encoded.indices.to_numpy()]
+    return ok.reshape(columns, -1).all(axis=0)
 
 
 @dataclass
@@ -513,8 +532,8 @@ class _Parsed:
 
     rows: np.ndarray  # positions in the slice
     ts_ms: np.ndarray
-    src: pa.ChunkedArray
-    dst: pa.ChunkedArray
+    src: pa.StringArray
+    dst: pa.StringArray
     dst_port: np.ndarray
     protocol: np.ndarray  # index into _PROTOCOL_NAMES
     denied: np.ndarray
@@ -526,26 +545,28 @@ class _Parsed:
 
 
 def _parse(dialect: str, arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> _Parsed:
-    good, table = _split(arr, commas, reason)
-    col = table.column
-    why = np.zeros(len(good), dtype=np.uint8)
+    fields = _cut(arr, commas, reason)
+    good, m = fields.rows, len(fields.rows)
+    why = np.zeros(m, dtype=np.uint8)
 
     def fail(failed: np.ndarray, name: str) -> None:
         why[(why == 0) & failed] = _CODE[name]
 
     nsg = dialect == "nsg"
     numbers = (0, 3, 4, 9, 10, 11, 12) + (() if nsg else (5,))
-    value, number_ok, empty = _numbers(table, numbers, (15, 5, 5, 18, 18, 18, 18) + (() if nsg else (3,)))
+    text = fields.text(numbers + (1, 2))  # the numbers, then the source and destination addresses
+    value, number_ok, empty = _numbers(text.slice(0, len(numbers) * m), (15, 5, 5, 18, 18, 18, 18) + (() if nsg else (3,)))
+    addresses = text.slice(len(numbers) * m)
     ts = value[0]
     fail(~number_ok[0] | (ts >= 10**14), "invalid_timestamp")
     ts_ms = np.where(ts < 10**11, ts * 1000, ts)
-    fail(~_valid_ips(table, (1, 2)), "invalid_ip")
+    fail(~_valid_ips(addresses, 2), "invalid_ip")
     src_port, dst_port = value[1], value[2]
     fail(~number_ok[1] | ~number_ok[2] | (src_port > 65535) | (dst_port > 65535), "invalid_port")
 
     if nsg:
-        protocol, direction, decision, state = _codes(
-            table, (5, 6, 7, 8), (("T", "U"), ("I", "O"), ("A", "D"), ("B", "C", "E", "")))
+        protocol, direction, decision, state = fields.codes(
+            (5, 6, 7, 8), (("T", "U"), ("I", "O"), ("A", "D"), ("B", "C", "E", "")))
         fail(protocol < 0, "unknown_protocol")
         fail(direction < 0, "unknown_direction")
         fail(decision < 0, "unknown_decision")
@@ -559,10 +580,10 @@ def _parse(dialect: str, arr: pa.StringArray, commas: np.ndarray, reason: np.nda
         protocol = np.where(iana, _IANA[np.minimum(number, 255)], -1).astype(np.int8)
         fail(~iana, "unknown_protocol")
         fail(protocol < 0, "unsupported_protocol")
-        direction, state = _codes(table, (6, 7), (("I", "O"), ("B", "C", "E", "D")))
+        direction, state = fields.codes((6, 7), (("I", "O"), ("B", "C", "E", "D")))
         fail(direction < 0, "unknown_direction")
         fail(state < 0, "unknown_flow_state")
-        denied = (state == 3) | _np(pc.is_in(col(8), value_set=_VNET_DROPPING))
+        denied = (state == 3) | pc.is_in(fields.text((8,)), value_set=_VNET_DROPPING).to_numpy(zero_copy_only=False)
         no_stats = state == 0  # a B tuple carries no statistics (VNet logs write zeros there)
 
     fail(~(number_ok[3:7] | empty[3:7]).all(axis=0), "invalid_counter")
@@ -571,8 +592,8 @@ def _parse(dialect: str, arr: pa.StringArray, commas: np.ndarray, reason: np.nda
     reason[good] = why
     valid = why == 0
     out = np.flatnonzero(valid & (direction == 1))
-    take = pa.array(out)
-    return _Parsed(good[out], ts_ms[out], col(1).take(take), col(2).take(take), dst_port[out].astype(np.int32),
+    ends = addresses.take(pa.array(np.concatenate([out, out + m])))
+    return _Parsed(good[out], ts_ms[out], ends.slice(0, len(out)), ends.slice(len(out)), dst_port[out].astype(np.int32),
                    protocol[out], denied[out], bytes_out[out], bytes_in[out], has_out[out], has_in[out],
                    int(np.count_nonzero(valid)) - len(out))
 

@@ -262,12 +262,10 @@ def factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def take_by_code(values: np.ndarray, codes: np.ndarray, fill: Any) -> np.ndarray:
-    """Broadcast per-unique ``values`` to rows: ``values[codes]``, with ``fill`` where the code is -1 (missing)."""
-    if len(values) == 0:
-        return np.full(len(codes), fill, dtype=values.dtype)
-    out = values[np.where(codes < 0, 0, codes)]
-    out[codes < 0] = fill
-    return out
+    """Broadcast per-unique ``values`` to rows: ``values[codes]``, with ``fill`` where the code is -1 (missing).
+
+    One gather: ``fill`` is appended, so code -1 reads it as the last element."""
+    return np.append(values, np.array(fill, dtype=values.dtype))[codes]
 
 
 def _codes_per_unique(series: pd.Series, parse) -> np.ndarray:
