@@ -1,26 +1,31 @@
-"""Throughput of the vectorized evaluator vs the per-flow reference evaluator, on the same flows.
+"""The benchmark table: every case's throughput, and its ratio against the per-flow reference evaluator and a
+plain per-flow pytricia loop, both run on the same data in the same run.
 
 Usage::
 
-    python benchmarks/run.py                 # 1,000,000 flows
-    python benchmarks/run.py --quick         # 100,000 flows
-    python benchmarks/run.py --flows 250000 --json
+    python benchmarks/run.py              # the issue's sizes (10^7 flows per case, 10^8 for memory): ~5 min
+    python benchmarks/run.py --quick      # every case on smaller data, under a minute
+    python benchmarks/run.py --json       # also print the results as JSON
 
-What it measures (wall clock, ``time.perf_counter``, one process, one thread):
+Cases (one thread; wall clock with ``time.perf_counter``; best of ``--repeat`` unless said):
 
-* ``vectorized evaluate_frame``: ``egress_sim.evaluate.evaluate_frame(table, frame)``, end to end, frame in,
-  frame out (best of ``--repeat``, default 3).
-* ``  parse  FlowBatch.from_frame``: the parsing share of it (frame → typed arrays), best of 3.
-* ``  kernel evaluate(table, batch)``: the decision share of it (typed arrays → reason/rule codes), best of 3.
-  What ``evaluate_frame`` costs beyond parse + kernel is building the output frame (``Verdicts.to_frame``
-  and the concat).
-* ``reference evaluate_frame``: ``ReferenceEvaluator(table.effective).evaluate_frame(frame)``, once (it is
-  slow: tens of thousands of flows/s).
+* ``compile``: ``compile_rules`` of the benchmark workspace (required rules + 30 user rules, 10 of them
+  wildcard FQDNs) against the bundled service-tag file.
+* ``kernel ipv4`` / ``ipv6`` / ``mixed`` / ``host names``: ``evaluate(table, batch)`` on in-memory columns
+  (a ``FlowBatch`` of codes per flow, distinct values once, as a Parquet dictionary column gives them), with
+  5,000 distinct destinations (``host names``: 100,000 distinct names over the flows). Includes the work
+  per distinct value (interval look-ups, host-name matching).
+* ``parse text``: ``FlowBatch.from_frame`` on a frame of Python strings (what a CSV gives): the cost of
+  getting to those columns. ``evaluate_frame``: text frame in, frame with verdicts out.
+* ``parquet file``: ``pipeline.evaluate_file`` on a simulated Parquet file (read, evaluate, count, write every
+  input column plus the verdicts); ``parquet verdicts only``: the same writing only verdict, reason and rule.
+* ``memory``: peak RSS of ``evaluate_file`` in a fresh process at two sizes (``evaluate_memory.py``).
 
-The workload (``benchmarks/workload.py``) is built once and shared by every case. How to read the table:
-``flows/s`` is flows / seconds; ``x ref`` is that throughput divided by the reference's. The run fails
-(exit 1) if the vectorized and reference outputs differ on any row's verdict, reason or rule.
-Results are written to ``reports/bench/evaluate.json``; ``--json`` also prints them.
+Ratios: ``x ref`` is the case's flows/s over the reference evaluator's (``reference.py``: pytricia +
+fnmatch, one flow at a time) on the first ``--reference-flows`` flows of the same data; ``x trie`` over a
+plain per-flow pytricia loop (``baselines.py``: service-tag step only) on the first ``--trie-flows``. The run
+fails (exit 1) if the evaluator and the reference disagree on any compared flow's verdict, reason or rule, or
+the loop and the evaluator on any flow's service-tag rule. Results go to ``reports/bench/run.json``.
 """
 
 from __future__ import annotations
@@ -30,27 +35,51 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import egress_sim.evaluate  # noqa: E402
+from baselines import PytriciaLoop  # noqa: E402
+from evaluate_memory import measure as measure_memory  # noqa: E402
+from evaluate_memory import simulated  # noqa: E402
+from workload import WORKSPACE, make_frame, make_host_frame, make_table  # noqa: E402
+
+from egress_sim.compile import RuleTable, compile_rules  # noqa: E402
+from egress_sim.evaluate import evaluate, evaluate_frame  # noqa: E402
 from egress_sim.flows.schema import FlowBatch  # noqa: E402
+from egress_sim.model import load_workspace, workspace_from_dict  # noqa: E402
+from egress_sim.pipeline import evaluate_file  # noqa: E402
 from egress_sim.reference import ReferenceEvaluator  # noqa: E402
-from workload import make_workload  # noqa: E402
+from egress_sim.servicetags import load_service_tags  # noqa: E402
+from egress_sim.verdicts import Reason  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-OUTPUT = REPO / "reports" / "bench" / "evaluate.json"
-COLUMNS = ["verdict", "reason", "rule"]
+OUTPUT = REPO / "reports" / "bench" / "run.json"
+CONTOSO = REPO / "data" / "workspaces" / "contoso-research.yaml"
 
 
-def best_of(fn, repeat: int):
-    """(best seconds, last result) over ``repeat`` calls."""
+@dataclass
+class Result:
+    case: str
+    flows: int
+    seconds: float
+    flows_per_s: float | None
+    x_reference: float | None
+    x_trie: float | None
+    note: str
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
     best, result = float("inf"), None
     for _ in range(repeat):
         start = time.perf_counter()
@@ -59,86 +88,164 @@ def best_of(fn, repeat: int):
     return best, result
 
 
-def comparable(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame[COLUMNS].astype(object)
-    return out.where(out.notna(), "-").reset_index(drop=True)
+class Baselines:
+    """Reference evaluator and pytricia loop rates on the first flows of a frame, checked against the kernel."""
+
+    def __init__(self, table: RuleTable, reference_flows: int, trie_flows: int):
+        self.table, self.reference_flows, self.trie_flows = table, reference_flows, trie_flows
+        self.reference = ReferenceEvaluator(table.effective)
+        self.loop = PytriciaLoop(table)
+        self.mismatches: list[str] = []
+
+    def rates(self, name: str, frame: pd.DataFrame) -> tuple[float, float]:
+        """(reference flows/s, loop flows/s) on ``frame``'s first rows; disagreements go to ``mismatches``."""
+        head = frame.iloc[: self.reference_flows].reset_index(drop=True)
+        start = time.perf_counter()
+        expected = self.reference.evaluate_frame(head)
+        reference_rate = len(head) / (time.perf_counter() - start)
+        got = evaluate(self.table, FlowBatch.from_frame(head)).to_frame()
+        for column in ("verdict", "reason", "rule"):
+            left = got[column].astype(object).fillna("-").to_numpy()
+            right = expected[column].astype(object).fillna("-").to_numpy()
+            differs = int((left != right).sum())
+            if differs:
+                self.mismatches.append(f"{name}: {differs} flows differ from the reference in {column}")
+
+        head = frame.iloc[: self.trie_flows].reset_index(drop=True)
+        start = time.perf_counter()
+        loop_tag = self.loop.first_active_tag(head)
+        trie_rate = len(head) / (time.perf_counter() - start)
+        verdicts = evaluate(self.table, FlowBatch.from_frame(head))
+        by_tag = verdicts.reason == Reason.SERVICE_TAG.value
+        wrong = by_tag & (loop_tag != verdicts.rule - self.table.tag_offset)
+        if wrong.any():
+            self.mismatches.append(f"{name}: {int(wrong.sum())} flows where the pytricia loop names another service tag")
+        return reference_rate, trie_rate
+
+
+def kernel_case(name: str, table: RuleTable, frame: pd.DataFrame, baselines: Baselines, repeat: int, note: str) -> Result:
+    batch = FlowBatch.from_frame(frame)
+    evaluate(table, batch)  # numba loads (or compiles) the kernel on the first call
+    seconds, _ = best_of(lambda: evaluate(table, batch), repeat)
+    reference_rate, trie_rate = baselines.rates(name, frame)
+    rate = len(frame) / seconds
+    return Result(name, len(frame), seconds, rate, rate / reference_rate, rate / trie_rate, note)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--flows", type=int, default=1_000_000, help="number of flows (default 1,000,000)")
-    parser.add_argument("--quick", action="store_true", help="100,000 flows")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--unique-destinations", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=3, help="best of N for the vectorized cases")
-    parser.add_argument("--json", action="store_true", help="also print the results JSON")
+    parser.add_argument("--quick", action="store_true", help="smaller data: every case in under a minute")
+    parser.add_argument("--flows", type=int, help="flows per in-memory case (default 10^7, quick 10^6)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--reference-flows", type=int, help="flows given to the reference (default 20,000, quick 4,000)")
+    parser.add_argument("--trie-flows", type=int, help="flows given to the pytricia loop (default 200,000, quick 50,000)")
+    parser.add_argument("--memory-flows", type=int, nargs=2, help="the two memory sizes (default 10^7 10^8, quick 10^6 4x10^6)")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "egress-sim-bench",
+                        help="where simulated Parquet files are kept between runs")
+    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
-    n = 100_000 if args.quick else args.flows
+    n = args.flows or (1_000_000 if args.quick else 10_000_000)
+    reference_flows = args.reference_flows or (4_000 if args.quick else 20_000)
+    trie_flows = args.trie_flows or (50_000 if args.quick else 200_000)
+    memory_sizes = args.memory_flows or ((1_000_000, 4_000_000) if args.quick else (10_000_000, 100_000_000))
+    unique_hosts = 10_000 if args.quick else 100_000
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    numba.set_num_threads(1)
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    started = time.perf_counter()
 
-    start = time.perf_counter()
-    table, frame = make_workload(n, seed=args.seed, unique_destinations=args.unique_destinations)
-    build_s = time.perf_counter() - start
+    results: list[Result] = []
 
-    vec_s, vec_out = best_of(lambda: egress_sim.evaluate.evaluate_frame(table, frame), args.repeat)
-    parse_s, batch = best_of(lambda: FlowBatch.from_frame(frame), args.repeat)
-    kernel_s, _ = best_of(lambda: egress_sim.evaluate.evaluate(table, batch), args.repeat)
+    def show(result: Result) -> None:
+        results.append(result)
+        print(_row(result), flush=True)
 
-    reference = ReferenceEvaluator(table.effective)
-    start = time.perf_counter()
-    ref_out = reference.evaluate_frame(frame)
-    ref_s = time.perf_counter() - start
+    print(_header(), flush=True)
+    workspace, _ = workspace_from_dict(WORKSPACE)
+    tags = load_service_tags()
+    compile_s, table = best_of(lambda: compile_rules(workspace, tags), max(args.repeat, 5))
+    summary = table.summary()
+    show(Result("compile", 0, compile_s, None, None, None,
+                f"{summary['service_tag_prefixes']['ipv4'] + summary['service_tag_prefixes']['ipv6']:,} prefixes -> "
+                f"{summary['intervals']['ipv4']:,} + {summary['intervals']['ipv6']:,} intervals, "
+                f"{len(table.rule_names)} rules"))
+    table = make_table()
+    baselines = Baselines(table, reference_flows, trie_flows)
+    for family in ("ipv4", "ipv6", "mixed"):
+        frame = make_frame(table, n, family=family)
+        show(kernel_case(f"kernel {family}", table, frame, baselines, args.repeat, "in-memory columns, 5,000 destinations"))
+    frame = make_host_frame(table, n, unique_hosts=unique_hosts)
+    show(kernel_case("kernel host names", table, frame, baselines, args.repeat, f"{unique_hosts:,} distinct names"))
 
-    left, right = comparable(vec_out), comparable(ref_out)
-    differs = (left.to_numpy() != right.to_numpy()).any(axis=1)
-    mismatches = int(differs.sum())
+    text = make_frame(table, n // 5, family="mixed").astype(object)
+    reference_rate, trie_rate = baselines.rates("text", text)
+    seconds, _ = best_of(lambda: FlowBatch.from_frame(text), args.repeat)
+    show(Result("parse text", len(text), seconds, len(text) / seconds, len(text) / seconds / reference_rate,
+                len(text) / seconds / trie_rate, "FlowBatch.from_frame on Python strings"))
+    seconds, _ = best_of(lambda: evaluate_frame(table, text), args.repeat)
+    show(Result("evaluate_frame", len(text), seconds, len(text) / seconds, len(text) / seconds / reference_rate,
+                len(text) / seconds / trie_rate, "text frame in, frame with verdicts out"))
 
-    ref_fps = n / ref_s
-    cases = [
-        ("vectorized evaluate_frame", vec_s, f"best of {args.repeat}"),
-        ("  parse  FlowBatch.from_frame", parse_s, f"best of {args.repeat}"),
-        ("  kernel evaluate(table, batch)", kernel_s, f"best of {args.repeat}"),
-        ("reference evaluate_frame", ref_s, "once"),
-    ]
-    rows = [
-        {"case": name.strip(), "flows": n, "seconds": s, "flows_per_s": n / s, "ratio_vs_reference": (n / s) / ref_fps, "timing": how}
-        for name, s, how in cases
-    ]
+    contoso = compile_rules(load_workspace(CONTOSO)[0], tags)
+    source = simulated(n, args.workdir)
+    contoso_baselines = Baselines(contoso, reference_flows, trie_flows)
+    sample = pd.read_parquet(source).iloc[: max(reference_flows, trie_flows)]
+    reference_rate, trie_rate = contoso_baselines.rates("parquet", sample)
+    baselines.mismatches += contoso_baselines.mismatches
+    out = args.workdir / "verdicts.parquet"
+    for name, keep in (("parquet file", True), ("parquet verdicts only", False)):
+        evaluate_file(contoso, source, out, keep_input=keep)
+        seconds, _ = best_of(lambda: evaluate_file(contoso, source, out, keep_input=keep), max(1, args.repeat - 1))
+        written = out.stat().st_size / 1e6
+        show(Result(name, n, seconds, n / seconds, n / seconds / reference_rate, n / seconds / trie_rate,
+                    f"simulated contoso flows, {source.stat().st_size / 1e6:,.0f} MB in, {written:,.0f} MB out"))
+    out.unlink(missing_ok=True)
 
-    width = max(len(name) for name, _, _ in cases)
-    print(f"{'case':<{width}}  {'flows':>10}  {'seconds':>9}  {'flows/s':>12}  {'x ref':>8}")
-    for (name, _, _), row in zip(cases, rows):
-        print(f"{name:<{width}}  {row['flows']:>10,}  {row['seconds']:>9.3f}  {row['flows_per_s']:>12,.0f}  {row['ratio_vs_reference']:>8.1f}")
-    print(f"workload build {build_s:.2f}s; outputs {'identical' if not mismatches else f'DIFFER on {mismatches:,} rows'} "
-          f"(verdict/reason/rule, {n:,} rows)")
-    if mismatches:
-        first = np.flatnonzero(differs)[:5]
-        print(pd.concat({"vectorized": left.iloc[first], "reference": right.iloc[first], "flow": frame.iloc[first].reset_index(drop=True)}, axis=1).to_string())
+    memory = [measure_memory(size, args.workdir) for size in memory_sizes]
+    low, high = memory
+    show(Result("memory", high["flows"], high["seconds"], high["flows"] / high["seconds"], None, None,
+                f"peak RSS {low['peak_rss_mb']:,.0f} MB at {low['flows']:,} flows, {high['peak_rss_mb']:,.0f} MB at "
+                f"{high['flows']:,} ({high['peak_rss_mb'] / low['peak_rss_mb'] - 1:+.1%})"))
 
-    result = {
-        "benchmark": "evaluate",
+    print(f"total {time.perf_counter() - started:.0f} s; "
+          + ("evaluator, reference and pytricia loop agree on every compared flow" if not baselines.mismatches
+             else "DISAGREEMENTS: " + "; ".join(baselines.mismatches)))
+    report = {
+        "benchmark": "run",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "flows": n,
-        "seed": args.seed,
-        "unique_destinations": args.unique_destinations,
-        "workload_build_seconds": build_s,
-        "outputs_identical": mismatches == 0,
-        "mismatched_rows": mismatches,
-        "results": rows,
+        "quick": args.quick,
+        "flows_per_case": n,
+        "reference_flows": reference_flows,
+        "trie_flows": trie_flows,
+        "mismatches": baselines.mismatches,
+        "results": [asdict(r) for r in results],
+        "memory": memory,
         "environment": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
+            "python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
+            "pyarrow": pa.__version__, "numba": numba.__version__, "platform": platform.platform(),
+            "cpus": os.cpu_count(), "threads": 1,
         },
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output.relative_to(REPO) if args.output.is_relative_to(REPO) else args.output}")
     if args.json:
-        print(json.dumps(result, indent=2))
-    return 0 if mismatches == 0 else 1
+        print(json.dumps(report, indent=2))
+    return 1 if baselines.mismatches else 0
+
+
+def _header() -> str:
+    return f"{'case':<22} {'flows':>12} {'seconds':>9} {'M flows/s':>10} {'x ref':>9} {'x trie':>7}  note"
+
+
+def _row(r: Result) -> str:
+    def number(value: float | None, spec: str) -> str:
+        return format(value, spec) if value is not None else "-"
+    flows = f"{r.flows:,}" if r.flows else "-"
+    return (f"{r.case:<22} {flows:>12} {r.seconds:>9.3f} {number(r.flows_per_s and r.flows_per_s / 1e6, '>10.2f')} "
+            f"{number(r.x_reference, '>9,.0f')} {number(r.x_trie, '>7.1f')}  {r.note}")
 
 
 if __name__ == "__main__":

@@ -142,17 +142,20 @@ def validate(workspace: str, previous: str | None, service_tags: str | None, as_
 @click.option("--mode", default=None, help=MODE_HELP)
 @click.option("--compute", type=click.Choice(COMPUTE_CHOICES), default=None,
               help="Compute type for flows when the file has no compute_type column.")
+@click.option("--verdicts-only", is_flag=True,
+              help="Write only verdict, reason and rule, row for row with FLOWS (join by row number): "
+                   "much smaller and faster than copying every input column.")
 @chunk_rows_option
 @service_tags_option
 @json_option
 @handles_errors
-def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute: str | None,
+def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute: str | None, verdicts_only: bool,
              chunk_rows: int, service_tags: str | None, as_json: bool) -> None:
     """Give every flow in FLOWS (CSV or Parquet) a verdict under WORKSPACE.yaml's rules."""
     tags = _tags(service_tags)
     ws, _ = load_checked(workspace, tags)
     table = compile_rules(ws, tags, _mode(mode))
-    summary = evaluate_file(table, flows, output, compute, chunk_rows)
+    summary = evaluate_file(table, flows, output, compute, chunk_rows, keep_input=not verdicts_only)
     if as_json:
         _emit_json({"workspace": workspace, "flows_file": flows, "output": output, "isolation_mode": table.mode.yaml,
                     **summary.to_dict()})

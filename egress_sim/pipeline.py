@@ -7,7 +7,7 @@ from pathlib import Path
 from .compile import RuleTable
 from .evaluate import evaluate, table_with_verdicts
 from .flows.io import DEFAULT_CHUNK_ROWS, FlowWriter, read_flow_tables
-from .flows.schema import flow_batch_from_table
+from .flows.schema import EVALUATED_COLUMNS, flow_batch_from_table
 from .model import ComputeType
 from .summary import EvaluationSummary
 
@@ -22,6 +22,7 @@ def evaluate_file(
     default_compute: ComputeType | str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     labels: dict[str, tuple[str, ...]] | None = None,
+    keep_input: bool = True,
 ) -> EvaluationSummary:
     """Write the input rows, in order, with ``verdict``, ``reason`` and ``rule``; return the counts.
 
@@ -29,19 +30,24 @@ def evaluate_file(
     ``labels`` names label columns (``{"scenario": ("scenario",)}``), verdicts are also counted per label value;
     by default the simulator's labels, when the flows carry them. The rows travel as Arrow tables: only the
     columns the evaluator reads are converted, the others go to the output untouched.
+
+    ``keep_input=False`` writes only the verdict columns, row for row with the input (join by row number):
+    only the columns the evaluator and the labels need are read, and the output is a few bytes per flow.
     """
+    label_columns = SIMULATOR_LABELS if labels is None else labels
+    needed = None if keep_input else {*EVALUATED_COLUMNS, *(c for cs in label_columns.values() for c in cs)}
     summary = EvaluationSummary()
     rows_read = 0
     with FlowWriter(out_path) as writer:
-        for chunk in read_flow_tables(flows_path, chunk_rows):
+        for chunk in read_flow_tables(flows_path, chunk_rows, needed):
             rows_read += chunk.num_rows
             batch = flow_batch_from_table(chunk, default_compute)
             verdicts = evaluate(table, batch)
             present = {name: [chunk.column(c).to_pandas() for c in columns]
-                       for name, columns in (SIMULATOR_LABELS if labels is None else labels).items()
+                       for name, columns in label_columns.items()
                        if all(c in chunk.column_names for c in columns)}
             summary.add(batch, verdicts, present)
-            writer.write(table_with_verdicts(chunk, verdicts))
+            writer.write(table_with_verdicts(chunk if keep_input else chunk.select([]), verdicts))
     if not (rows_read == writer.rows == summary.total):  # an internal invariant, not a user error
         raise AssertionError(f"row count mismatch: read {rows_read}, wrote {writer.rows}, counted {summary.total}")
     return summary

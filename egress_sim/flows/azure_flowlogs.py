@@ -61,6 +61,7 @@ kernels, column by column (see "Parsing the tuples of a chunk" below).
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import re
 import zlib
@@ -411,21 +412,50 @@ class _Fields:
     edges: np.ndarray  # (len(rows), 2 * N_FIELDS) int32: field j of row i is data[edges[i, 2j]:edges[i, 2j + 1]]
     data: pa.Buffer
 
+    @functools.cached_property
+    def lengths(self) -> np.ndarray:
+        """Byte length of every field, shape (N_FIELDS, rows)."""
+        return (self.edges[:, 1::2] - self.edges[:, 0::2]).T.copy()
+
     def text(self, columns: tuple[int, ...]) -> pa.StringArray:
         """The fields of these columns as one array, column after column."""
-        m = len(self.rows)
-        if not m:
+        return self._take(self._index(columns))
+
+    def _index(self, columns: tuple[int, ...]) -> np.ndarray:
+        """Where the fields of these columns are in ``_pieces``, shape (len(columns), rows)."""
+        return (2 * np.asarray(columns, dtype=np.int32))[:, None] + (2 * N_FIELDS * np.arange(len(self.rows), dtype=np.int32))[None, :]
+
+    def _take(self, index: np.ndarray) -> pa.StringArray:
+        if not index.size:
             return pa.array([], pa.string())
+        # The buffer read as strings cut at every edge: fields, and the commas (or gaps) between them.
         pieces = pa.StringArray.from_buffers(self.edges.size - 1, pa.py_buffer(self.edges), self.data)
-        index = (2 * np.asarray(columns, dtype=np.int32))[:, None] + (2 * N_FIELDS * np.arange(m, dtype=np.int32))[None, :]
         return pieces.take(pa.array(index.ravel()))
+
+    def numbers(self, columns: tuple[int, ...], max_digits: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """(value, is 1..max_digits ASCII digits, is empty) of these columns, each of shape (len(columns), rows).
+
+        Empty fields (a ``B`` tuple's counters) are common: so that the text can be cast to integers without
+        first replacing them, they are read from the row's first field instead (their value is never used)."""
+        empty = self.lengths[list(columns)] == 0
+        index = self._index(columns)
+        if empty.any():
+            index = np.where(empty, index[0] - 2 * columns[0], index)
+        text = self._take(index)
+        shape = empty.shape
+        length = pc.binary_length(text).to_numpy().reshape(shape)
+        digits = pc.ascii_is_decimal(text).to_numpy(zero_copy_only=False).reshape(shape) & (length >= 1)
+        castable = digits & (length <= 18)
+        if not castable.all():
+            text = pc.if_else(pa.array(castable.ravel()), text, "0")
+        ok = digits & ~empty & (length <= np.array(max_digits)[:, None])
+        return pc.cast(text, pa.int64()).to_numpy().reshape(shape), ok, empty
 
     def codes(self, columns: tuple[int, ...], value_sets: tuple[tuple[str, ...], ...]) -> np.ndarray:
         """Index of each field of column ``columns[i]`` in ``value_sets[i]`` (strings of at most one ASCII
         character), -1 when absent; shape (len(columns), rows)."""
-        first = 2 * np.asarray(columns)
-        start = self.edges[:, first].T
-        length = self.edges[:, first + 1].T - start
+        start = self.edges[:, 2 * np.asarray(columns)].T
+        length = self.lengths[list(columns)]
         data = np.frombuffer(self.data, dtype=np.uint8)
         key = data[np.minimum(start, len(data) - 1)].astype(np.int16) if len(data) else np.zeros(start.shape, np.int16)
         key[length == 0] = 256
@@ -505,18 +535,6 @@ def _split_checked(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) 
     return np.asarray(good, dtype=np.int64), pa.table({c: pa.array(v, pa.string()) for c, v in zip(_COLUMNS, columns)})
 
 
-def _numbers(text: pa.StringArray, max_digits: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """(value, is 1..max_digits ASCII digits, is empty), each of shape (len(max_digits), rows), of columns
-    stacked in ``text``."""
-    shape = (len(max_digits), len(text) // max(1, len(max_digits)))
-    length = pc.binary_length(text).to_numpy().reshape(shape)
-    ok = pc.ascii_is_decimal(text).to_numpy(zero_copy_only=False).reshape(shape)
-    ok &= (length >= 1) & (length <= np.array(max_digits)[:, None])
-    if not ok.all():
-        text = pc.if_else(pa.array(ok.ravel()), text, "0")
-    return pc.cast(text, pa.int64()).to_numpy().reshape(shape), ok, length == 0
-
-
 def _valid_ips(text: pa.StringArray, columns: int) -> np.ndarray:
     """Whether every address of a row is IPv4 or IPv6 text (``columns`` columns stacked in ``text``): each
     distinct address is checked once."""
@@ -554,9 +572,8 @@ def _parse(dialect: str, arr: pa.StringArray, commas: np.ndarray, reason: np.nda
 
     nsg = dialect == "nsg"
     numbers = (0, 3, 4, 9, 10, 11, 12) + (() if nsg else (5,))
-    text = fields.text(numbers + (1, 2))  # the numbers, then the source and destination addresses
-    value, number_ok, empty = _numbers(text.slice(0, len(numbers) * m), (15, 5, 5, 18, 18, 18, 18) + (() if nsg else (3,)))
-    addresses = text.slice(len(numbers) * m)
+    value, number_ok, empty = fields.numbers(numbers, (15, 5, 5, 18, 18, 18, 18) + (() if nsg else (3,)))
+    addresses = fields.text((1, 2))  # source, then destination
     ts = value[0]
     fail(~number_ok[0] | (ts >= 10**14), "invalid_timestamp")
     ts_ms = np.where(ts < 10**11, ts * 1000, ts)

@@ -6,7 +6,7 @@ CSV cells are read as text so nothing is reinterpreted on the way through (``443
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -35,8 +35,10 @@ def read_flow_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> 
         yield table.to_pandas()
 
 
-def read_flow_tables(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pa.Table]:
-    """The flow table as Arrow tables of at most ``chunk_rows`` rows, in file order.
+def read_flow_tables(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                     columns: Iterable[str] | None = None) -> Iterator[pa.Table]:
+    """The flow table as Arrow tables of at most ``chunk_rows`` rows, in file order; with ``columns``, only
+    those of them the file has (Parquet then reads nothing else).
 
     Parquet text columns are read dictionary-encoded (Parquet stores them so): each chunk then carries a code
     per row and the distinct values once, which is what the evaluator works on, and writing them back costs
@@ -49,21 +51,24 @@ def read_flow_tables(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> 
             reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows)
             with reader:
                 for frame in reader:
+                    if columns is not None:
+                        frame = frame[[c for c in frame.columns if c in set(columns)]]
                     yield pa.Table.from_pandas(frame, preserve_index=False)
         else:
             schema = pq.read_schema(path)
             text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-            yield from _parquet_chunks(pq.ParquetFile(path, read_dictionary=text), chunk_rows)
+            wanted = None if columns is None else [c for c in schema.names if c in set(columns)]
+            yield from _parquet_chunks(pq.ParquetFile(path, read_dictionary=text), chunk_rows, wanted)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowException, UnicodeDecodeError, OSError) as exc:
         raise FlowInputError(f"{path}: cannot read flows: {str(exc).splitlines()[0]}") from None
 
 
-def _parquet_chunks(parquet: pq.ParquetFile, chunk_rows: int) -> Iterator[pa.Table]:
+def _parquet_chunks(parquet: pq.ParquetFile, chunk_rows: int, columns: list[str] | None) -> Iterator[pa.Table]:
     """Record batches stop at row-group boundaries; gather them into chunks of ``chunk_rows`` rows, so that
     a file of many small row groups is not evaluated a few thousand rows at a time."""
     pending: list[pa.RecordBatch] = []
     rows = 0
-    for batch in parquet.iter_batches(batch_size=chunk_rows):
+    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
         if rows + batch.num_rows > chunk_rows and pending:
             yield pa.Table.from_batches(pending)
             pending, rows = [], 0
@@ -130,7 +135,10 @@ class FlowWriter(_OutputFile):
             if self._parquet is None:
                 self._schema = _stable_schema(table.schema)
                 text = [f.name for f in self._schema if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)]
-                self._parquet = pq.ParquetWriter(self.path, self._schema, use_dictionary=text)
+                # Statistics (min/max per page) help readers skip row groups by number or time; on text they
+                # cost as much as the rest of the writing, and nobody filters verdict files by text ranges.
+                numbers = [f.name for f in self._schema if f.name not in text]
+                self._parquet = pq.ParquetWriter(self.path, self._schema, use_dictionary=text, write_statistics=numbers)
             self._parquet.write_table(table.cast(self._schema))
         self.rows += len(chunk)
 

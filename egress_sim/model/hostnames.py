@@ -23,6 +23,7 @@ from enum import Enum
 from ..errors import ModelError
 
 _LABEL_CHARS = re.compile(r"^[a-z0-9_-]+$")
+_PLAIN_HOST = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}")  # the common case, checked in one match
 MAX_HOST_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 
@@ -34,6 +35,8 @@ def normalize_host(text: object) -> str:
     host = text.strip().lower()
     if host.endswith("."):
         host = host[:-1]
+    if len(host) <= MAX_HOST_LENGTH and _PLAIN_HOST.fullmatch(host):
+        return host
     if host == "":
         raise ModelError(f"host name {text!r} is empty")
     if not host.isascii():
