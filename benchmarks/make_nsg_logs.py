@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
-    source = pq.ParquetFile(args.parquet)
+    source = pq.ParquetFile(args.parquet, pre_buffer=False)
     if source.metadata.num_rows == 0:
         sys.exit(f"{args.parquet}: no flows")
     stats = [source.metadata.row_group(i).column(source.schema_arrow.get_field_index("ts")).statistics

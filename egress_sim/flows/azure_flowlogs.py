@@ -54,8 +54,8 @@ What a reader does with them:
 Streaming: the file is decoded block by block (bytes that are not UTF-8 are kept as lone surrogates, so
 byte offsets stay exact and a tuple holding them is rejected as ``invalid_utf8``), and one JSON record at
 a time is decoded with ``json.JSONDecoder.raw_decode``; memory is bounded by one block, the largest record
-and ``chunk_rows`` tuples. The tuples of a chunk are split by Arrow's CSV reader and validated with Arrow
-kernels, column by column (see "Parsing the tuples of a chunk" below).
+and ``chunk_rows`` tuples. The tuples of a chunk are cut at their commas with numpy and validated with
+numpy and Arrow kernels, column by column, never tuple by tuple (see "Parsing the tuples of a chunk" below).
 """
 
 from __future__ import annotations
@@ -422,7 +422,7 @@ class _Fields:
         return self._take(self._index(columns))
 
     def _index(self, columns: tuple[int, ...]) -> np.ndarray:
-        """Where the fields of these columns are in ``_pieces``, shape (len(columns), rows)."""
+        """Where the fields of these columns are among the pieces ``_take`` reads, shape (len(columns), rows)."""
         return (2 * np.asarray(columns, dtype=np.int32))[:, None] + (2 * N_FIELDS * np.arange(len(self.rows), dtype=np.int32))[None, :]
 
     def _take(self, index: np.ndarray) -> pa.StringArray:
@@ -510,7 +510,8 @@ def _cut(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> _Fields
 
 
 def _split(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> tuple[np.ndarray, pa.Table]:
-    """``_cut`` with all 13 fields as string columns (the form ``_split_checked`` gives)."""
+    """``_cut`` with all 13 fields as string columns: the form in which the tests compare it with
+    ``_split_checked``."""
     fields = _cut(arr, commas, reason)
     text, m = fields.text(tuple(range(N_FIELDS))), len(fields.rows)
     return fields.rows, pa.table({c: text.slice(j * m, m) for j, c in enumerate(_COLUMNS)})
@@ -685,8 +686,21 @@ def _string_array(tuples: list, reason: np.ndarray) -> pa.StringArray:
     return pa.array(cleaned, type=pa.string())
 
 
-def _sources(prefixes: pa.Array, segment: np.ndarray, k: np.ndarray) -> pa.Array:
-    return pc.binary_join_element_wise(prefixes.take(pa.array(segment)), pa.array(k).cast(pa.string()), " tuple ")
+def _sources(prefixes: pa.Array, segment: np.ndarray, k: np.ndarray) -> pa.StringArray:
+    """``<prefix of its record> tuple <k>`` for each row, written in one copy: a ``take`` from the heads
+    (prefix + " tuple ", one per record) and the numbers puts each row's head and number side by side, so
+    that every other offset of the result delimits a whole row."""
+    n = len(segment)
+    if not n:
+        return pa.array([], pa.string())
+    heads = pc.binary_join_element_wise(prefixes, " tuple ", "")
+    numbers = pa.array(k).cast(pa.string())
+    index = np.empty(2 * n, dtype=np.int64)
+    index[0::2] = segment
+    index[1::2] = np.arange(len(heads), len(heads) + n)
+    halves = pa.concat_arrays([heads, numbers]).take(pa.array(index))
+    offsets = np.frombuffer(halves.buffers()[1], dtype=np.int32)[halves.offset:halves.offset + 2 * n + 1:2]
+    return pa.StringArray.from_buffers(n, pa.py_buffer(np.ascontiguousarray(offsets)), halves.buffers()[2])
 
 
 def _frame(dialect: str, chunk: _Pending, ledger: RecordLedger) -> pd.DataFrame | None:

@@ -58,7 +58,7 @@ def read_flow_tables(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS,
             schema = pq.read_schema(path)
             text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
             wanted = None if columns is None else [c for c in schema.names if c in set(columns)]
-            yield from _parquet_chunks(pq.ParquetFile(path, read_dictionary=text), chunk_rows, wanted)
+            yield from _parquet_chunks(pq.ParquetFile(path, read_dictionary=text, pre_buffer=False), chunk_rows, wanted)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowException, UnicodeDecodeError, OSError) as exc:
         raise FlowInputError(f"{path}: cannot read flows: {str(exc).splitlines()[0]}") from None
 

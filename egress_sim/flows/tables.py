@@ -128,7 +128,7 @@ class ParquetTableReader:
 
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         try:
-            parquet = pq.ParquetFile(log.path)
+            parquet = pq.ParquetFile(log.path, pre_buffer=False)
             done = 0
             for batch in parquet.iter_batches(batch_size=chunk_rows):
                 yield _emit(batch.to_pandas(), ledger, lambda i, base=done: f"{log.name}: row {base + i}")
