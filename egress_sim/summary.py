@@ -17,10 +17,9 @@ _COMPUTE_LABELS = np.array([c.yaml for c in COMPUTE_TYPES] + ["invalid", "missin
 
 
 def compute_codes(batch: FlowBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Each flow's compute type as a code into YAML labels; ``missing``/``invalid`` for rows whose cell is bad."""
-    n = len(COMPUTE_TYPES)
-    codes = np.where(batch.compute >= 0, batch.compute, np.where(batch.compute == -1, n, n + 1))
-    return codes, _COMPUTE_LABELS
+    """Each flow's compute type as a code into YAML labels; ``invalid``/``missing`` for rows whose cell is bad."""
+    n = len(COMPUTE_TYPES)  # an invalid cell's code -1 becomes n, a missing one's -2 becomes n + 1
+    return np.where(batch.compute >= 0, batch.compute, n - 1 - batch.compute), _COMPUTE_LABELS
 
 
 MAX_LABEL_VALUES = 1000  # a column with more distinct values is data, not a label worth a table
@@ -112,23 +111,28 @@ class EvaluationSummary:
 
 def _count(columns: list[tuple[np.ndarray, np.ndarray]], reasons: np.ndarray) -> list[tuple[tuple[str, ...], str, int]]:
     """Flows per (combination of column values, reason); each column given as (codes, unique values), with
-    code -1 for a missing cell. One counting pass over the rows: ``bincount`` on a mixed-radix key."""
-    combined = reasons.astype(np.int64)
+    code -1 for a missing cell. One counting pass over the rows: ``bincount`` on a mixed-radix key, built in
+    32 bits when it fits (half the memory traffic of 64)."""
     radix = 256  # reason codes are < 256
     decoders = []
     for codes, uniques in columns:
         labels = np.append(np.asarray(uniques, dtype=object), "missing")  # code -1 (an empty cell)
-        combined += np.where(codes < 0, len(uniques), codes).astype(np.int64) * radix
-        decoders.append((radix, len(labels), labels))
+        decoders.append((radix, len(labels), labels, codes))
         radix *= len(labels)
+    key = reasons.astype(np.int32 if radix < 2**31 else np.int64)
+    for r, size, _, codes in decoders:
+        digit = codes.astype(key.dtype)
+        digit[digit < 0] = size - 1
+        digit *= r
+        key += digit
     if radix <= 1 << 24:
-        numbers = np.bincount(combined, minlength=radix)
+        numbers = np.bincount(key, minlength=radix)
         values = np.flatnonzero(numbers)
         numbers = numbers[values]
     else:
-        values, numbers = np.unique(combined, return_counts=True)
+        values, numbers = np.unique(key, return_counts=True)
     out = []
     for value, number in zip(values.tolist(), numbers.tolist()):
-        key = tuple(str(labels[(value // r) % size]) for r, size, labels in decoders)
-        out.append((key, Reason(value % 256).code, int(number)))
+        combination = tuple(str(labels[(value // r) % size]) for r, size, labels, _ in decoders)
+        out.append((combination, Reason(value % 256).code, int(number)))
     return out

@@ -338,6 +338,33 @@ def test_fast_split_agrees_with_the_checked_split(rows):
     assert fast_table.to_pydict() == checked_table.to_pydict()
 
 
+def test_empty_and_overlong_fields_are_judged_by_their_own_text(tmp_path):
+    """Number columns are cast with each empty field read from its tuple's first field (a B tuple has four
+    empty counters): whatever that first field holds, an empty field is judged as empty, and one-letter
+    fields are judged byte by byte."""
+    record = json.loads((NSG / "v2.json").read_text())["records"][0]
+    good = "1794823202,10.0.8.4,20.60.1.4,50001,443,T,O,A"
+    tuples = [
+        good + ",B,,,,",  # a flow without byte counts
+        "17948x3202" + good[10:] + ",B,,,,",
+        good[10:] + ",B,,,,",  # no time stamp
+        good.replace(",50001,", ",,") + ",E,3,767,2,1580",
+        good + ",E,3,1234567890123456789,2,1580",  # 19 digits
+        good.replace(",T,", ",TT,") + ",E,3,767,2,1580",
+        good.replace(",T,", ",,") + ",E,3,767,2,1580",
+        good + ",E,3,,2,",  # a flow whose byte counters are empty
+    ]
+    record["properties"]["flows"] = [{"rule": "DefaultRule_AllowInternetOutBound",
+                                      "flows": [{"mac": "000D3A1B2C3D", "flowTuples": tuples}]}]
+    path = tmp_path / "PT1H.json"
+    path.write_text(json.dumps({"records": [record]}))
+    flows, ledger = read(path)
+    assert reasons(ledger) == {"invalid_timestamp": 2, "invalid_port": 1, "invalid_counter": 1, "unknown_protocol": 2}
+    assert [s.where.rsplit(" ", 1)[1] for s in ledger.samples] == ["2", "3", "4", "5", "6", "7"]
+    assert list(flows["source"].str.rsplit(" ", n=1).str[1]) == ["1", "8"]
+    assert flows["bytes_out"].isna().all() and flows["bytes_in"].isna().all()
+
+
 # --- format detection -------------------------------------------------------------------------------------
 
 OTHER_FORMATS = [

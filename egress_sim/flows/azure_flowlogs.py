@@ -423,7 +423,8 @@ class _Fields:
 
     def _index(self, columns: tuple[int, ...]) -> np.ndarray:
         """Where the fields of these columns are among the pieces ``_take`` reads, shape (len(columns), rows)."""
-        return (2 * np.asarray(columns, dtype=np.int32))[:, None] + (2 * N_FIELDS * np.arange(len(self.rows), dtype=np.int32))[None, :]
+        row_starts = 2 * N_FIELDS * np.arange(len(self.rows), dtype=np.int32)
+        return (2 * np.asarray(columns, dtype=np.int32))[:, None] + row_starts[None, :]
 
     def _take(self, index: np.ndarray) -> pa.StringArray:
         if not index.size:
@@ -688,16 +689,17 @@ def _string_array(tuples: list, reason: np.ndarray) -> pa.StringArray:
 
 def _sources(prefixes: pa.Array, segment: np.ndarray, k: np.ndarray) -> pa.StringArray:
     """``<prefix of its record> tuple <k>`` for each row, written in one copy: a ``take`` from the heads
-    (prefix + " tuple ", one per record) and the numbers puts each row's head and number side by side, so
-    that every other offset of the result delimits a whole row."""
+    (prefix + " tuple ", one per record) and the numbers min(k)..max(k), each once, puts each row's head and
+    number side by side, so that every other offset of the result delimits a whole row."""
     n = len(segment)
     if not n:
         return pa.array([], pa.string())
     heads = pc.binary_join_element_wise(prefixes, " tuple ", "")
-    numbers = pa.array(k).cast(pa.string())
+    low = int(k.min())
+    numbers = pa.array(np.arange(low, int(k.max()) + 1)).cast(pa.string())
     index = np.empty(2 * n, dtype=np.int64)
     index[0::2] = segment
-    index[1::2] = np.arange(len(heads), len(heads) + n)
+    index[1::2] = k + (len(heads) - low)
     halves = pa.concat_arrays([heads, numbers]).take(pa.array(index))
     offsets = np.frombuffer(halves.buffers()[1], dtype=np.int32)[halves.offset:halves.offset + 2 * n + 1:2]
     return pa.StringArray.from_buffers(n, pa.py_buffer(np.ascontiguousarray(offsets)), halves.buffers()[2])

@@ -1,0 +1,131 @@
+"""The fast paths added for speed give the answers of the simple ones they replace.
+
+* ``HostIndex`` answers several questions per host in one pass: each answer must equal the brute-force
+  minimum over the patterns of that question that match (``FqdnPattern.matches``).
+* The kernel's service-tag bitmasks span several 64-bit words when a workspace has more than 64 service-tag
+  rules: a rule past the first word must still be found, and found first only when no earlier rule matches.
+* ``evaluate_file`` reads Parquet text columns dictionary-encoded and writes verdicts as dictionary columns;
+  ``keep_input=False`` writes the verdict columns alone. Either way the verdicts are the in-memory ones.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from egress_sim.compile import compile_rules
+from egress_sim.evaluate import evaluate_frame
+from egress_sim.hostindex import NO_MATCH, HostIndex
+from egress_sim.model import workspace_from_dict
+from egress_sim.model.hostnames import FqdnPattern
+from egress_sim.pipeline import evaluate_file
+from egress_sim.reference import ReferenceEvaluator
+
+LABELS = ["a", "b", "x", "org", "com", "blob", "core", "windows", "net", "pytorch", "cdn"]
+host_names = st.lists(st.sampled_from(LABELS), min_size=1, max_size=5).map(".".join)
+patterns = st.one_of(
+    host_names,
+    host_names.map(lambda h: "*." + h),
+    host_names.map(lambda h: "*" + h),
+    st.just("*"),
+).map(FqdnPattern.parse)
+questions = st.lists(st.lists(st.tuples(patterns, st.integers(0, 40)), max_size=8), min_size=1, max_size=7)
+
+
+@settings(max_examples=200, deadline=None)
+@given(questions=questions, hosts=st.lists(host_names, min_size=1, max_size=30))
+def test_host_index_answers_equal_brute_force(questions, hosts):
+    answers = HostIndex(questions).match(hosts)
+    for h, host in enumerate(hosts):
+        for q, entries in enumerate(questions):
+            orders = [order for pattern, order in entries if pattern.matches(host)]
+            assert answers[h, q] == (min(orders) if orders else NO_MATCH), (host, q, entries)
+
+
+def test_subdomain_pattern_never_matches_its_own_suffix():
+    index = HostIndex([[(FqdnPattern.parse("*.x.com"), 0)], [(FqdnPattern.parse("*.b.x.com"), 1)]])
+    assert index.match(["x.com", "a.x.com", "b.x.com", "a.b.x.com"]).tolist() == [
+        [NO_MATCH, NO_MATCH], [0, NO_MATCH], [0, NO_MATCH], [0, 1]]
+
+
+def test_service_tag_rules_past_the_first_64_are_found(tags):
+    # 70 rules, rule i allowing 198.18.i.0/24 on port 443; rule 69 also covers everything in 198.18.0.0/16 on 8443
+    rules = [{"name": f"net{i}", "type": "service_tag",
+              "destination": {"address_prefixes": [f"198.18.{i}.0/24"], "protocol": "TCP", "port_ranges": "443"}}
+             for i in range(69)]
+    rules.append({"name": "wide", "type": "service_tag",
+                  "destination": {"address_prefixes": ["198.18.0.0/16"], "protocol": "TCP", "port_ranges": "443, 8443"}})
+    workspace = workspace_from_dict({"name": "w", "location": "eastus", "managed_network": {
+        "isolation_mode": "allow_only_approved_outbound", "outbound_rules": rules}})[0]
+    table = compile_rules(workspace, tags)
+    assert table.words >= 2
+    flows = pd.DataFrame({
+        "compute_type": "compute_cluster",
+        "dst_ip": [f"198.18.{i}.7" for i in (0, 63, 64, 68, 69, 200)] * 2,
+        "dst_port": [443] * 6 + [8443] * 6,
+        "protocol": "TCP",
+    })
+    out = evaluate_frame(table, flows)
+    expected = ReferenceEvaluator(table.effective).evaluate_frame(flows)
+    assert out["rule"].astype(str).tolist() == expected["rule"].astype(str).tolist()
+    assert out["rule"].astype(str).tolist() == ["net0", "net63", "net64", "net68", "wide", "wide"] + ["wide"] * 6
+
+
+def _flows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    hosts = np.array(["download.pytorch.org", "pypi.org", "evil.example", None, "x.blob.core.windows.net"], dtype=object)
+    return pd.DataFrame({
+        "compute_type": np.array(["compute_instance", "serverless_spark", "compute_cluster", "laptop"], dtype=object)[rng.integers(0, 4, n)],
+        "dst_ip": [str(ipaddress.IPv4Address(int(v))) for v in rng.integers(0x0A000000, 0x0A000000 + 5000, n)],
+        "dst_port": rng.choice([80, 443, 22], n).astype(np.int64),
+        "protocol": np.array(["TCP", "UDP"], dtype=object)[rng.integers(0, 2, n)],
+        "fqdn": hosts[rng.integers(0, len(hosts), n)],
+    })
+
+
+def test_parquet_in_dictionary_columns_out_in_chunks_and_verdicts_only(tags, tmp_path):
+    workspace = workspace_from_dict({"name": "w", "location": "eastus", "managed_network": {
+        "isolation_mode": "allow_only_approved_outbound",
+        "outbound_rules": [{"name": "pytorch", "type": "fqdn", "destination": "*.pytorch.org"}]}})[0]
+    table = compile_rules(workspace, tags)
+    flows = _flows(5000, seed=3)
+    source = tmp_path / "flows.parquet"
+    pq.write_table(pa.Table.from_pandas(flows, preserve_index=False), source, row_group_size=700)
+    expected = evaluate_frame(table, flows)[["verdict", "reason", "rule"]].astype(object)
+
+    full, only = tmp_path / "full.parquet", tmp_path / "only.parquet"
+    evaluate_file(table, source, full, chunk_rows=1000)  # chunks with different dictionaries
+    evaluate_file(table, source, only, chunk_rows=1000, keep_input=False)
+    written = pd.read_parquet(full)
+    assert list(written.columns) == [*flows.columns, "verdict", "reason", "rule"]
+    assert written[flows.columns].astype(object).equals(flows.astype(object))
+    verdicts = pd.read_parquet(only)
+    assert list(verdicts.columns) == ["verdict", "reason", "rule"]
+    for frame in (written, verdicts):
+        got = frame[["verdict", "reason", "rule"]].astype(object)
+        assert got.fillna("-").equals(expected.fillna("-"))
+
+
+def test_cli_verdicts_only_writes_three_columns_row_for_row(tmp_path):
+    from click.testing import CliRunner
+
+    from egress_sim.cli import main
+
+    flows = _flows(300, seed=5)
+    flows.to_csv(tmp_path / "flows.csv", index=False)
+    workspace = tmp_path / "ws.yaml"
+    workspace.write_text("name: w\nlocation: eastus\nmanaged_network:\n  isolation_mode: allow_only_approved_outbound\n")
+    args = ["evaluate", str(workspace), str(tmp_path / "flows.csv")]
+    full = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "full.csv")])
+    only = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "only.csv"), "--verdicts-only"])
+    assert full.exit_code == only.exit_code == 0, (full.output, only.output)
+    verdicts = pd.read_csv(tmp_path / "only.csv", dtype=str, keep_default_na=False)
+    assert list(verdicts.columns) == ["verdict", "reason", "rule"]
+    assert verdicts.equals(pd.read_csv(tmp_path / "full.csv", dtype=str, keep_default_na=False)[["verdict", "reason", "rule"]])
+    assert len(verdicts) == 300
