@@ -1,7 +1,9 @@
 """IP addresses and prefixes as integers: IPv4 as one ``uint32``, IPv6 as two ``uint64`` words (hi, lo).
 
-Parsing uses :mod:`ipaddress` on purpose: one strict parser for every path (the vectorized evaluator parses
-each *unique* address once, the reference evaluator each flow), so both agree on what counts as valid.
+:mod:`ipaddress` is the definition of a valid address for every path (the vectorized evaluator parses each
+*unique* address once, the reference evaluator each flow), so both agree on what counts as valid. The one
+shortcut, ``parse_ip_array``'s dotted quads, accepts exactly what ``ipaddress`` accepts (``IPV4_PATTERN``;
+tested against it) and hands everything else to ``ipaddress``.
 """
 
 from __future__ import annotations
@@ -9,8 +11,13 @@ from __future__ import annotations
 import ipaddress
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MASK64 = (1 << 64) - 1
+# A dotted quad exactly as ``ipaddress`` accepts it (decimal octets 0-255, no leading zeros).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_PATTERN = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"
 
 
 def prefix_bounds(prefix: str | ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int, int]:
@@ -35,13 +42,27 @@ def parse_ip_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """Parse an object array of address strings (typically the *unique* ones).
 
     Returns ``(version, hi, lo)``: version 4, 6 or 0 (unparseable); IPv4 in ``lo``; IPv6 split in two words.
+    Dotted quads are parsed with Arrow kernels, all at once (~20x faster than ``ipaddress`` per value, which
+    matters with 10^4-10^5 distinct addresses per chunk); anything else goes through ``parse_ip``.
     """
     n = len(values)
     version = np.zeros(n, dtype=np.uint8)
     hi = np.zeros(n, dtype=np.uint64)
     lo = np.zeros(n, dtype=np.uint64)
-    for i, text in enumerate(values):
-        addr = parse_ip(text)
+    texts = np.flatnonzero(np.fromiter((type(v) is str for v in values), dtype=bool, count=n))
+    quads = np.zeros(n, dtype=bool)
+    if texts.size:
+        column = pa.array(values[texts], type=pa.string())
+        matched = pc.match_substring_regex(column, IPV4_PATTERN).to_numpy(zero_copy_only=False)
+        if matched.any():
+            octets = pc.cast(pc.list_flatten(pc.split_pattern(column.filter(matched), ".")), pa.uint64())
+            octets = octets.to_numpy().reshape(-1, 4)
+            rows = texts[matched]
+            lo[rows] = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
+            version[rows] = 4
+            quads[rows] = True
+    for i in np.flatnonzero(~quads):
+        addr = parse_ip(values[i])
         if addr is None:
             continue
         value = int(addr)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from egress_sim.compile import compile_rules
 from egress_sim.evaluate import evaluate_frame
 from egress_sim.hostindex import NO_MATCH, HostIndex
+from egress_sim.ipnum import parse_ip_array
 from egress_sim.model import workspace_from_dict
 from egress_sim.model.hostnames import FqdnPattern
 from egress_sim.pipeline import evaluate_file
@@ -129,3 +130,25 @@ def test_cli_verdicts_only_writes_three_columns_row_for_row(tmp_path):
     assert list(verdicts.columns) == ["verdict", "reason", "rule"]
     assert verdicts.equals(pd.read_csv(tmp_path / "full.csv", dtype=str, keep_default_na=False)[["verdict", "reason", "rule"]])
     assert len(verdicts) == 300
+
+
+quad_like = st.one_of(
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+    st.lists(st.sampled_from(["0", "00", "01", "1", "9", "10", "99", "199", "249", "255", "256", "300", "", "a"]),
+             min_size=1, max_size=5).map(".".join),
+    st.text(alphabet="0123456789.: \n\t", max_size=18),
+    st.sampled_from([None, 5, 1.5, float("nan")]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(quad_like, max_size=40))
+def test_parse_ip_array_agrees_with_ipaddress(values):
+    from egress_sim.ipnum import MASK64, parse_ip
+
+    version, hi, lo = parse_ip_array(np.array(values + [None], dtype=object)[:-1] if values else np.array([], dtype=object))
+    for i, value in enumerate(values):
+        address = parse_ip(value)
+        expected = (0, 0, 0) if address is None else (address.version, int(address) >> 64, int(address) & MASK64)
+        assert (version[i], hi[i], lo[i]) == expected, value

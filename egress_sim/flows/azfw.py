@@ -88,7 +88,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from ..model.hostnames import try_normalize_host
-from .logs import IPV4_PATTERN, LogFile, RecordLedger, is_ip_text
+from ..ipnum import IPV4_PATTERN
+from .logs import LogFile, RecordLedger, is_ip_text
 
 COLUMNS: tuple[str, ...] = ("ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged", "observed_action",
                             "source")

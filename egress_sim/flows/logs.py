@@ -34,6 +34,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..ipnum import IPV4_PATTERN
+
 from ..errors import FlowInputError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -254,9 +256,6 @@ class LogReader(Protocol):
         """Flows in the flow schema (plus ``source``), at most ``chunk_rows`` rows per chunk."""
 
 
-# A dotted quad exactly as ``ipaddress`` accepts it (decimal octets 0-255, no leading zeros).
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-IPV4_PATTERN = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"
 
 
 def is_ip_text(text: str) -> bool:
