@@ -9,6 +9,8 @@ tested against it) and hands everything else to ``ipaddress``.
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 
 import numpy as np
 import pyarrow as pa
@@ -18,12 +20,34 @@ MASK64 = (1 << 64) - 1
 # A dotted quad exactly as ``ipaddress`` accepts it (decimal octets 0-255, no leading zeros).
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_PATTERN = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"
+_LEADING_ZERO = re.compile(r"(?:^|\.)0[0-9]")
 
 
 def prefix_bounds(prefix: str | ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int, int]:
-    """``"10.0.0.0/24"`` → ``(4, first, last)`` as integers (host bits ignored)."""
+    """``"10.0.0.0/24"`` → ``(4, first, last)`` as integers (host bits ignored).
+
+    Text goes through ``socket.inet_pton`` (~20x faster than ``ipaddress``, which is what makes compiling
+    tens of thousands of service-tag prefixes take tens of milliseconds); anything it does not take plainly
+    (a leading zero, a bad length, ...) goes to ``ipaddress``, which decides and names the error."""
+    if isinstance(prefix, str):
+        address, slash, length = prefix.strip().partition("/")
+        family, bits, version = (socket.AF_INET6, 128, 6) if ":" in address else (socket.AF_INET, 32, 4)
+        try:
+            value = int.from_bytes(socket.inet_pton(family, address), "big")
+            size = int(length) if slash else bits
+        except (OSError, ValueError):
+            size = -1
+        plain_length = not slash or (length.isdigit() and length.isascii() and (length == "0" or length[0] != "0"))
+        if 0 <= size <= bits and plain_length and (version == 6 or _plain_quad(address)):
+            host = (1 << (bits - size)) - 1
+            return version, value & ~host, (value & ~host) | host
     net = prefix if not isinstance(prefix, str) else ipaddress.ip_network(prefix.strip(), strict=False)
     return net.version, int(net.network_address), int(net.broadcast_address)
+
+
+def _plain_quad(address: str) -> bool:
+    """No octet with a leading zero (``inet_pton`` would read ``010`` as 10, ``ipaddress`` refuses it)."""
+    return _LEADING_ZERO.search(address) is None
 
 
 def parse_ip(text: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -152,3 +152,32 @@ def test_parse_ip_array_agrees_with_ipaddress(values):
         address = parse_ip(value)
         expected = (0, 0, 0) if address is None else (address.version, int(address) >> 64, int(address) & MASK64)
         assert (version[i], hi[i], lo[i]) == expected, value
+
+
+prefix_texts = st.one_of(
+    st.tuples(st.ip_addresses(v=4), st.integers(0, 32)).map(lambda t: str(ipaddress.ip_network(t, strict=False))),
+    st.tuples(st.ip_addresses(v=6), st.integers(0, 128)).map(lambda t: str(ipaddress.ip_network(t, strict=False))),
+    st.tuples(st.ip_addresses(), st.integers(0, 128)).map(lambda t: f"{t[0]}/{t[1]}"),  # host bits set, bad lengths
+    st.ip_addresses().map(str),  # no length: a host prefix
+    st.sampled_from(["010.0.0.0/8", "1.2.3.4/", "1.2.3.4/+8", "1.2.3.4/ 8", "::ffff:1.2.3.4/120", " 10.0.0.0/8 ",
+                     "1.2.3/24", "1.2.3.4/33", "::/129", "fe80::1%eth0/64", "1.2.3.4/08",
+                     "::ffff:01.2.3.4/128", "1:2:3:4:5:6:7:8:9/64", "::1/0064", "1::2::3/64", "::ffff:1.2.3.4"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=prefix_texts)
+def test_prefix_bounds_agrees_with_ipaddress(text):
+    from egress_sim.ipnum import prefix_bounds
+
+    try:
+        network = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        network = None
+    if network is None:
+        try:
+            prefix_bounds(text)
+        except ValueError:
+            return
+        raise AssertionError(f"{text!r} accepted, ipaddress refuses it")
+    assert prefix_bounds(text) == (network.version, int(network.network_address), int(network.broadcast_address))
