@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--reference-flows", type=int, help="flows given to the reference (default 20,000, quick 4,000)")
     parser.add_argument("--trie-flows", type=int, help="flows given to the pytricia loop (default 200,000, quick 50,000)")
-    parser.add_argument("--memory-flows", type=int, nargs=2, help="the two memory sizes (default 10^7 10^8, quick 10^6 4x10^6)")
+    parser.add_argument("--memory-flows", type=int, nargs=2, help="the two memory sizes (default 10^7 10^8; quick 3x10^6 6x10^6: from three 1M-row chunks on, peak RSS is flat)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "egress-sim-bench",
                         help="where simulated Parquet files are kept between runs")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.flows or (1_000_000 if args.quick else 10_000_000)
     reference_flows = args.reference_flows or (4_000 if args.quick else 20_000)
     trie_flows = args.trie_flows or (50_000 if args.quick else 200_000)
-    memory_sizes = args.memory_flows or ((1_000_000, 4_000_000) if args.quick else (10_000_000, 100_000_000))
+    memory_sizes = args.memory_flows or ((3_000_000, 6_000_000) if args.quick else (10_000_000, 100_000_000))
     unique_hosts = 10_000 if args.quick else 100_000
     args.workdir.mkdir(parents=True, exist_ok=True)
     numba.set_num_threads(1)

@@ -1,7 +1,7 @@
-"""pytest-benchmark cases for the evaluator: ``python -m pytest benchmarks -q --benchmark-only``.
+"""pytest-benchmark cases for tracking regressions: ``python -m pytest benchmarks -q --benchmark-only``.
 
-The full vectorized-vs-reference comparison on 1M flows is ``python benchmarks/run.py``; these are smaller,
-for tracking regressions with pytest-benchmark's statistics.
+The full table with ratios against the reference evaluator and a per-flow pytricia loop is
+``python benchmarks/run.py``; these cases are smaller and use pytest-benchmark's statistics.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import egress_sim.compile  # noqa: E402
 import egress_sim.servicetags  # noqa: E402
-from egress_sim.evaluate import evaluate_frame  # noqa: E402
+from egress_sim.evaluate import evaluate, evaluate_frame  # noqa: E402
+from egress_sim.flows.schema import FlowBatch  # noqa: E402
 from egress_sim.model import workspace_from_dict  # noqa: E402
 from egress_sim.reference import ReferenceEvaluator  # noqa: E402
-from workload import WORKSPACE, make_frame, make_table  # noqa: E402
+from workload import WORKSPACE, make_frame, make_host_frame, make_table  # noqa: E402
+
+FLOWS = 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +30,35 @@ def table():
 
 
 @pytest.fixture(scope="module")
-def frame_100k(table):
-    return make_frame(table, 100_000)
+def frame(table):
+    return make_frame(table, FLOWS)
 
 
-def test_vectorized_100k(benchmark, table, frame_100k):
-    out = benchmark.pedantic(evaluate_frame, args=(table, frame_100k), rounds=3, iterations=1, warmup_rounds=1)
-    assert len(out) == 100_000
+@pytest.mark.parametrize("family", ["ipv4", "ipv6", "mixed"])
+def test_kernel(benchmark, table, family):
+    batch = FlowBatch.from_frame(make_frame(table, FLOWS, family=family))
+    evaluate(table, batch)  # load the compiled kernel before timing
+    verdicts = benchmark.pedantic(evaluate, args=(table, batch), rounds=5, iterations=1)
+    assert len(verdicts) == FLOWS
 
 
-def test_reference_10k(benchmark, table, frame_100k):
-    frame = frame_100k.iloc[:10_000]
+def test_kernel_host_names(benchmark, table):
+    batch = FlowBatch.from_frame(make_host_frame(table, FLOWS, unique_hosts=10_000))
+    evaluate(table, batch)
+    verdicts = benchmark.pedantic(evaluate, args=(table, batch), rounds=5, iterations=1)
+    assert len(verdicts) == FLOWS
+
+
+def test_evaluate_text_frame(benchmark, table, frame):
+    text = frame.iloc[:200_000].astype(object)
+    out = benchmark.pedantic(evaluate_frame, args=(table, text), rounds=3, iterations=1, warmup_rounds=1)
+    assert len(out) == len(text)
+
+
+def test_reference_10k(benchmark, table, frame):
+    head = frame.iloc[:10_000]
     reference = ReferenceEvaluator(table.effective)
-    out = benchmark.pedantic(reference.evaluate_frame, args=(frame,), rounds=3, iterations=1)
+    out = benchmark.pedantic(reference.evaluate_frame, args=(head,), rounds=2, iterations=1)
     assert len(out) == 10_000
 
 
