@@ -43,7 +43,7 @@ def evaluate_file(
             rows_read += chunk.num_rows
             batch = flow_batch_from_table(chunk, default_compute)
             verdicts = evaluate(table, batch)
-            present = {name: [chunk.column(c).to_pandas() for c in columns]
+            present = {name: [chunk.column(c) for c in columns]
                        for name, columns in label_columns.items()
                        if all(c in chunk.column_names for c in columns)}
             summary.add(batch, verdicts, present)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -111,28 +112,41 @@ class EvaluationSummary:
 
 def _count(columns: list[tuple[np.ndarray, np.ndarray]], reasons: np.ndarray) -> list[tuple[tuple[str, ...], str, int]]:
     """Flows per (combination of column values, reason); each column given as (codes, unique values), with
-    code -1 for a missing cell. One counting pass over the rows: ``bincount`` on a mixed-radix key, built in
-    32 bits when it fits (half the memory traffic of 64)."""
-    radix = 256  # reason codes are < 256
-    decoders = []
-    for codes, uniques in columns:
-        labels = np.append(np.asarray(uniques, dtype=object), "missing")  # code -1 (an empty cell)
-        decoders.append((radix, len(labels), labels, codes))
-        radix *= len(labels)
-    key = reasons.astype(np.int32 if radix < 2**31 else np.int64)
-    for r, size, _, codes in decoders:
-        digit = codes.astype(key.dtype)
-        digit[digit < 0] = size - 1
-        digit *= r
-        key += digit
-    if radix <= 1 << 24:
-        numbers = np.bincount(key, minlength=radix)
-        values = np.flatnonzero(numbers)
-        numbers = numbers[values]
+    code -1 for a missing cell. One compiled counting pass over the rows into a dense table of every
+    combination when it is small enough (it is, for compute types and simulator labels); else ``np.unique``."""
+    labels = [np.append(np.asarray(uniques, dtype=object), "missing") for _, uniques in columns]  # code -1 → last
+    sizes = np.array([len(values) for values in labels], dtype=np.int64)
+    codes = tuple(np.ascontiguousarray(c, dtype=np.int32) for c, _ in columns)
+    combinations = 256 * int(np.prod(sizes))  # reason codes are < 256
+    if combinations <= 1 << 24:
+        counts = np.zeros(combinations, dtype=np.int64)
+        _tally(reasons, codes, sizes, counts)
+        keys = np.flatnonzero(counts)
+        numbers = counts[keys]
     else:
-        values, numbers = np.unique(key, return_counts=True)
+        key = reasons.astype(np.int64)
+        radix = 256
+        for c, size in zip(codes, sizes.tolist()):
+            key += np.where(c < 0, size - 1, c).astype(np.int64) * radix
+            radix *= size
+        keys, numbers = np.unique(key, return_counts=True)
     out = []
-    for value, number in zip(values.tolist(), numbers.tolist()):
-        combination = tuple(str(labels[(value // r) % size]) for r, size, labels, _ in decoders)
-        out.append((combination, Reason(value % 256).code, int(number)))
+    for key, number in zip(keys.tolist(), numbers.tolist()):
+        rest, combination = key // 256, []
+        for values in labels:
+            rest, position = divmod(rest, len(values))
+            combination.append(str(values[position]))
+        out.append((tuple(combination), Reason(key % 256).code, int(number)))
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _tally(reasons, codes, sizes, counts):
+    """``counts[reason + 256 * (c0 + size0 * (c1 + ...))] += 1`` per flow (a code -1 counts as the last value)."""
+    for i in range(reasons.shape[0]):
+        key, radix = np.int64(reasons[i]), np.int64(256)
+        for j in range(len(codes)):
+            code = codes[j][i]
+            key += (code if code >= 0 else sizes[j] - 1) * radix
+            radix *= sizes[j]
+        counts[key] += 1

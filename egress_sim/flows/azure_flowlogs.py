@@ -54,8 +54,8 @@ What a reader does with them:
 Streaming: the file is decoded block by block (bytes that are not UTF-8 are kept as lone surrogates, so
 byte offsets stay exact and a tuple holding them is rejected as ``invalid_utf8``), and one JSON record at
 a time is decoded with ``json.JSONDecoder.raw_decode``; memory is bounded by one block, the largest record
-and ``chunk_rows`` tuples. The tuples of a chunk are cut at their commas with numpy and validated with
-numpy and Arrow kernels, column by column, never tuple by tuple (see "Parsing the tuples of a chunk" below).
+and ``chunk_rows`` tuples. The tuples of a chunk are cut at their commas with numpy and validated column
+by column, never tuple by tuple in Python (see "Parsing the tuples of a chunk" below).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -391,11 +392,11 @@ def _vnet_extract(record: dict, problems: list) -> tuple[list, int]:
 #
 # The tuples become one Arrow string array, which is cut into fields with numpy on its data buffer: the
 # commas and line breaks of all tuples are found at once, and a tuple with the expected number of commas
-# and no line break is cut at its commas. The fields stay where they are: an Arrow string array laid over
-# the same buffer, with offsets that alternate field and comma, lets one ``take`` gather the fields of the
-# text columns (numbers, addresses) column after column, and the one-letter columns are read byte by byte.
-# Numbers must be 1..n ASCII digits (Arrow kernels), letters come from a fixed set, addresses are validated
-# once per distinct value. Slices of SLICE_ROWS tuples keep the temporary copies small.
+# and no line break is cut at its commas. The fields stay where they are: numbers (1..n ASCII digits) are
+# read from the buffer by a small numba loop, one-letter fields byte by byte with numpy (letters come from
+# a fixed set), and an Arrow string array laid over the same buffer, with offsets that alternate field and
+# comma, lets one ``take`` gather the addresses, which are validated once per distinct value. Slices of
+# SLICE_ROWS tuples keep the temporary arrays small.
 
 SLICE_ROWS = 1 << 18
 _COLUMNS = [f"f{j}" for j in range(N_FIELDS)]
@@ -434,23 +435,14 @@ class _Fields:
         return pieces.take(pa.array(index.ravel()))
 
     def numbers(self, columns: tuple[int, ...], max_digits: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-        """(value, is 1..max_digits ASCII digits, is empty) of these columns, each of shape (len(columns), rows).
-
-        Empty fields (a ``B`` tuple's counters) are common: so that the text can be cast to integers without
-        first replacing them, they are read from the row's first field instead (their value is never used)."""
-        empty = self.lengths[list(columns)] == 0
-        index = self._index(columns)
-        if empty.any():
-            index = np.where(empty, index[0] - 2 * columns[0], index)
-        text = self._take(index)
-        shape = empty.shape
-        length = pc.binary_length(text).to_numpy().reshape(shape)
-        digits = pc.ascii_is_decimal(text).to_numpy(zero_copy_only=False).reshape(shape) & (length >= 1)
-        castable = digits & (length <= 18)
-        if not castable.all():
-            text = pc.if_else(pa.array(castable.ravel()), text, "0")
-        ok = digits & ~empty & (length <= np.array(max_digits)[:, None])
-        return pc.cast(text, pa.int64()).to_numpy().reshape(shape), ok, empty
+        """(value, is 1..max_digits ASCII digits, is empty) of these columns, each of shape (len(columns), rows);
+        the value is 0 where the field is not such a number."""
+        shape = (len(columns), len(self.rows))
+        value, ok, empty = np.zeros(shape, np.int64), np.zeros(shape, np.bool_), np.zeros(shape, np.bool_)
+        if len(self.rows):
+            _read_numbers(np.frombuffer(self.data, dtype=np.uint8), self.edges, np.asarray(columns, np.int64),
+                          np.asarray(max_digits, np.int64), value, ok, empty)
+        return value, ok, empty
 
     def codes(self, columns: tuple[int, ...], value_sets: tuple[tuple[str, ...], ...]) -> np.ndarray:
         """Index of each field of column ``columns[i]`` in ``value_sets[i]`` (strings of at most one ASCII
@@ -466,6 +458,29 @@ class _Fields:
             for k, value in enumerate(values):
                 lookup[i, ord(value) if value else 256] = k
         return np.take_along_axis(lookup, key, axis=1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _read_numbers(data, edges, columns, max_digits, value, ok, empty):
+    """Decimal fields of these columns, digit by digit (one pass over their bytes, no copies)."""
+    for c in range(len(columns)):
+        first, limit = 2 * columns[c], max_digits[c]
+        for i in range(edges.shape[0]):
+            start, end = edges[i, first], edges[i, first + 1]
+            if end == start:
+                empty[c, i] = True
+                continue
+            if end - start > limit:
+                continue
+            number = 0
+            for at in range(start, end):
+                digit = np.int64(data[at]) - 48
+                if digit < 0 or digit > 9:
+                    break
+                number = number * 10 + digit
+            else:
+                value[c, i] = number
+                ok[c, i] = True
 
 
 def _cut(arr: pa.StringArray, commas: np.ndarray, reason: np.ndarray) -> _Fields:

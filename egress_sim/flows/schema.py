@@ -24,19 +24,22 @@ per *unique* value, the reference evaluator once per row.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import FlowInputError
 from ..ipnum import parse_ip_array
 from ..model.enums import ComputeType, Protocol
 from ..model.hostnames import try_normalize_host
-from ..verdicts import Reason
+from .assemble import DEST_INVALID, DEST_NONE, DEST_VALID, INVALID, MISSING, assemble
 
 FLOW_COLUMNS: tuple[str, ...] = (
     "ts", "compute_type", "compute_name", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "bytes_out", "bytes_in",
@@ -48,8 +51,9 @@ EVALUATED_COLUMNS: tuple[str, ...] = ("compute_type", "dst_ip", "dst_port", "pro
 PROTOCOLS: tuple[Protocol, ...] = (Protocol.TCP, Protocol.UDP, Protocol.ICMP)
 COMPUTE_TYPES: tuple[ComputeType, ...] = tuple(ComputeType)
 _IANA = {"6": Protocol.TCP, "17": Protocol.UDP, "1": Protocol.ICMP}
-_INVALID = -1  # code of a cell that failed to parse
-_MISSING = -2  # code of an empty cell
+_INVALID = INVALID  # code of a cell that failed to parse
+_MISSING = MISSING  # code of an empty cell
+Column = pd.Series | pa.ChunkedArray | pa.Array
 
 
 def is_missing(value: Any) -> bool:
@@ -112,8 +116,14 @@ def parse_fqdn(value: Any) -> str | None | int:
     """Normalized host, None when absent, ``_INVALID`` when not a host name."""
     if is_missing(value):
         return None
-    host = try_normalize_host(value)
+    host = _normalized_host(value) if isinstance(value, str) else try_normalize_host(value)
     return _INVALID if host is None else host
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normalized_host(text: str) -> str | None:
+    """``try_normalize_host`` remembered: a log's chunks repeat the same names, each parsed once per chunk."""
+    return try_normalize_host(text)
 
 
 @dataclass(frozen=True)
@@ -147,96 +157,89 @@ class FlowBatch:
 
         ``names_logged=False`` says the log format records no host names at all (an empty ``fqdn`` then means
         "not recorded", not "not sent"); a ``name_logged`` column says it per row."""
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-        if "dst_ip" not in frame.columns and "fqdn" not in frame.columns:
+        columns = {name: frame[name] for name in frame.columns if name in EVALUATED_COLUMNS}
+        return cls.from_columns(columns, len(frame), default_compute, unknown_source, names_logged)
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Column], n: int, default_compute: ComputeType | str | None = None,
+                     unknown_source: np.ndarray | None = None, names_logged: bool = True) -> "FlowBatch":
+        """``from_frame`` on columns given one by one: pandas Series or Arrow arrays (a dictionary array is
+        taken as it is, codes and values, which is how Parquet text columns arrive)."""
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if "dst_ip" not in columns and "fqdn" not in columns:
             missing.append("dst_ip (or fqdn)")
-        if "compute_type" not in frame.columns and default_compute is None and unknown_source is None:
+        if "compute_type" not in columns and default_compute is None and unknown_source is None:
             missing.append("compute_type (or a default compute type)")
         if missing:
             raise FlowInputError(f"flow table lacks required column(s): {', '.join(missing)}")
-        n = len(frame)
 
-        if "compute_type" in frame.columns:
-            compute = _codes_per_unique(frame["compute_type"], parse_compute)
-        elif default_compute is None:
-            compute = np.full(n, _MISSING, dtype=np.int16)
+        if "compute_type" in columns:
+            compute_codes, compute_parsed = _parsed_per_unique(columns["compute_type"], parse_compute)
         else:
-            compute = np.full(n, parse_compute(str(default_compute)), dtype=np.int16)
-            if compute.size and compute[0] < 0:
+            compute_codes = np.full(n, -1 if default_compute is None else 0, dtype=np.int32)
+            compute_parsed = np.array([_MISSING if default_compute is None else parse_compute(str(default_compute))], np.int32)
+            if compute_parsed[0] == _INVALID:
                 raise FlowInputError(f"unknown default compute type {default_compute!r}")
-        protocol = _codes_per_unique(frame["protocol"], parse_protocol)
-        port = _ports(frame["dst_port"])
+        protocol_codes, protocol_parsed = _parsed_per_unique(columns["protocol"], parse_protocol)
+        port = _ports(columns["dst_port"])
 
-        if "dst_ip" in frame.columns:
-            dest_code, ip_uniques = factorize(frame["dst_ip"])
+        if "dst_ip" in columns:
+            dest_code, ip_uniques = factorize(columns["dst_ip"])
             dest_version, dest_hi, dest_lo = parse_ip_array(ip_uniques)
             blank = np.array([is_missing(v) for v in ip_uniques], dtype=bool)
-            bad_ip = take_by_code((dest_version == 0) & ~blank, dest_code, False)
-            has_ip = take_by_code(dest_version != 0, dest_code, False)
+            dest_state = np.where(dest_version != 0, DEST_VALID, np.where(blank, DEST_NONE, DEST_INVALID)).astype(np.uint8)
         else:
             dest_code = np.full(n, -1, dtype=np.int32)
             dest_version, dest_hi, dest_lo = np.zeros(0, np.uint8), np.zeros(0, np.uint64), np.zeros(0, np.uint64)
-            bad_ip = has_ip = np.zeros(n, bool)
+            dest_state = np.zeros(0, dtype=np.uint8)
 
-        if "fqdn" in frame.columns:
-            host_codes_raw, host_uniques = factorize(frame["fqdn"])
+        if "fqdn" in columns:
+            host_codes, host_uniques = factorize(columns["fqdn"])
             parsed = [parse_fqdn(v) for v in host_uniques]
-            bad_host_u = np.array([p == _INVALID for p in parsed], dtype=bool)
+            host_bad = np.array([p == _INVALID for p in parsed], dtype=bool)
             names = [p for p in parsed if isinstance(p, str)]
             hosts, inverse = np.unique(np.array(names, dtype=object), return_inverse=True) if names else (np.array([], object), np.array([], np.intp))
-            remap = np.full(len(parsed), -1, dtype=np.int32)
-            valid_positions = [i for i, p in enumerate(parsed) if isinstance(p, str)]
-            remap[valid_positions] = inverse
-            host_code = take_by_code(remap, host_codes_raw, -1)
-            bad_host = take_by_code(bad_host_u, host_codes_raw, False)
+            host_index = np.full(len(parsed), -1, dtype=np.int32)
+            host_index[[i for i, p in enumerate(parsed) if isinstance(p, str)]] = inverse
         else:
             hosts = np.array([], dtype=object)
-            host_code = np.full(n, -1, dtype=np.int32)
-            bad_host = np.zeros(n, bool)
+            host_codes = np.full(n, -1, dtype=np.int32)
+            host_index, host_bad = np.zeros(0, np.int32), np.zeros(0, bool)
 
-        icmp = protocol == PROTOCOLS.index(Protocol.ICMP)
-        port = np.where(icmp, -1, port).astype(np.int32)
-        checks = (
-            (unknown_source if unknown_source is not None else np.zeros(n, bool), Reason.UNKNOWN_SOURCE),
-            (compute == _MISSING, Reason.MISSING_COMPUTE_TYPE),
-            (compute == _INVALID, Reason.INVALID_COMPUTE_TYPE),
-            (protocol == _MISSING, Reason.MISSING_PROTOCOL),
-            (protocol == _INVALID, Reason.INVALID_PROTOCOL),
-            (~icmp & (port == _MISSING), Reason.MISSING_DST_PORT),
-            (~icmp & (port == _INVALID), Reason.INVALID_DST_PORT),
-            (bad_ip, Reason.INVALID_DST_IP),
-            (bad_host, Reason.INVALID_FQDN),
-            (~has_ip & (host_code < 0), Reason.MISSING_DESTINATION),
+        compute, protocol = np.empty(n, np.int8), np.empty(n, np.int8)
+        port_out, host_code, reject = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.uint8)
+        assemble(
+            compute_codes, compute_parsed, protocol_codes, protocol_parsed, port, PROTOCOLS.index(Protocol.ICMP),
+            dest_code, dest_state, host_codes, host_index, host_bad,
+            unknown_source if unknown_source is not None else np.zeros(n, dtype=bool),
+            compute, protocol, port_out, host_code, reject,
         )
-        reject = np.zeros(n, dtype=np.uint8)
-        for failed, reason in reversed(checks):  # the first failing check wins
-            reject[failed] = reason.value
-        if "name_logged" in frame.columns:
-            name_logged = _codes_per_unique(frame["name_logged"], parse_flag).astype(np.int8)
-            name_logged = np.where(name_logged < 0, names_logged, name_logged == 1)
+        if "name_logged" in columns:
+            codes, flags = _parsed_per_unique(columns["name_logged"], parse_flag)
+            flag = np.append(flags, _MISSING)[codes]
+            name_logged = np.where(flag < 0, names_logged, flag == 1)
         else:
             name_logged = np.full(n, names_logged, dtype=bool)
         return cls(
             n=n,
             name_logged=name_logged,
-            compute=compute.astype(np.int8),
-            protocol=protocol.astype(np.int8),
-            port=port,
-            dest_code=dest_code.astype(np.int32, copy=False),
+            compute=compute,
+            protocol=protocol,
+            port=port_out,
+            dest_code=dest_code,
             dest_version=dest_version,
             dest_hi=dest_hi,
             dest_lo=dest_lo,
-            host_code=host_code.astype(np.int32, copy=False),
+            host_code=host_code,
             hosts=hosts,
             reject=reject,
         )
 
 
 def flow_batch_from_table(table: pa.Table, default_compute: ComputeType | str | None = None) -> FlowBatch:
-    """``FlowBatch.from_frame`` on an Arrow table, converting only the columns the evaluator reads (a
-    dictionary column becomes a categorical, numbers are not copied, text stays Arrow-backed)."""
-    wanted = [c for c in EVALUATED_COLUMNS if c in table.column_names]
-    return FlowBatch.from_frame(table.select(wanted).to_pandas(), default_compute)
+    """``FlowBatch.from_frame`` on an Arrow table, reading the evaluated columns straight from Arrow."""
+    columns = {name: table.column(name) for name in EVALUATED_COLUMNS if name in table.column_names}
+    return FlowBatch.from_columns(columns, table.num_rows, default_compute)
 
 
 def parse_flag(value: Any) -> int:
@@ -249,16 +252,22 @@ def parse_flag(value: Any) -> int:
     return 1 if text in ("true", "1", "yes", "t") else 0 if text in ("false", "0", "no", "f") else _MISSING
 
 
-def factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and unique values; missing cells get code -1.
+def factorize(column: Column) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (int32, -1 for a missing cell) and the unique values (object array).
 
-    A categorical column (a Parquet dictionary column, read as such) is already factorized: its codes and
-    categories are used as they are, with no hashing of the rows. Unused categories are harmless (parsed,
-    never referenced)."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy(), np.asarray(series.cat.categories, dtype=object)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    return codes, np.asarray(uniques, dtype=object)
+    A column that is already dictionary-encoded (a pandas categorical, an Arrow dictionary array: how
+    Parquet text columns arrive) is used as it is, with no hashing of the rows; unused categories are
+    harmless (parsed, never referenced)."""
+    if isinstance(column, pd.Series):
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            return column.cat.codes.to_numpy().astype(np.int32), np.asarray(column.cat.categories, dtype=object)
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        return codes.astype(np.int32), np.asarray(uniques, dtype=object)
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_dictionary(array.type):
+        array = pc.dictionary_encode(array)
+    codes = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    return codes, np.asarray(array.dictionary.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def take_by_code(values: np.ndarray, codes: np.ndarray, fill: Any) -> np.ndarray:
@@ -268,19 +277,25 @@ def take_by_code(values: np.ndarray, codes: np.ndarray, fill: Any) -> np.ndarray
     return np.append(values, np.array(fill, dtype=values.dtype))[codes]
 
 
-def _codes_per_unique(series: pd.Series, parse) -> np.ndarray:
-    codes, uniques = factorize(series)
-    parsed = np.array([parse(v) for v in uniques], dtype=np.int32)
-    return take_by_code(parsed, codes, _MISSING)
+def _parsed_per_unique(column: Column, parse) -> tuple[np.ndarray, np.ndarray]:
+    """Codes per row and ``parse`` of each unique value (int32)."""
+    codes, uniques = factorize(column)
+    return codes, np.array([parse(v) for v in uniques], dtype=np.int32)
 
 
-def _ports(series: pd.Series) -> np.ndarray:
-    if pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_float_dtype(series.dtype):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        out = np.full(len(values), _INVALID, dtype=np.int32)
-        missing = np.isnan(values)
-        ok = ~missing & (values >= 0) & (values <= 65535) & (np.floor(values) == values)
-        out[ok] = values[ok].astype(np.int32)
-        out[missing] = _MISSING
-        return out
-    return _codes_per_unique(series, parse_port).astype(np.int32)
+def _ports(column: Column) -> np.ndarray:
+    """Ports per row (int32), ``_MISSING`` / ``_INVALID`` where the cell is empty / not a port."""
+    kind = column.dtype if isinstance(column, pd.Series) else column.type
+    if isinstance(column, pd.Series):
+        numeric = pd.api.types.is_integer_dtype(kind) or pd.api.types.is_float_dtype(kind)
+    else:
+        numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
+    if not numeric:
+        codes, ports = _parsed_per_unique(column, parse_port)
+        return np.append(ports, _MISSING)[codes]
+    values = column.to_numpy() if isinstance(column, pd.Series) else column.to_numpy(zero_copy_only=False)
+    if values.dtype.kind in "iu":  # integers without missing cells (the common case): one range check
+        return np.where((values >= 0) & (values <= 65535), values, _INVALID).astype(np.int32)
+    values = values.astype(np.float64)  # missing cells are NaN now, which fails every test below
+    ok = (values >= 0) & (values <= 65535) & (np.floor(values) == values)
+    return np.where(ok, values, np.where(np.isnan(values), _MISSING, _INVALID)).astype(np.int32)
