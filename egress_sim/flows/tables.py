@@ -128,7 +128,9 @@ class ParquetTableReader:
 
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         try:
-            parquet = pq.ParquetFile(log.path, pre_buffer=False)
+            schema = pq.read_schema(log.path)
+            text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            parquet = pq.ParquetFile(log.path, pre_buffer=False, read_dictionary=text)  # as flows.io reads them
             done = 0
             for batch in parquet.iter_batches(batch_size=chunk_rows):
                 yield _emit(batch.to_pandas(), ledger, lambda i, base=done: f"{log.name}: row {base + i}")
