@@ -30,7 +30,7 @@ from .flows.formats import detect, expand_inputs, reader_named
 from .flows.inventory import Inventory
 from .flows.io import FlowWriter
 from .flows.logs import RecordLedger, Sample, StrictInputError
-from .flows.schema import FlowBatch
+from .flows.schema import FlowBatch, name_logged_flags
 from .model import ComputeType
 from .summary import EvaluationSummary
 from .verdicts import Reason, Verdict
@@ -42,6 +42,7 @@ REPLAY_COLUMNS: tuple[str, ...] = (
 )
 EVALUATOR_SAMPLES_PER_REASON = 20
 REPLAY_CHUNK_ROWS = 250_000  # log rows carry more text (the source of each record) than flow-table rows
+INBOUND_BY_INVENTORY = "inbound_by_inventory"
 
 
 @dataclass
@@ -113,6 +114,7 @@ def replay(
     forced = reader_named(log_format) if log_format else None
     ledger = RecordLedger(strict=strict)
     report = ReplayReport([], ledger, EvaluationSummary())
+    pending = _Pending()
     with FlowWriter(out_path) as writer:
         for log in files:
             try:
@@ -125,13 +127,16 @@ def replay(
                 if progress is not None:
                     progress(log.size)
                 continue
-            before = (ledger.records_read, ledger.total_skipped, ledger.total_rejected)
+            file_report = FileReport(log.name, reader.name)
+            report.files.append(file_report)
+            before = (ledger.records_read, _reader_skips(ledger), ledger.total_rejected)
             reported = 0
             try:
                 for chunk in reader.read_chunks(log, ledger, chunk_rows):
                     if len(chunk):
-                        _evaluate_chunk(table, chunk, inventory, default_compute, report, writer, strict,
-                                        getattr(reader, "names_logged", True))
+                        pending.add(chunk, file_report, getattr(reader, "names_logged", True))
+                    if pending.rows >= chunk_rows or (strict and pending.rows):
+                        _evaluate_pending(table, pending, inventory, default_compute, report, writer, strict)
                     if progress is not None and log.consumed > reported:
                         progress(log.consumed - reported)
                         reported = log.consumed
@@ -147,12 +152,13 @@ def replay(
                 # the replay goes on with the next file (found in a directory, or cut off mid-stream).
                 ledger.read()
                 ledger.reject("unreadable_rest_of_file", log.name, broken)
-            report.files.append(FileReport(
-                log.name, reader.name, ledger.records_read - before[0], ledger.total_skipped - before[1],
-                ledger.total_rejected - before[2],
-            ))
+            file_report.read = ledger.records_read - before[0]
+            file_report.skipped += _reader_skips(ledger) - before[1]
+            file_report.rejected = ledger.total_rejected - before[2]
             if progress is not None and log.size > reported:
                 progress(log.size - reported)
+        if pending.rows:
+            _evaluate_pending(table, pending, inventory, default_compute, report, writer, strict)
     report.check()
     if rejects_path is not None:
         write_rejects(report, rejects_path)
@@ -163,29 +169,77 @@ def total_size(inputs: list[str]) -> int:
     return sum(f.size for f in expand_inputs(inputs))
 
 
-def _evaluate_chunk(table: RuleTable, chunk: pd.DataFrame, inventory: Inventory | None,
-                    default_compute: ComputeType | str | None, report: ReplayReport, writer: FlowWriter,
-                    strict: bool, names_logged: bool) -> None:
+def _reader_skips(ledger: RecordLedger) -> int:
+    """Records the readers skipped (the inventory's skips are counted per file when flows are evaluated)."""
+    return ledger.total_skipped - ledger.skipped[INBOUND_BY_INVENTORY]
+
+
+@dataclass
+class _Pending:
+    """Reader chunks not yet evaluated. Small files (an NSG blob per NIC and hour holds a few hundred tuples)
+    are gathered into chunks of about ``chunk_rows`` flows first: preparing and evaluating a chunk has a fixed
+    cost of milliseconds, which per file made a directory of small blobs ~5x slower than one big file."""
+
+    frames: list[pd.DataFrame] = field(default_factory=list)
+    files: list[FileReport] = field(default_factory=list)  # the file each frame came from
+    names_logged: list[bool] = field(default_factory=list)  # whether that file's format records host names
+    rows: int = 0
+
+    def add(self, chunk: pd.DataFrame, file: FileReport, names_logged: bool) -> None:
+        self.frames.append(chunk)
+        self.files.append(file)
+        self.names_logged.append(names_logged)
+        self.rows += len(chunk)
+
+    def take(self) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[FileReport], np.ndarray]:
+        """The rows in one frame, with per row: the position of its file in the returned list, whether its
+        format records host names, and whether its chunk carried no compute type at all (a format without
+        one, such as NSG logs, as opposed to a table with some cells empty)."""
+        sizes = [len(f) for f in self.frames]
+        frame = self.frames[0] if len(self.frames) == 1 else pd.concat(self.frames, ignore_index=True)
+        files = list({id(f): f for f in self.files}.values())
+        position = {id(f): i for i, f in enumerate(files)}
+        file_of = np.repeat([position[id(f)] for f in self.files], sizes)
+        names_logged = np.repeat(self.names_logged, sizes).astype(bool)
+        no_compute = np.repeat([c.get("compute_type") is None or c["compute_type"].isna().all() for c in self.frames],
+                               sizes).astype(bool)
+        self.frames, self.files, self.names_logged, self.rows = [], [], [], 0
+        return frame.reset_index(drop=True), file_of, names_logged, files, no_compute
+
+
+def _evaluate_pending(table: RuleTable, pending: _Pending, inventory: Inventory | None,
+                      default_compute: ComputeType | str | None, report: ReplayReport, writer: FlowWriter,
+                      strict: bool) -> None:
+    """Prepare the gathered chunks once (replay columns, computes identified, inbound flows skipped and
+    counted against their file), evaluate them, count and write."""
+    chunk, file_of, names_logged, files, no_compute = pending.take()
     chunk = _normalized(chunk)
-    unknown = None
     if inventory is not None:
-        chunk, unknown = _identify_computes(chunk, inventory, report.ledger)
-        if not len(chunk):
-            return
-    if chunk["compute_type"].isna().all():
-        if default_compute is not None:
-            chunk = chunk.assign(compute_type=ComputeType.parse(default_compute).yaml)
-        elif unknown is None:
-            unknown = np.ones(len(chunk), dtype=bool)  # nothing says which compute sent these flows: never guessed
-    batch = FlowBatch.from_frame(chunk, None, unknown, names_logged)
+        inbound, unknown = _identify_computes(chunk, inventory)
+        if inbound.any():
+            report.ledger.skip(INBOUND_BY_INVENTORY, int(inbound.sum()))
+            for position, n in enumerate(np.bincount(file_of[inbound], minlength=len(files)).tolist()):
+                files[position].skipped += n
+            keep = ~inbound
+            chunk, unknown = chunk.loc[keep].reset_index(drop=True), unknown[keep]
+            names_logged, no_compute = names_logged[keep], no_compute[keep]
+            if not len(chunk):
+                return
+    else:
+        unknown = no_compute if default_compute is None else np.zeros(len(chunk), dtype=bool)
+    if default_compute is not None and no_compute.any():
+        fill = ComputeType.parse(default_compute).yaml
+        chunk["compute_type"] = np.where(no_compute & chunk["compute_type"].isna().to_numpy(), fill,
+                                         chunk["compute_type"].to_numpy(dtype=object))
+    chunk["name_logged"] = name_logged_flags(chunk["name_logged"], names_logged)  # a cell says, else the format
+    batch = FlowBatch.from_frame(chunk, None, unknown)
     verdicts = evaluate(table, batch)
     rejected = verdicts.verdict == Verdict.REJECTED
     if rejected.any():
         _sample_rejections(chunk, verdicts.reason, rejected, report, strict)
     report.evaluation.add(batch, verdicts)
     _count_observed(chunk, verdicts, report.observed)
-    out = chunk.assign(dst_port=pd.to_numeric(chunk["dst_port"], errors="coerce").astype("Int64"),
-                       name_logged=batch.name_logged)
+    out = chunk.assign(dst_port=pd.to_numeric(chunk["dst_port"], errors="coerce").astype("Int64"))
     writer.write(with_verdicts(out, verdicts.to_frame()))
 
 
@@ -221,21 +275,15 @@ def _normalized(chunk: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).reset_index(drop=True)
 
 
-def _identify_computes(chunk: pd.DataFrame, inventory: Inventory, ledger: RecordLedger) -> tuple[pd.DataFrame, np.ndarray]:
-    """Fill compute type and name from the inventory; drop flows coming *into* a known compute from outside."""
+def _identify_computes(chunk: pd.DataFrame, inventory: Inventory) -> tuple[np.ndarray, np.ndarray]:
+    """Fill compute type and name from the inventory (in place); return which flows come *into* a known compute
+    from outside (to skip) and which come from a source no entry owns and carry no compute type (unknown)."""
     types, names, known = inventory.lookup(chunk["src_ip"])
     _, _, dst_known = inventory.lookup(chunk["dst_ip"])
-    inbound = ~known & dst_known
-    if inbound.any():
-        ledger.skip("inbound_by_inventory", int(inbound.sum()))
     has_type = chunk["compute_type"].notna().to_numpy()
-    chunk = chunk.assign(
-        compute_type=np.where(has_type, chunk["compute_type"].to_numpy(dtype=object), types),
-        compute_name=np.where(chunk["compute_name"].notna().to_numpy(), chunk["compute_name"].to_numpy(dtype=object), names),
-    )
-    keep = ~inbound
-    unknown = ~known & ~has_type
-    return chunk.loc[keep].reset_index(drop=True), unknown[keep]
+    chunk["compute_type"] = np.where(has_type, chunk["compute_type"].to_numpy(dtype=object), types)
+    chunk["compute_name"] = np.where(chunk["compute_name"].notna().to_numpy(), chunk["compute_name"].to_numpy(dtype=object), names)
+    return ~known & dst_known, ~known & ~has_type
 
 
 def _sample_rejections(chunk: pd.DataFrame, reasons: np.ndarray, rejected: np.ndarray, report: ReplayReport,

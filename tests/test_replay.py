@@ -183,6 +183,21 @@ def test_flows_into_a_known_compute_from_outside_are_skipped_as_inbound(table, i
     assert len(pd.read_csv(tmp_path / "out.csv")) == 1
 
 
+def test_small_files_are_evaluated_together_and_inbound_flows_still_count_against_their_own_file(table, inventory, tmp_path):
+    inbound = "2026-11-20T09:00:00Z,203.0.113.9,10.0.3.5,22,TCP,\n"
+    (tmp_path / "logs").mkdir()
+    for name, rows in (("a.csv", PYPI + inbound * 2), ("b.csv", PYPI * 3), ("c.csv", inbound + PYPI)):
+        write(tmp_path / "logs" / name, HEADER + rows)
+    gathered = replay(table, [str(tmp_path / "logs")], tmp_path / "gathered.parquet", inventory=inventory)
+    one_by_one = replay(table, [str(tmp_path / "logs")], tmp_path / "single.parquet", inventory=inventory, chunk_rows=1)
+    for report in (gathered, one_by_one):
+        assert [(Path(f.path).name, f.read, f.skipped) for f in report.files] == [("a.csv", 3, 2), ("b.csv", 3, 0),
+                                                                                   ("c.csv", 2, 1)]
+        assert totals_add_up(report) == {"read": 8, "evaluated": 5, "skipped": 3, "rejected": 0}
+    left, right = pd.read_parquet(tmp_path / "gathered.parquet"), pd.read_parquet(tmp_path / "single.parquet")
+    assert left.astype(str).equals(right.astype(str))
+
+
 def test_reader_and_evaluator_rejections_are_sampled_in_the_rejects_file(table, inventory, tmp_path):
     path = write(tmp_path / "f.csv", HEADER + PYPI + "bad,row\n" + PYPI.replace(",443,", ",99999,"))
     report = replay(table, [str(path)], tmp_path / "out.csv", inventory=inventory, rejects_path=tmp_path / "rej.jsonl")

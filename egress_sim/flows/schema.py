@@ -215,9 +215,7 @@ class FlowBatch:
             compute, protocol, port_out, host_code, reject,
         )
         if "name_logged" in columns:
-            codes, flags = _parsed_per_unique(columns["name_logged"], parse_flag)
-            flag = np.append(flags, _MISSING)[codes]
-            name_logged = np.where(flag < 0, names_logged, flag == 1)
+            name_logged = name_logged_flags(columns["name_logged"], names_logged)
         else:
             name_logged = np.full(n, names_logged, dtype=bool)
         return cls(
@@ -240,6 +238,14 @@ def flow_batch_from_table(table: pa.Table, default_compute: ComputeType | str | 
     """``FlowBatch.from_frame`` on an Arrow table, reading the evaluated columns straight from Arrow."""
     columns = {name: table.column(name) for name in EVALUATED_COLUMNS if name in table.column_names}
     return FlowBatch.from_columns(columns, table.num_rows, default_compute)
+
+
+def name_logged_flags(column: Column, default: bool | np.ndarray) -> np.ndarray:
+    """The ``name_logged`` column as booleans per flow; ``default`` (one for all, or per flow) where a cell is
+    empty or unreadable."""
+    codes, flags = _parsed_per_unique(column, parse_flag)
+    flag = np.append(flags, _MISSING)[codes]
+    return np.where(flag < 0, default, flag == 1)
 
 
 def parse_flag(value: Any) -> int:
