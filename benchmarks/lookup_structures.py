@@ -64,6 +64,7 @@ import pytricia  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from timing import best_of  # noqa: E402
 from egress_sim.compile import RuleTable, compile_rules  # noqa: E402
 from egress_sim.ipnum import prefix_bounds  # noqa: E402
 from egress_sim.model import workspace_from_dict  # noqa: E402
@@ -79,19 +80,24 @@ MB = 1 << 20
 
 # ------------------------------------------------------------------------------------------- numba kernels
 @numba.njit(cache=False)
+def _last_at_or_below(starts: np.ndarray, a, lo: int, hi: int) -> int:
+    """Binary search in ``starts[lo:hi]``: the last index whose start is <= ``a`` (``lo - 1`` if none)."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if starts[mid] <= a:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+
+@numba.njit(cache=False)
 def binary_search(starts: np.ndarray, addrs: np.ndarray) -> np.ndarray:
     """Last ``i`` with ``starts[i] <= addr``, over the whole table."""
     out = np.empty(addrs.size, np.int32)
     for k in range(addrs.size):
         a = addrs[k]
-        lo, hi = 0, starts.size
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if starts[mid] <= a:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[k] = lo - 1
+        out[k] = _last_at_or_below(starts, a, 0, starts.size)
     return out
 
 
@@ -105,14 +111,7 @@ def bucketed_search(starts: np.ndarray, offsets: np.ndarray, shift: int, addrs: 
     for k in range(addrs.size):
         a = addrs[k]
         b = a >> shift
-        lo, hi = offsets[b], offsets[b + 1]
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if starts[mid] <= a:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[k] = lo - 1
+        out[k] = _last_at_or_below(starts, a, offsets[b], offsets[b + 1])
     return out
 
 
@@ -127,14 +126,7 @@ def direct24_search(starts: np.ndarray, direct24: np.ndarray, addrs: np.ndarray)
         v = direct24[a >> 8]
         if v < 0:
             first = ~v
-            lo, hi = first + 1, min(n, first + 257)
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if starts[mid] <= a:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            v = lo - 1
+            v = _last_at_or_below(starts, a, first + 1, min(n, first + 257))
         out[k] = v
     return out
 
@@ -261,17 +253,6 @@ def addresses_uniform(n: int, seed: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------- timing
-def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
-    """(best seconds, result) after one untimed warm-up call."""
-    result = fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
 def jit_compile_seconds() -> dict[str, float]:
     """First call of each numba kernel on tiny inputs of the benchmark's dtypes: the compile cost."""
     starts = np.array([0, 1 << 20], dtype=np.uint32)
@@ -363,7 +344,7 @@ def measure(label: str, s: Structures, addrs32: np.ndarray, trie: pytricia.PyTri
 
     def run(variant: str, fn: Callable[[], np.ndarray], memory: int | None, note: str = "",
             check: bool = True) -> None:
-        seconds, out = best_of(fn, repeat)
+        seconds, out = best_of(fn, repeat, warm_up=True)
         rows.append(Row(variant, seconds, n, memory, bool(np.array_equal(out, reference)) if check else None, note))
 
     s64, s32 = s.starts64.nbytes, s.starts32.nbytes
@@ -399,11 +380,11 @@ def measure(label: str, s: Structures, addrs32: np.ndarray, trie: pytricia.PyTri
 
     run("numpy DIR-24-8", numpy_dir24_8, s.dir24.nbytes + s.tbl8.nbytes)
 
-    factorize_s, (codes, uniques) = best_of(lambda: pd.factorize(addrs32), repeat)
+    factorize_s, (codes, uniques) = best_of(lambda: pd.factorize(addrs32), repeat, warm_up=True)
     run("per-unique pd.factorize + searchsorted + gather",
         lambda: _per_unique(s.starts32, *pd.factorize(addrs32)), s32 + codes.nbytes + uniques.nbytes,
         f"factorize alone {factorize_s * 1e9 / n:.1f} ns/flow, {uniques.size:,} uniques")
-    unique_s, (np_uniques, inverse) = best_of(lambda: np.unique(addrs32, return_inverse=True), repeat)
+    unique_s, (np_uniques, inverse) = best_of(lambda: np.unique(addrs32, return_inverse=True), repeat, warm_up=True)
     run("per-unique np.unique(inverse) + searchsorted + gather",
         lambda: _per_unique(s.starts32, *np.unique(addrs32, return_inverse=True)[::-1]),
         s32 + inverse.nbytes + np_uniques.nbytes, f"np.unique alone {unique_s * 1e9 / n:.1f} ns/flow")
@@ -412,7 +393,7 @@ def measure(label: str, s: Structures, addrs32: np.ndarray, trie: pytricia.PyTri
     as_int, as_str = subset.tolist(), [_dotted(a) for a in subset.tolist()]
     expected = [interval_masks[i] for i in reference[:PYTRICIA_SUBSET]]
     for kind, keys in (("str", as_str), ("int", as_int)):
-        seconds, got = best_of(lambda keys=keys: [trie.get(k, 0) for k in keys], repeat)
+        seconds, got = best_of(lambda keys=keys: [trie.get(k, 0) for k in keys], repeat, warm_up=True)
         rows.append(Row(f"pytricia .get({kind}) per-flow loop", seconds, len(keys), trie_bytes, got == expected,
                         f"{len(keys):,}-flow subset; answers the rule mask"))
 

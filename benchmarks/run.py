@@ -37,7 +37,6 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +53,7 @@ from evaluate_memory import measure as measure_memory  # noqa: E402
 from evaluate_memory import simulated  # noqa: E402
 from workload import WORKSPACE, make_frame, make_host_frame, make_table  # noqa: E402
 
+from timing import best_of  # noqa: E402
 from egress_sim.compile import RuleTable, compile_rules  # noqa: E402
 from egress_sim.evaluate import evaluate, evaluate_frame  # noqa: E402
 from egress_sim.flows.schema import FlowBatch  # noqa: E402
@@ -77,15 +77,6 @@ class Result:
     x_reference: float | None
     x_trie: float | None
     note: str
-
-
-def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 class Baselines:

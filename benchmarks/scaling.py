@@ -49,6 +49,7 @@ import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from timing import best_of  # noqa: E402
 from egress_sim.compile import RuleTable, compile_rules  # noqa: E402
 from egress_sim.evaluate import evaluate  # noqa: E402
 from egress_sim.flows.schema import FlowBatch  # noqa: E402
@@ -63,15 +64,6 @@ CHUNK = 10_000_000
 TAG_COUNTS = (1, 2, 4, 8, 16, 32, 64, 100)
 FQDN_COUNTS = (0, 10, 100, 1000)
 CHECK_ROWS = 1000  # flows per chunk / per table compared with the reference evaluator
-
-
-def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def peak_rss_mb() -> float:
