@@ -34,6 +34,8 @@ for _r in REASONS:
     _VERDICT_OF[_r.value] = _r.verdict.value
 VERDICT_LABELS = [v.label for v in Verdict]
 REASON_LABELS = [r.code for r in REASONS]
+_REASON_POSITION = np.zeros(len(_VERDICT_OF), dtype=np.int8)  # Reason value -> position in REASON_LABELS
+_REASON_POSITION[[r.value for r in REASONS]] = np.arange(len(REASONS))
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,6 @@ class Verdicts:
         verdict_cat = pd.Categorical.from_codes(self.verdict.astype(np.int8), categories=VERDICT_LABELS)
         rule = pd.Categorical.from_codes(self.rule, categories=pd.Index(self.rule_names, dtype=object))
         return pd.DataFrame({"verdict": verdict_cat, "reason": reason_cat, "rule": rule}, copy=False)
-
-
-_REASON_POSITION = np.zeros(len(_VERDICT_OF), dtype=np.int8)  # Reason value -> position in REASON_LABELS
-_REASON_POSITION[[r.value for r in REASONS]] = np.arange(len(REASONS))
 
 
 def evaluate(table: RuleTable, batch: FlowBatch) -> Verdicts:
