@@ -19,6 +19,8 @@ Cases (one thread; wall clock with ``time.perf_counter``; best of ``--repeat`` u
   getting to those columns. ``evaluate_frame``: text frame in, frame with verdicts out.
 * ``parquet file``: ``pipeline.evaluate_file`` on a simulated Parquet file (read, evaluate, count, write every
   input column plus the verdicts); ``parquet verdicts only``: the same writing only verdict, reason and rule.
+* ``nsg parse only`` / ``nsg replay``: NSG flow logs (``nsg_replay.py``; 0.3 GB of blobs in Network Watcher's
+  layout, quick 10 MB): the reader alone, then ``replay`` with the fleet inventory; flows here are tuples.
 * ``memory``: peak RSS of ``evaluate_file`` in a fresh process at two sizes (``evaluate_memory.py``).
 
 Ratios: ``x ref`` is the case's flows/s over the reference evaluator's (``reference.py``: pytricia +
@@ -51,11 +53,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import PytriciaLoop  # noqa: E402
 from evaluate_memory import measure as measure_memory  # noqa: E402
 from evaluate_memory import simulated  # noqa: E402
+from nsg_replay import FLEET, SIZE_GB, end_to_end, generated_logs, parse_only  # noqa: E402
 from workload import WORKSPACE, make_frame, make_host_frame, make_table  # noqa: E402
 
 from timing import best_of  # noqa: E402
 from egress_sim.compile import RuleTable, compile_rules  # noqa: E402
 from egress_sim.evaluate import evaluate, evaluate_frame  # noqa: E402
+from egress_sim.flows.formats import expand_inputs  # noqa: E402
+from egress_sim.flows.inventory import load_inventory  # noqa: E402
 from egress_sim.flows.schema import FlowBatch  # noqa: E402
 from egress_sim.model import load_workspace, workspace_from_dict  # noqa: E402
 from egress_sim.pipeline import evaluate_file  # noqa: E402
@@ -193,6 +198,17 @@ def main(argv: list[str] | None = None) -> int:
         show(Result(name, n, seconds, n / seconds, n / seconds / reference_rate, n / seconds / trie_rate,
                     f"simulated contoso flows, {source.stat().st_size / 1e6:,.0f} MB in, {written:,.0f} MB out"))
     out.unlink(missing_ok=True)
+
+    logs = generated_logs(SIZE_GB["quick" if args.quick else "full"])
+    files = expand_inputs([str(logs)])
+    size_mb = sum(f.size for f in files) / 1e6
+    seconds, parsed = best_of(lambda: parse_only(files), max(1, args.repeat - 1))
+    show(Result("nsg parse only", parsed["tuples"], seconds, parsed["tuples"] / seconds, None, None,
+                f"{len(files):,} NSG blobs, {size_mb:,.0f} MB: {size_mb / seconds:,.1f} MB/s"))
+    inventory = load_inventory(FLEET)
+    seconds, replayed = best_of(lambda: end_to_end(logs, contoso, inventory), max(1, args.repeat - 1))
+    show(Result("nsg replay", replayed["tuples"], seconds, replayed["tuples"] / seconds, None, None,
+                f"read, identify computes, evaluate, write: {size_mb / seconds:,.1f} MB/s"))
 
     memory = [measure_memory(size, args.workdir) for size in memory_sizes]
     low, high = memory
