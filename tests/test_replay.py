@@ -103,6 +103,9 @@ def test_inputs_expand_from_directories_and_globs_once_each(tmp_path):
     second = write(tmp_path / "logs" / "2.csv", HEADER + PYPI)
     files = expand_inputs([str(tmp_path / "logs"), str(tmp_path / "logs" / "*.csv")])
     assert [f.path for f in files] == [second, first]  # sorted paths, duplicates once
+    (tmp_path / "link.csv").symlink_to(first)  # the same file by another name, and by a path through ".."
+    again = expand_inputs([str(first), str(tmp_path / "link.csv"), str(tmp_path / "logs" / "a" / ".." / "2.csv")])
+    assert [f.path for f in again] == [first, tmp_path / "logs" / "a" / ".." / "2.csv"]
 
 
 @pytest.mark.parametrize("name", ["missing.csv", "nothing-*.csv"])
