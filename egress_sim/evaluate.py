@@ -29,7 +29,7 @@ _MODE_CODES = {
 }
 _SPARK = COMPUTE_TYPES.index(ComputeType.SERVERLESS_SPARK)
 _TCP, _ICMP = PROTOCOLS.index(Protocol.TCP), PROTOCOLS.index(Protocol.ICMP)
-_VERDICT_OF = np.zeros(max(r.value for r in REASONS) + 1, dtype=np.uint8)
+_VERDICT_OF = np.zeros(max(r.value for r in REASONS) + 1, dtype=np.int8)
 for _r in REASONS:
     _VERDICT_OF[_r.value] = _r.verdict.value
 VERDICT_LABELS = [v.label for v in Verdict]
@@ -56,7 +56,7 @@ class Verdicts:
     def to_arrow(self) -> dict[str, pa.DictionaryArray]:
         """The ``verdict``, ``reason`` and ``rule`` columns as Arrow dictionary arrays (codes + labels)."""
         return {
-            "verdict": pa.DictionaryArray.from_arrays(self.verdict.astype(np.int8), VERDICT_LABELS),
+            "verdict": pa.DictionaryArray.from_arrays(self.verdict, VERDICT_LABELS),
             "reason": pa.DictionaryArray.from_arrays(_REASON_POSITION[self.reason], REASON_LABELS),
             "rule": pa.DictionaryArray.from_arrays(
                 pa.array(self.rule, mask=self.rule < 0), pa.array(self.rule_names, pa.string())),
@@ -66,7 +66,7 @@ class Verdicts:
         """Columns ``verdict``, ``reason`` and ``rule`` (the rule's name, or missing), all categoricals: building
         them costs one small code array per flow, never a string per flow (rule names are unique)."""
         reason_cat = pd.Categorical.from_codes(_REASON_POSITION[self.reason], categories=REASON_LABELS)
-        verdict_cat = pd.Categorical.from_codes(self.verdict.astype(np.int8), categories=VERDICT_LABELS)
+        verdict_cat = pd.Categorical.from_codes(self.verdict, categories=VERDICT_LABELS)
         rule = pd.Categorical.from_codes(self.rule, categories=pd.Index(self.rule_names, dtype=object))
         return pd.DataFrame({"verdict": verdict_cat, "reason": reason_cat, "rule": rule}, copy=False)
 

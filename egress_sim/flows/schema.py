@@ -266,13 +266,13 @@ def factorize(column: Column) -> tuple[np.ndarray, np.ndarray]:
     harmless (parsed, never referenced)."""
     if isinstance(column, pd.Series):
         if isinstance(column.dtype, pd.CategoricalDtype):
-            return column.cat.codes.to_numpy().astype(np.int32), np.asarray(column.cat.categories, dtype=object)
+            return column.cat.codes.to_numpy().astype(np.int32, copy=False), np.asarray(column.cat.categories, dtype=object)
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
-        return codes.astype(np.int32), np.asarray(uniques, dtype=object)
+        return codes.astype(np.int32, copy=False), np.asarray(uniques, dtype=object)
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if not pa.types.is_dictionary(array.type):
         array = pc.dictionary_encode(array)
-    codes = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    codes = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
     return codes, np.asarray(array.dictionary.to_numpy(zero_copy_only=False), dtype=object)
 
 
@@ -301,7 +301,7 @@ def _ports(column: Column) -> np.ndarray:
         return np.append(ports, _MISSING)[codes]
     values = column.to_numpy() if isinstance(column, pd.Series) else column.to_numpy(zero_copy_only=False)
     if values.dtype.kind in "iu":  # integers without missing cells (the common case): one range check
-        return np.where((values >= 0) & (values <= 65535), values, _INVALID).astype(np.int32)
+        return np.where((values >= 0) & (values <= 65535), values, _INVALID).astype(np.int32, copy=False)
     values = values.astype(np.float64)  # missing cells are NaN now, which fails every test below
     ok = (values >= 0) & (values <= 65535) & (np.floor(values) == values)
     return np.where(ok, values, np.where(np.isnan(values), _MISSING, _INVALID)).astype(np.int32)
