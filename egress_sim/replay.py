@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .compile import RuleTable
 from .errors import FlowInputError
@@ -29,7 +30,7 @@ from .evaluate import evaluate, with_verdicts
 from .flows.formats import detect, expand_inputs, file_identity, reader_named
 from .flows.inventory import Inventory
 from .flows.io import FlowWriter
-from .flows.logs import RecordLedger, Sample, StrictInputError
+from .flows.logs import RecordLedger, Sample, StrictInputError, arrow_to_frame
 from .flows.schema import FlowBatch, name_logged_flags
 from .model import ComputeType
 from .summary import EvaluationSummary
@@ -132,7 +133,8 @@ def replay(
             before = (ledger.records_read, _reader_skips(ledger), ledger.total_rejected)
             reported = 0
             try:
-                for chunk in reader.read_chunks(log, ledger, chunk_rows):
+                read = getattr(reader, "read_tables", reader.read_chunks)
+                for chunk in read(log, ledger, chunk_rows):
                     if len(chunk):
                         pending.add(chunk, file_report, getattr(reader, "names_logged", True))
                     if pending.rows >= chunk_rows or (strict and pending.rows):
@@ -180,12 +182,12 @@ class _Pending:
     are gathered into chunks of about ``chunk_rows`` flows first: preparing and evaluating a chunk has a fixed
     cost of milliseconds, which per file made a directory of small blobs ~5x slower than one big file."""
 
-    frames: list[pd.DataFrame] = field(default_factory=list)
+    frames: list[pd.DataFrame | pa.Table] = field(default_factory=list)
     files: list[FileReport] = field(default_factory=list)  # the file each frame came from
     names_logged: list[bool] = field(default_factory=list)  # whether that file's format records host names
     rows: int = 0
 
-    def add(self, chunk: pd.DataFrame, file: FileReport, names_logged: bool) -> None:
+    def add(self, chunk: pd.DataFrame | pa.Table, file: FileReport, names_logged: bool) -> None:
         self.frames.append(chunk)
         self.files.append(file)
         self.names_logged.append(names_logged)
@@ -196,15 +198,36 @@ class _Pending:
         format records host names, and whether its chunk carried no compute type at all (a format without
         one, such as NSG logs, as opposed to a table with some cells empty)."""
         sizes = [len(f) for f in self.frames]
-        frame = self.frames[0] if len(self.frames) == 1 else pd.concat(self.frames, ignore_index=True)
+        no_compute = np.repeat([_lacks_compute(c) for c in self.frames], sizes).astype(bool)
+        frame = _one_frame(self.frames)
         files = list({id(f): f for f in self.files}.values())
         position = {id(f): i for i, f in enumerate(files)}
         file_of = np.repeat([position[id(f)] for f in self.files], sizes)
         names_logged = np.repeat(self.names_logged, sizes).astype(bool)
-        no_compute = np.repeat([c.get("compute_type") is None or c["compute_type"].isna().all() for c in self.frames],
-                               sizes).astype(bool)
         self.frames, self.files, self.names_logged, self.rows = [], [], [], 0
         return frame.reset_index(drop=True), file_of, names_logged, files, no_compute
+
+
+def _lacks_compute(chunk: pd.DataFrame | pa.Table) -> bool:
+    """No compute type in any row: the format has none (NSG logs), unlike a table with some cells empty."""
+    if isinstance(chunk, pa.Table):
+        return "compute_type" not in chunk.column_names or chunk.column("compute_type").null_count == chunk.num_rows
+    return "compute_type" not in chunk.columns or bool(chunk["compute_type"].isna().all())
+
+
+def _one_frame(chunks: list[pd.DataFrame | pa.Table]) -> pd.DataFrame:
+    """The chunks as one pandas frame; runs of Arrow tables are concatenated before converting, once."""
+    frames, tables = [], []
+    for chunk in [*chunks, None]:
+        if isinstance(chunk, pa.Table):
+            tables.append(chunk)
+            continue
+        if tables:
+            frames.append(arrow_to_frame(pa.concat_tables(tables, promote_options="permissive")))
+            tables = []
+        if chunk is not None:
+            frames.append(chunk)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _evaluate_pending(table: RuleTable, pending: _Pending, inventory: Inventory | None,
@@ -244,11 +267,12 @@ def _evaluate_pending(table: RuleTable, pending: _Pending, inventory: Inventory 
 
 
 def _count_observed(chunk: pd.DataFrame, verdicts, observed: Counter) -> None:
-    """What the real device decided (when the log says) against the simulated verdict."""
-    if not chunk["observed_action"].notna().any():
+    """What the real device decided, for the flows whose log says, against the simulated verdict."""
+    said = chunk["observed_action"].notna().to_numpy()
+    if not said.any():
         return
-    codes, labels = pd.factorize(chunk["observed_action"].fillna("unknown"))
-    combined = codes.astype(np.int64) * 3 + verdicts.verdict.astype(np.int64)
+    codes, labels = pd.factorize(chunk["observed_action"][said])
+    combined = codes.astype(np.int64) * 3 + verdicts.verdict[said].astype(np.int64)
     counts = np.bincount(combined, minlength=3 * len(labels))
     for value in np.flatnonzero(counts):
         observed[(str(labels[value // 3]), Verdict(int(value % 3)).label)] += int(counts[value])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -390,3 +391,16 @@ def test_the_same_file_found_in_a_directory_counts_as_one_rejected_record(table,
     report = replay(table, [str(tmp_path / "logs")], tmp_path / "out.csv", default_compute="compute_cluster")
     assert report.ledger.rejected == {"unreadable_rest_of_file": 1}
     totals_add_up(report)
+
+
+def test_blobs_and_tables_gathered_into_one_chunk_give_what_small_chunks_give(table, tmp_path):
+    # NSG blobs (read as Arrow tables) and a CSV flow table (a pandas frame), gathered or not
+    logs = tmp_path / "logs"
+    shutil.copytree(ROOT / "data" / "logs" / "nsg-contoso", logs / "nsg")
+    write(logs / "extra.csv", HEADER + PYPI.replace("10.0.3.5", "10.1.0.5"))
+    fleet = load_inventory(ROOT / "data" / "logs" / "contoso-fleet.yaml")
+    gathered = replay(table, [str(logs)], tmp_path / "gathered.parquet", inventory=fleet)
+    alone = replay(table, [str(logs)], tmp_path / "alone.parquet", inventory=fleet, chunk_rows=250)
+    assert gathered.to_dict() == alone.to_dict()
+    left, right = pd.read_parquet(tmp_path / "gathered.parquet"), pd.read_parquet(tmp_path / "alone.parquet")
+    assert len(left) > 1000 and left.astype(str).equals(right.astype(str))

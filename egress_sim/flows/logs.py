@@ -247,7 +247,8 @@ class LogReader(Protocol):
     description: str
     # Optional ``names_logged = False``: the format never records host names, so a flow without one is "name
     # not logged", not "sent without SNI" (readers whose records sometimes carry a name set a ``name_logged``
-    # column per row instead).
+    # column per row instead). Optional ``read_tables``: ``read_chunks`` as Arrow tables, which replay prefers
+    # (gathering many small files' tables costs less than a pandas frame per file).
 
     def sniff(self, head: bytes, file_name: str) -> bool:
         """Whether the first bytes of a (decompressed) file look like this format."""
@@ -283,6 +284,12 @@ def ip_cells(column: pa.Array) -> np.ndarray:
         out[rest] = pc.fill_null(pc.is_in(candidates, value_set=pa.array(valid, pa.string())), False).to_numpy(
             zero_copy_only=False)
     return out
+
+
+def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
+    """A reader's Arrow table as the pandas frame ``read_chunks`` yields: 64-bit integer columns as nullable
+    ``Int64`` (byte counters may be missing), the rest as Arrow converts them."""
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, use_threads=False)
 
 
 def frame(rows: dict[str, list], columns: tuple[str, ...]) -> pd.DataFrame:
