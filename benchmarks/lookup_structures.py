@@ -349,7 +349,7 @@ def measure(label: str, s: Structures, addrs32: np.ndarray, trie: pytricia.PyTri
 
     s64, s32 = s.starts64.nbytes, s.starts32.nbytes
     run("numpy searchsorted uint64", lambda: np.searchsorted(s.starts64, addrs64, side="right") - 1, s64,
-        "the batch's ip_lo dtype")
+        "the dtype FlowBatch.dest_lo holds")
     run("numpy searchsorted uint32", lambda: np.searchsorted(s.starts32, addrs32, side="right") - 1, s32)
     run("numpy searchsorted uint64 starts, uint32 addrs",
         lambda: np.searchsorted(s.starts64, addrs32, side="right") - 1, s64, "numpy casts the addresses per call")
