@@ -3,7 +3,7 @@
 ``evaluate.py`` does the work per *unique* value first (which rules cover each distinct destination address,
 which rules match each distinct host name); this loop then reads those answers through each flow's codes and
 ANDs in the flow's port and protocol. One pass over the flows, no temporary arrays, a few bytes read per flow:
-numpy's mask-per-step version of the same decision made ~30 passes over memory and ran ~10x slower
+numpy's mask-per-step version of the same decision made ~30 passes over memory and ran ~13x slower
 (``benchmarks/README.md``).
 
 Every array has a fixed dtype (see ``decide``) so numba compiles one specialisation, cached on disk.
