@@ -53,21 +53,29 @@ class Verdicts:
     def __len__(self) -> int:
         return len(self.reason)
 
+    def rule_codes(self) -> tuple[np.ndarray, list[str]]:
+        """Per flow, a code into the distinct rule names (-1: no rule). A user rule may carry the name of a
+        required one, and labels must be distinct: rules of the same name share a code."""
+        names, first = np.unique(np.array(self.rule_names, dtype=object), return_inverse=True) if self.rule_names \
+            else (np.array([], dtype=object), np.array([], dtype=np.intp))
+        return np.append(first.astype(np.int32), -1)[self.rule], names.tolist()
+
     def to_arrow(self) -> dict[str, pa.DictionaryArray]:
         """The ``verdict``, ``reason`` and ``rule`` columns as Arrow dictionary arrays (codes + labels)."""
+        codes, names = self.rule_codes()
         return {
             "verdict": pa.DictionaryArray.from_arrays(self.verdict, VERDICT_LABELS),
             "reason": pa.DictionaryArray.from_arrays(_REASON_POSITION[self.reason], REASON_LABELS),
-            "rule": pa.DictionaryArray.from_arrays(
-                pa.array(self.rule, mask=self.rule < 0), pa.array(self.rule_names, pa.string())),
+            "rule": pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(names, pa.string())),
         }
 
     def to_frame(self) -> pd.DataFrame:
         """Columns ``verdict``, ``reason`` and ``rule`` (the rule's name, or missing), all categoricals: building
-        them costs one small code array per flow, never a string per flow (rule names are unique)."""
+        them costs one small code array per flow, never a string per flow."""
         reason_cat = pd.Categorical.from_codes(_REASON_POSITION[self.reason], categories=REASON_LABELS)
         verdict_cat = pd.Categorical.from_codes(self.verdict, categories=VERDICT_LABELS)
-        rule = pd.Categorical.from_codes(self.rule, categories=pd.Index(self.rule_names, dtype=object))
+        codes, names = self.rule_codes()
+        rule = pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object))
         return pd.DataFrame({"verdict": verdict_cat, "reason": reason_cat, "rule": rule}, copy=False)
 
 

@@ -73,7 +73,7 @@ def parse_ip_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     version = np.zeros(n, dtype=np.uint8)
     hi = np.zeros(n, dtype=np.uint64)
     lo = np.zeros(n, dtype=np.uint64)
-    texts = np.flatnonzero(np.fromiter((type(v) is str for v in values), dtype=bool, count=n))
+    texts = np.flatnonzero(np.fromiter((type(v) is str and v.isascii() for v in values), dtype=bool, count=n))
     quads = np.zeros(n, dtype=bool)
     if texts.size:
         column = pa.array(values[texts], type=pa.string())

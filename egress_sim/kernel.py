@@ -14,13 +14,17 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .compile import HostQuestion
 from .verdicts import Reason
 
 # Isolation modes as the kernel sees them.
 MODE_DISABLED, MODE_INTERNET, MODE_APPROVED = 0, 1, 2
 
-# Columns of the per-host answers (compile.HostQuestion); repeated here as plain ints for numba.
-_FQDN_ACTIVE, _FQDN_INACTIVE, _PE_ACTIVE, _PE_ACTIVE_SPARK, _PE_INACTIVE, _PE_INACTIVE_SPARK, _STORAGE = range(7)
+# Columns of the per-host answers, as plain ints for numba.
+_FQDN_ACTIVE, _FQDN_INACTIVE = int(HostQuestion.FQDN_ACTIVE), int(HostQuestion.FQDN_INACTIVE)
+_PE_ACTIVE, _PE_ACTIVE_SPARK = int(HostQuestion.PE_ACTIVE), int(HostQuestion.PE_ACTIVE_SPARK)
+_PE_INACTIVE, _PE_INACTIVE_SPARK = int(HostQuestion.PE_INACTIVE), int(HostQuestion.PE_INACTIVE_SPARK)
+_STORAGE = int(HostQuestion.STORAGE)
 
 _NOT_ISOLATED = Reason.NOT_ISOLATED.value
 _UNSUPPORTED_COMPUTE = Reason.UNSUPPORTED_COMPUTE.value

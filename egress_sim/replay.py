@@ -31,7 +31,7 @@ from .flows.formats import detect, expand_inputs, file_identity, reader_named
 from .flows.inventory import Inventory
 from .flows.io import FlowWriter
 from .flows.logs import RecordLedger, Sample, StrictInputError, arrow_to_frame
-from .flows.schema import FlowBatch, name_logged_flags
+from .flows.schema import FlowBatch
 from .model import ComputeType
 from .summary import EvaluationSummary
 from .verdicts import Reason, Verdict
@@ -254,15 +254,15 @@ def _evaluate_pending(table: RuleTable, pending: _Pending, inventory: Inventory 
         fill = ComputeType.parse(default_compute).yaml
         chunk["compute_type"] = np.where(no_compute & chunk["compute_type"].isna().to_numpy(), fill,
                                          chunk["compute_type"].to_numpy(dtype=object))
-    chunk["name_logged"] = name_logged_flags(chunk["name_logged"], names_logged)  # a cell says, else the format
-    batch = FlowBatch.from_frame(chunk, None, unknown)
+    batch = FlowBatch.from_frame(chunk, None, unknown, names_logged)  # a name_logged cell says, else the format
     verdicts = evaluate(table, batch)
     rejected = verdicts.verdict == Verdict.REJECTED
     if rejected.any():
         _sample_rejections(chunk, verdicts.reason, rejected, report, strict)
     report.evaluation.add(batch, verdicts)
     _count_observed(chunk, verdicts, report.observed)
-    out = chunk.assign(dst_port=pd.to_numeric(chunk["dst_port"], errors="coerce").astype("Int64"))
+    out = chunk.assign(dst_port=pd.to_numeric(chunk["dst_port"], errors="coerce").astype("Int64"),
+                       name_logged=batch.name_logged)
     writer.write(with_verdicts(out, verdicts.to_frame()))
 
 

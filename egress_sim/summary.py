@@ -110,41 +110,46 @@ class EvaluationSummary:
         }
 
 
+REASON_RADIX = 32  # reason codes are below 32
+assert max(r.value for r in REASONS) < REASON_RADIX
+
+
 def _count(columns: list[tuple[np.ndarray, np.ndarray]], reasons: np.ndarray) -> list[tuple[tuple[str, ...], str, int]]:
     """Flows per (combination of column values, reason); each column given as (codes, unique values), with
     code -1 for a missing cell. One compiled counting pass over the rows into a dense table of every
-    combination when it is small enough (it is, for compute types and simulator labels); else ``np.unique``."""
+    combination when that table is small beside the rows (it is, for compute types and simulator labels);
+    else ``np.unique`` on a mixed-radix key."""
     labels = [np.append(np.asarray(uniques, dtype=object), "missing") for _, uniques in columns]  # code -1 → last
     sizes = np.array([len(values) for values in labels], dtype=np.int64)
     codes = tuple(np.ascontiguousarray(c, dtype=np.int32) for c, _ in columns)
-    combinations = 256 * int(np.prod(sizes))  # reason codes are < 256
-    if combinations <= 1 << 24:
+    combinations = REASON_RADIX * int(np.prod(sizes))
+    if combinations <= max(1 << 16, 4 * len(reasons)):
         counts = np.zeros(combinations, dtype=np.int64)
         _tally(reasons, codes, sizes, counts)
         keys = np.flatnonzero(counts)
         numbers = counts[keys]
     else:
         key = reasons.astype(np.int64)
-        radix = 256
+        radix = REASON_RADIX
         for c, size in zip(codes, sizes.tolist()):
             key += np.where(c < 0, size - 1, c).astype(np.int64) * radix
             radix *= size
         keys, numbers = np.unique(key, return_counts=True)
     out = []
     for key, number in zip(keys.tolist(), numbers.tolist()):
-        rest, combination = key // 256, []
+        rest, combination = key // REASON_RADIX, []
         for values in labels:
             rest, position = divmod(rest, len(values))
             combination.append(str(values[position]))
-        out.append((tuple(combination), Reason(key % 256).code, int(number)))
+        out.append((tuple(combination), Reason(key % REASON_RADIX).code, int(number)))
     return out
 
 
 @numba.njit(cache=True, nogil=True)
 def _tally(reasons, codes, sizes, counts):
-    """``counts[reason + 256 * (c0 + size0 * (c1 + ...))] += 1`` per flow (a code -1 counts as the last value)."""
+    """``counts[reason + 32 * (c0 + size0 * (c1 + ...))] += 1`` per flow (a code -1 counts as the last value)."""
     for i in range(reasons.shape[0]):
-        key, radix = np.int64(reasons[i]), np.int64(256)
+        key, radix = np.int64(reasons[i]), np.int64(REASON_RADIX)
         for j in range(len(codes)):
             code = codes[j][i]
             key += (code if code >= 0 else sizes[j] - 1) * radix

@@ -181,3 +181,37 @@ def test_prefix_bounds_agrees_with_ipaddress(text):
             return
         raise AssertionError(f"{text!r} accepted, ipaddress refuses it")
     assert prefix_bounds(text) == (network.version, int(network.network_address), int(network.broadcast_address))
+
+
+def test_a_user_rule_named_like_a_required_one_labels_flows_by_that_name(tags, tmp_path):
+    workspace = workspace_from_dict({"name": "w", "location": "eastus", "managed_network": {
+        "isolation_mode": "allow_only_approved_outbound",
+        "outbound_rules": [{"name": "required-AzureMonitor", "type": "fqdn", "destination": "*.pytorch.org"}]}})[0]
+    table = compile_rules(workspace, tags)
+    assert table.rule_names.count("required-AzureMonitor") == 2
+    flows = pd.DataFrame({"compute_type": "compute_cluster", "dst_ip": "203.0.113.9", "dst_port": 443,
+                          "protocol": "TCP", "fqdn": ["download.pytorch.org", "evil.example"]})
+    out = evaluate_frame(table, flows)
+    assert out["rule"].astype(object).fillna("-").tolist() == ["required-AzureMonitor", "-"]
+    flows.to_csv(tmp_path / "flows.csv", index=False)
+    evaluate_file(table, tmp_path / "flows.csv", tmp_path / "out.csv")
+    assert pd.read_csv(tmp_path / "out.csv")["reason"].tolist() == ["fqdn", "default_deny"]
+
+
+def test_text_columns_of_any_arrow_string_type_are_written_dictionary_encoded(tags, tmp_path):
+    table = compile_rules(workspace_from_dict({"name": "w", "location": "eastus", "managed_network": {
+        "isolation_mode": "allow_only_approved_outbound"}})[0], tags)
+    _flows(2000, seed=1).to_csv(tmp_path / "flows.csv", index=False)  # pandas 3 reads text as large_string
+    evaluate_file(table, tmp_path / "flows.csv", tmp_path / "out.parquet")
+    metadata = pq.ParquetFile(tmp_path / "out.parquet").metadata.row_group(0)
+    encodings = {metadata.column(i).path_in_schema: metadata.column(i).encodings for i in range(metadata.num_columns)}
+    for column in ("compute_type", "dst_ip", "protocol", "fqdn", "verdict", "reason", "rule"):
+        assert "RLE_DICTIONARY" in encodings[column], (column, encodings[column])
+
+
+def test_an_address_cell_that_is_not_text_parquet_can_hold_is_rejected_not_a_crash(tags):
+    table = compile_rules(workspace_from_dict({"name": "w", "location": "eastus", "managed_network": {
+        "isolation_mode": "allow_only_approved_outbound"}})[0], tags)
+    addresses = pd.Series(["1.2.3.4", "1.2.3.\udcff"], dtype=object)  # a lone surrogate: no UTF-8 for it
+    flows = pd.DataFrame({"compute_type": "compute_cluster", "dst_ip": addresses, "dst_port": 443, "protocol": "TCP"})
+    assert evaluate_frame(table, flows)["reason"].tolist() == ["default_deny", "invalid_dst_ip"]

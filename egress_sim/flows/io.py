@@ -38,11 +38,8 @@ def read_flow_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> 
 def read_flow_tables(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                      columns: Iterable[str] | None = None) -> Iterator[pa.Table]:
     """The flow table as Arrow tables of at most ``chunk_rows`` rows, in file order; with ``columns``, only
-    those of them the file has (Parquet then reads nothing else).
-
-    Parquet text columns are read dictionary-encoded (Parquet stores them so): each chunk then carries a code
-    per row and the distinct values once, which is what the evaluator works on, and writing them back costs
-    no hashing. CSV cells are read as text (see the module docstring)."""
+    those of them the file has (Parquet then reads nothing else). Parquet as ``open_parquet`` opens it; CSV
+    cells are read as text (see the module docstring)."""
     fmt = table_format(path)
     if not Path(path).is_file():
         raise FlowInputError(f"{path}: no such flow file")
@@ -55,12 +52,28 @@ def read_flow_tables(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                         frame = frame[[c for c in frame.columns if c in set(columns)]]
                     yield pa.Table.from_pandas(frame, preserve_index=False)
         else:
-            schema = pq.read_schema(path)
-            text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-            wanted = None if columns is None else [c for c in schema.names if c in set(columns)]
-            yield from _parquet_chunks(pq.ParquetFile(path, read_dictionary=text, pre_buffer=False), chunk_rows, wanted)
+            parquet = open_parquet(path)
+            wanted = None if columns is None else [c for c in parquet.schema_arrow.names if c in set(columns)]
+            yield from _parquet_chunks(parquet, chunk_rows, wanted)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowException, UnicodeDecodeError, OSError) as exc:
         raise FlowInputError(f"{path}: cannot read flows: {str(exc).splitlines()[0]}") from None
+
+
+def is_text(kind: pa.DataType) -> bool:
+    """A text column: Arrow ``string`` or ``large_string`` (what pandas 3 ``str`` columns become), or a
+    dictionary of either."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def open_parquet(path: str | Path) -> pq.ParquetFile:
+    """A Parquet file opened for streaming: text columns read dictionary-encoded (Parquet stores them so:
+    each chunk then carries a code per row and the distinct values once, which is what the evaluator works
+    on, and writing them back costs no hashing), and no pre-buffering (it keeps every row group read so far:
+    peak memory grew with the file)."""
+    text = [f.name for f in pq.read_schema(path) if is_text(f.type)]
+    return pq.ParquetFile(path, read_dictionary=text, pre_buffer=False)
 
 
 def _parquet_chunks(parquet: pq.ParquetFile, chunk_rows: int, columns: list[str] | None) -> Iterator[pa.Table]:
@@ -134,7 +147,7 @@ class FlowWriter(_OutputFile):
             table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
             if self._parquet is None:
                 self._schema = _stable_schema(table.schema)
-                text = [f.name for f in self._schema if pa.types.is_dictionary(f.type) or pa.types.is_string(f.type)]
+                text = [f.name for f in self._schema if is_text(f.type)]
                 # Statistics (min/max per page) help readers skip row groups by number or time; on text they
                 # cost as much as the rest of the writing, and nobody filters verdict files by text ranges.
                 numbers = [f.name for f in self._schema if f.name not in text]

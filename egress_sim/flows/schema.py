@@ -152,7 +152,7 @@ class FlowBatch:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, default_compute: ComputeType | str | None = None,
-                   unknown_source: np.ndarray | None = None, names_logged: bool = True) -> "FlowBatch":
+                   unknown_source: np.ndarray | None = None, names_logged: bool | np.ndarray = True) -> "FlowBatch":
         """Parse a flow table. ``unknown_source`` marks rows whose compute could not be identified from their
         source address (replayed logs): they are rejected as ``unknown_source``, before any other check.
 
@@ -163,9 +163,10 @@ class FlowBatch:
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, Column], n: int, default_compute: ComputeType | str | None = None,
-                     unknown_source: np.ndarray | None = None, names_logged: bool = True) -> "FlowBatch":
+                     unknown_source: np.ndarray | None = None, names_logged: bool | np.ndarray = True) -> "FlowBatch":
         """``from_frame`` on columns given one by one: pandas Series or Arrow arrays (a dictionary array is
-        taken as it is, codes and values, which is how Parquet text columns arrive)."""
+        taken as it is, codes and values, which is how Parquet text columns arrive). ``names_logged`` may
+        be given per flow (replay gathers flows of several log formats)."""
         missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         if "dst_ip" not in columns and "fqdn" not in columns:
             missing.append("dst_ip (or fqdn)")
@@ -218,7 +219,7 @@ class FlowBatch:
         if "name_logged" in columns:
             name_logged = name_logged_flags(columns["name_logged"], names_logged)
         else:
-            name_logged = np.full(n, names_logged, dtype=bool)
+            name_logged = np.broadcast_to(np.asarray(names_logged, dtype=bool), (n,)).copy()
         return cls(
             n=n,
             name_logged=name_logged,
@@ -277,13 +278,6 @@ def factorize(column: Column) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(array.dictionary.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def take_by_code(values: np.ndarray, codes: np.ndarray, fill: Any) -> np.ndarray:
-    """Broadcast per-unique ``values`` to rows: ``values[codes]``, with ``fill`` where the code is -1 (missing).
-
-    One gather: ``fill`` is appended, so code -1 reads it as the last element."""
-    return np.append(values, np.array(fill, dtype=values.dtype))[codes]
-
-
 def _parsed_per_unique(column: Column, parse) -> tuple[np.ndarray, np.ndarray]:
     """Codes per row and ``parse`` of each unique value (int32)."""
     codes, uniques = factorize(column)
@@ -300,7 +294,11 @@ def _ports(column: Column) -> np.ndarray:
     if not numeric:
         codes, ports = _parsed_per_unique(column, parse_port)
         return np.append(ports, _MISSING)[codes]
-    values = column.to_numpy() if isinstance(column, pd.Series) else column.to_numpy(zero_copy_only=False)
+    if isinstance(column, pd.Series):
+        plain = column.dtype.kind in "iu"  # a numpy integer column has no missing cells
+        values = column.to_numpy() if plain else column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = column.to_numpy(zero_copy_only=False)  # integers with nulls come back as floats with NaN
     if values.dtype.kind in "iu":  # integers without missing cells (the common case): one range check
         return np.where((values >= 0) & (values <= 65535), values, _INVALID).astype(np.int32, copy=False)
     values = values.astype(np.float64)  # missing cells are NaN now, which fails every test below

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from ..errors import FlowInputError
 from .logs import LogFile, RecordLedger
+from .io import open_parquet
 from .schema import REQUIRED_COLUMNS
 
 def _looks_like_our_header(line: str) -> bool:
@@ -128,9 +128,7 @@ class ParquetTableReader:
 
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         try:
-            schema = pq.read_schema(log.path)
-            text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-            parquet = pq.ParquetFile(log.path, pre_buffer=False, read_dictionary=text)  # as flows.io reads them
+            parquet = open_parquet(log.path)
             done = 0
             for batch in parquet.iter_batches(batch_size=chunk_rows):
                 yield _emit(batch.to_pandas(), ledger, lambda i, base=done: f"{log.name}: row {base + i}")
