@@ -27,7 +27,7 @@ import pyarrow as pa
 from .compile import RuleTable
 from .errors import FlowInputError
 from .evaluate import evaluate, with_verdicts
-from .flows.formats import detect, expand_inputs, file_identity, reader_named
+from .flows.formats import detect, expand_inputs, reader_named
 from .flows.inventory import Inventory
 from .flows.io import FlowWriter
 from .flows.logs import RecordLedger, Sample, StrictInputError, arrow_to_frame
@@ -110,8 +110,8 @@ def replay(
     progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
     """Evaluate every flow in the logs under ``table``; write verdicts to ``out_path``, rejects to ``rejects_path``."""
-    own = {file_identity(Path(p)) for p in (out_path, rejects_path) if p is not None and Path(p).is_file()}
-    files = [f for f in expand_inputs(inputs) if file_identity(f.path) not in own]  # never re-read our own output
+    own = tuple(p for p in (out_path, rejects_path) if p is not None)
+    files = expand_inputs(inputs, exclude=own)  # never re-read our own output
     forced = reader_named(log_format) if log_format else None
     ledger = RecordLedger(strict=strict)
     report = ReplayReport([], ledger, EvaluationSummary())

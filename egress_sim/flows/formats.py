@@ -55,8 +55,9 @@ def detect(log: LogFile) -> LogReader:
     )
 
 
-def expand_inputs(inputs: list[str]) -> list[LogFile]:
-    """Files from paths, directories (all files below them, sorted) and glob patterns, each once, in order.
+def expand_inputs(inputs: list[str], exclude: tuple[str | Path, ...] = ()) -> list[LogFile]:
+    """Files from paths, directories (all files below them, sorted) and glob patterns, each once, in order;
+    none of ``exclude`` (files that exist), however they are reached.
 
     A file found in a directory or by a pattern that turns out to be in no known format is passed over with a
     warning by ``replay``; one the user named is an error."""
@@ -80,8 +81,11 @@ def expand_inputs(inputs: list[str]) -> list[LogFile]:
             raise FlowInputError(f"{item}: no such file or directory")
         files.extend((p, named) for p in matched)
     unique: dict[tuple[int, int], tuple[Path, bool]] = {}  # file identity -> (path as the user wrote it, named)
+    excluded = {file_identity(Path(p)) for p in exclude if Path(p).is_file()}
     for path, named in files:
         key = file_identity(path)
+        if key in excluded:
+            continue
         first, was_named = unique.get(key, (path, False))
         unique[key] = (first, was_named or named)
     return [LogFile(p, named) for p, named in unique.values()]
