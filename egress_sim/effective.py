@@ -47,7 +47,7 @@ REQUIRED_SERVICE_TAGS: tuple[tuple[str, Protocol, str], ...] = (
     ("MicrosoftContainerRegistry", Protocol.TCP, "443"),
     ("AzureMonitor", Protocol.TCP, "443"),
 )
-_REGIONAL_TAGS = {"BatchNodeManagement"}
+REGIONAL_TAGS = {"BatchNodeManagement"}
 STORAGE_PROVIDER = "Microsoft.Storage/storageAccounts"
 
 
@@ -102,21 +102,38 @@ def fqdn_rules_allow(rules: tuple[FqdnDestination, ...], host: str) -> bool:
     return any(rule.is_active and any(p.matches(host) for p in rule.patterns) for rule in rules)
 
 
+def required_rule_name(tag: str, protocol: Protocol) -> str:
+    """Azure's own name for a required service-tag rule (spec §11): ``__SYS_ST_AzureActiveDirectory_TCP``."""
+    return f"__SYS_ST_{tag}_{protocol.value}"
+
+
+def _base_tag(tag: str) -> str:
+    """``BatchNodeManagement.EastUS`` → ``BatchNodeManagement``: how a required rule is matched across regions."""
+    base = tag.split(".", 1)[0]
+    return base if base in REGIONAL_TAGS else tag
+
+
 def required_service_tag_rules(workspace: Workspace, tags: ServiceTagSet) -> tuple[ServiceTagDestination, ...]:
-    """The service-tag rules Azure adds in ``allow_only_approved_outbound`` (spec §2).
+    """The service-tag rules Azure adds in ``allow_only_approved_outbound`` (spec §2), by Azure's names.
+
+    A file that already lists Azure's required rules (``category: Required``, as ``show`` commands print them)
+    keeps its own: ours are added only for a (tag, protocol) it lacks, so nothing is doubled.
 
     ``VirtualNetwork`` is left out on purpose: the public tag is empty, and traffic inside the managed VNet
     is what private endpoints model (each with its own address), so a blanket 10.0.0.0/16 rule would let
     Spark reach endpoints that are not ``spark_enabled``.
     """
+    given = {(_base_tag(r.service_tag or ""), r.protocol) for r in workspace.managed_network.service_tag_rules
+             if r.category is OutboundRuleCategory.REQUIRED}
     rules: list[ServiceTagDestination] = []
     for tag, protocol, ports in REQUIRED_SERVICE_TAGS:
-        if tag in _REGIONAL_TAGS:
+        if (tag, protocol) in given:
+            continue
+        if tag in REGIONAL_TAGS:
             tag = regional_tag_name(tag, workspace, tags)
-        suffix = "-udp" if protocol is Protocol.UDP else ""
         rules.append(
             ServiceTagDestination(
-                name=f"required-{tag.replace('.', '-')}{suffix}",
+                name=required_rule_name(tag, protocol),
                 category=OutboundRuleCategory.REQUIRED,
                 service_tag=tag,
                 protocol=protocol,
@@ -127,9 +144,12 @@ def required_service_tag_rules(workspace: Workspace, tags: ServiceTagSet) -> tup
 
 
 def regional_tag_name(base: str, workspace: Workspace, tags: ServiceTagSet) -> str:
-    """``BatchNodeManagement`` in ``eastus`` → ``BatchNodeManagement.EastUS``, as spelled in the tag file."""
+    """``BatchNodeManagement`` in ``eastus`` → ``BatchNodeManagement.EastUS``, as spelled in the tag file.
+
+    Without a location (optional in Azure, which then uses the resource group's region) the global tag stands
+    in: wider than Azure's rule, and ``validate`` says so."""
     if not workspace.region:
-        raise ServiceTagError(f"workspace {workspace.name!r} has no 'location': the required rule {base}.<region> needs one")
+        return base
     tag = tags.regional(base, workspace.region)
     if tag is None:
         raise ServiceTagError(
@@ -168,6 +188,9 @@ def required_private_endpoint_rules(workspace: Workspace) -> tuple[PrivateEndpoi
             targets.append(("required-keyvault", workspace.key_vault, "vault"))
         if workspace.container_registry:
             targets.append(("required-registry", workspace.container_registry, "registry"))
+    given = {(r.service_resource_id.lower(), r.subresource_target.lower())
+             for r in workspace.managed_network.private_endpoint_rules if r.category is OutboundRuleCategory.REQUIRED}
+    targets = [t for t in targets if (t[1].lower(), t[2].lower()) not in given]
     return tuple(
         PrivateEndpointDestination(
             name=name,
@@ -218,7 +241,8 @@ def effective_rules(workspace: Workspace, tags: ServiceTagSet, mode: IsolationMo
 
     tag_rules: list[TagRule] = []
     if approved:
-        for rule in (*required_service_tag_rules(workspace, tags), *network.service_tag_rules):
+        file_rules = sorted(network.service_tag_rules, key=lambda r: r.category is not OutboundRuleCategory.REQUIRED)
+        for rule in (*required_service_tag_rules(workspace, tags), *file_rules):
             tag_rules.append(TagRule(rule, _prefixes_of(rule, tags)))
 
     endpoints = private_endpoints(workspace) if mode.is_isolated else ()

@@ -6,6 +6,7 @@ Each limit is far above anything Azure or a real log produces; the README's "Lim
 
 from __future__ import annotations
 
-# Workspace and other YAML/JSON documents (workspace, scenario, inventory, service-tag file).
-MAX_DOCUMENT_DEPTH = 64            # nesting of mappings/lists; Azure's deepest real form is ~8
-MAX_WORKSPACE_BYTES = 16 * 2**20   # a workspace file (YAML or JSON); real ones are a few KB
+# --- documents: workspace, scenario, service catalog, inventory (YAML or JSON) ---------------------------
+MAX_DOCUMENT_BYTES = 64 * 2**20    # a real workspace file is a few KB; an inventory of 100 k computes ~10 MB
+MAX_DOCUMENT_DEPTH = 64            # nesting of mappings and lists; Azure's deepest real form is about 8
+MAX_DOCUMENT_NODES = 5_000_000     # values once YAML aliases are expanded ("billion laughs" stops here)

@@ -1,19 +1,28 @@
-"""Load a workspace file and check it completely: syntax (while loading) and meaning (``validate``)."""
+"""Load a workspace file in any form and check it completely: syntax (while loading) and meaning (``validate``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from .findings import Finding, WorkspaceInvalid
-from .model import Workspace, load_workspace
+from .model import Workspace, WorkspaceFile, read_workspace
 from .servicetags import ServiceTagSet
 from .validate import validate_workspace
 
 
-def load_checked(path: str | Path, tags: ServiceTagSet) -> tuple[Workspace, list[Finding]]:
-    """The workspace and its warnings; ``WorkspaceInvalid`` lists every error (syntax and meaning) at once."""
-    workspace, findings = load_workspace(path)
-    findings = findings + validate_workspace(workspace, tags, source=str(path))
+def read_checked(path: str | Path, tags: ServiceTagSet, location: str | None = None) -> WorkspaceFile:
+    """The loaded file with every warning; ``WorkspaceInvalid`` lists every error (syntax and meaning) at once.
+
+    ``location`` (``--location``) supplies or overrides the file's region."""
+    loaded = read_workspace(path, location)
+    findings = loaded.findings + validate_workspace(loaded.workspace, tags, source=str(path))
     if any(f.level == "error" for f in findings):
         raise WorkspaceInvalid(findings)
-    return workspace, findings
+    return replace(loaded, findings=findings)
+
+
+def load_checked(path: str | Path, tags: ServiceTagSet, location: str | None = None) -> tuple[Workspace, list[Finding]]:
+    """``read_checked`` as (workspace, warnings)."""
+    loaded = read_checked(path, tags, location)
+    return loaded.workspace, loaded.findings

@@ -8,13 +8,14 @@ file, Private Link targets, and the change from a previous mode.
 from __future__ import annotations
 
 from .compile import STORAGE_HOST_SUFFIXES, is_storage_host
-from .effective import REQUIRED_SERVICE_TAGS, regional_tag_name
+from .effective import REGIONAL_TAGS, REQUIRED_SERVICE_TAGS, regional_tag_name
 from .errors import ModelError, ServiceTagError
 from .findings import Finding
 from .model import (
     FqdnDestination,
     FqdnPattern,
     IsolationMode,
+    OutboundRuleCategory,
     PatternKind,
     PrivateEndpointDestination,
     ResourceId,
@@ -44,19 +45,26 @@ def validate_workspace(workspace: Workspace, tags: ServiceTagSet, source: str | 
     network = workspace.managed_network
     mode = network.isolation_mode
     if mode is AOAO:
-        for base, _, _ in REQUIRED_SERVICE_TAGS:
-            if base == "BatchNodeManagement":
-                try:
-                    regional_tag_name(base, workspace, tags)
-                except ServiceTagError as exc:
-                    error("required_rule", str(exc))
-            elif base not in tags:
-                error("required_rule", f"the service-tag file {tags.source} lacks the required tag {base!r}")
+        for base in dict.fromkeys(base for base, _, _ in REQUIRED_SERVICE_TAGS):
+            try:
+                tag = regional_tag_name(base, workspace, tags) if base in REGIONAL_TAGS else base
+            except ServiceTagError as exc:
+                error("required_rule", str(exc))
+                continue
+            if tag not in tags:
+                error("required_rule", f"the service-tag file {tags.source} lacks the required tag {tag!r}")
+        if not workspace.region and "BatchNodeManagement" in tags:
+            regions = sum(1 for t in tags.tags.values() if t.name.startswith("BatchNodeManagement."))
+            warn("no_location", f"no location (Azure takes the resource group's region; give --location REGION): the "
+                 f"required rule BatchNodeManagement.<region> is taken as the global BatchNodeManagement tag "
+                 f"({len(tags.get('BatchNodeManagement').address_prefixes):,} prefixes in {regions} regions "
+                 f"instead of one region's), so Batch node-management traffic to every region is allowed")
 
     for rule in network.outbound_rules:
         if mode is DISABLED:
             warn("ignored_rule", "isolation mode is disabled, so outbound rules have no effect", rule.name)
-        elif isinstance(rule, (ServiceTagDestination, FqdnDestination)) and mode is not AOAO:
+        elif (isinstance(rule, (ServiceTagDestination, FqdnDestination)) and mode is not AOAO
+              and rule.category is not OutboundRuleCategory.REQUIRED):
             kind = "service tag" if isinstance(rule, ServiceTagDestination) else "FQDN"
             error(
                 "rule_not_allowed_in_mode",

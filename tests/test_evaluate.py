@@ -87,7 +87,7 @@ def test_icmp_needs_no_port(tags):
 
 
 def test_iana_protocol_numbers_are_accepted(tags):
-    assert one(tags, make_workspace(), dst_ip=AAD_IP, protocol=6) == ("allow", "service_tag", "required-AzureActiveDirectory")
+    assert one(tags, make_workspace(), dst_ip=AAD_IP, protocol=6) == ("allow", "service_tag", "__SYS_ST_AzureActiveDirectory_TCP")
 
 
 def test_a_flow_with_only_a_host_name_is_evaluated(tags):

@@ -48,7 +48,7 @@ def test_fqdn_rule_does_not_open_port_22(cli, ws):
 def test_ip_in_azure_active_directory_allowed_by_the_required_rule(cli, ws, tags):
     ip = tags.get("AzureActiveDirectory").ipv4_prefixes[0].split("/")[0]
     _, data = explain(cli, ws, "--dst", ip, "--port", "443")
-    assert (data["verdict"], data["reason"], data["rule"]) == ("allow", "service_tag", "required-AzureActiveDirectory")
+    assert (data["verdict"], data["reason"], data["rule"]) == ("allow", "service_tag", "__SYS_ST_AzureActiveDirectory_TCP")
 
 
 def test_the_decision_path_lists_every_rule_tried_before_the_match(cli, ws):
@@ -62,7 +62,7 @@ def test_the_decision_path_lists_every_rule_tried_before_the_match(cli, ws):
 def test_text_output_shows_verdict_and_table(cli, ws):
     result = cli("explain", ws, "--dst", "download.pytorch.org", "--port", "443")
     assert "verdict: allow   reason: fqdn   rule: pytorch" in result.output
-    assert "required-AzureActiveDirectory" in result.output
+    assert "__SYS_ST_AzureActiveDirectory_TCP" in result.output
 
 
 def test_expect_turns_the_verdict_into_a_check(cli, ws):

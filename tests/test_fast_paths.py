@@ -186,13 +186,13 @@ def test_prefix_bounds_agrees_with_ipaddress(text):
 def test_a_user_rule_named_like_a_required_one_labels_flows_by_that_name(tags, tmp_path):
     workspace = workspace_from_dict({"name": "w", "location": "eastus", "managed_network": {
         "isolation_mode": "allow_only_approved_outbound",
-        "outbound_rules": [{"name": "required-AzureMonitor", "type": "fqdn", "destination": "*.pytorch.org"}]}})[0]
+        "outbound_rules": [{"name": "__SYS_ST_AzureMonitor_TCP", "type": "fqdn", "destination": "*.pytorch.org"}]}})[0]
     table = compile_rules(workspace, tags)
-    assert table.rule_names.count("required-AzureMonitor") == 2
+    assert table.rule_names.count("__SYS_ST_AzureMonitor_TCP") == 2
     flows = pd.DataFrame({"compute_type": "compute_cluster", "dst_ip": "203.0.113.9", "dst_port": 443,
                           "protocol": "TCP", "fqdn": ["download.pytorch.org", "evil.example"]})
     out = evaluate_frame(table, flows)
-    assert out["rule"].astype(object).fillna("-").tolist() == ["required-AzureMonitor", "-"]
+    assert out["rule"].astype(object).fillna("-").tolist() == ["__SYS_ST_AzureMonitor_TCP", "-"]
     flows.to_csv(tmp_path / "flows.csv", index=False)
     evaluate_file(table, tmp_path / "flows.csv", tmp_path / "out.csv")
     assert pd.read_csv(tmp_path / "out.csv")["reason"].tolist() == ["fqdn", "default_deny"]

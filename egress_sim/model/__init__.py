@@ -19,7 +19,9 @@ from .network import ManagedNetwork, ManagedNetworkProvisionStatus, Workspace
 from .ports import PortRange, PortRanges
 from .resource_id import ResourceId
 from .rules import AnyRule, FqdnDestination, OutboundRule, PrivateEndpointDestination, ServiceTagDestination
-from .yaml_io import dump_workspace, load_workspace, rule_to_dict, workspace_from_dict, workspace_to_dict
+from .forms import FORMS, WorkspaceFile, detect_form, load_workspace, read_workspace, workspace_from_document
+from .rest_io import workspace_to_rest
+from .yaml_io import dump_workspace, rule_to_dict, workspace_from_dict, workspace_to_dict
 
 __all__ = [
     "MANAGED_COMPUTE_TYPES", "AnyRule", "ComputeType", "FirewallSku", "FqdnDestination", "FqdnPattern",
@@ -27,4 +29,5 @@ __all__ = [
     "OutboundRuleType", "PatternKind", "PortRange", "PortRanges", "PrivateEndpointDestination", "Protocol",
     "ResourceId", "RuleStatus", "ServiceTagDestination", "Workspace", "dump_workspace", "load_workspace",
     "normalize_host", "rule_to_dict", "try_normalize_host", "workspace_from_dict", "workspace_to_dict",
+    "FORMS", "WorkspaceFile", "detect_form", "read_workspace", "workspace_from_document", "workspace_to_rest",
 ]

@@ -51,7 +51,7 @@ def normalize_host(text: object) -> str:
             raise ModelError(f"host name {text!r} has an empty label")
         if len(label) > MAX_LABEL_LENGTH:
             raise ModelError(f"host name {text!r} has a label longer than {MAX_LABEL_LENGTH} characters")
-        if not _LABEL_CHARS.match(label):
+        if not _LABEL_CHARS.fullmatch(label):
             raise ModelError(f"host name {text!r} has a character that is not allowed in {label!r}")
     return host
 

@@ -27,7 +27,7 @@ class ResourceId:
         raw = text.strip()
         parts = raw.strip("/").split("/")
         bad = f"resource id {raw!r} is malformed"
-        if not raw.startswith("/") or any(not _SEGMENT.match(p) for p in parts):
+        if not raw.startswith("/") or any(not _SEGMENT.fullmatch(p) for p in parts):
             raise ModelError(f"{bad}: expected /subscriptions/<id>/resourceGroups/<group>/providers/<namespace>/<type>/<name>")
         if len(parts) < 8 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups" or parts[4].lower() != "providers":
             raise ModelError(f"{bad}: expected /subscriptions/<id>/resourceGroups/<group>/providers/<namespace>/<type>/<name>")

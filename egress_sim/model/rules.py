@@ -19,8 +19,10 @@ from .ports import PortRanges
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# spec §4: no regex is documented; this is the simulator's rule (letters, digits, '_' and '-', up to 63).
-RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+# spec §4 documents no pattern; Azure's own names start with '__' and hold dots (``__SYS_ST_AzureFrontDoor.FirstParty_TCP``,
+# spec §11), and portal names embed resource names (``Connection_<resource>_<subresource>``). So: letters, digits,
+# '_', '.' and '-', up to 255 characters, not starting with '.' or '-'.
+RULE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,9 +36,9 @@ class OutboundRule:
     type: ClassVar[OutboundRuleType]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not RULE_NAME.match(self.name):
+        if not isinstance(self.name, str) or not RULE_NAME.fullmatch(self.name):
             raise ModelError(
-                f"rule name {self.name!r} is invalid: use 1-63 letters, digits, '_' or '-', starting with a letter or digit"
+                f"rule name {self.name!r} is invalid: use 1-255 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
             )
         _coerce(self, "category", OutboundRuleCategory, "rule category")
         if self.status is not None:

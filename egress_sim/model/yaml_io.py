@@ -1,8 +1,11 @@
-"""Read and write workspaces in the Azure ML CLI/SDK YAML format (spec §7).
+"""Read and write workspaces in the Azure ML CLI/SDK YAML form (spec §7), strictly.
 
-Loading collects *every* problem as a ``Finding`` before failing, so a user fixes a file in one pass.
-Keys the simulator does not use are kept (``Workspace.extra``) and written back, so load-then-dump keeps
-the file's meaning; deprecated rule keys (``data_import_enabled``, ``pe_fqdn``) are dropped with a warning.
+Loading collects *every* problem as a ``Finding`` before failing, so a user fixes a file in one pass. Every
+key is checked against azure-ai-ml's own schema (``keys``): an unknown key is an error naming its path and the
+closest known key, because a misspelt ``isolation_mode`` would otherwise run the workspace as ``disabled``.
+Known keys the simulator does not use (``description``, ``tags``, ...) are kept (``Workspace.extra``) and
+written back, so load-then-dump keeps the file's meaning; deprecated keys (``data_import_enabled``,
+``pe_fqdn``) are dropped with a warning. ``az ml workspace show -o json`` prints this same form as JSON.
 """
 
 from __future__ import annotations
@@ -15,26 +18,26 @@ import yaml
 
 from ..errors import ModelError, WorkspaceFileError
 from ..findings import Finding, WorkspaceInvalid
-from ..yamlfile import read_yaml
 from .enums import IsolationMode, OutboundRuleType
+from .keys import (
+    DEPRECATED_DESTINATION_KEYS,
+    NETWORK_KEYS,
+    NETWORK_STATUS_KEYS,
+    PRIVATE_ENDPOINT_DESTINATION_KEYS,
+    PRIVATE_ENDPOINT_RULE_KEYS,
+    RULE_KEYS,
+    SERVICE_TAG_DESTINATION_KEYS,
+    WORKSPACE_KEYS,
+    check_keys,
+)
 from .network import ManagedNetwork, ManagedNetworkProvisionStatus, Workspace
 from .rules import AnyRule, FqdnDestination, PrivateEndpointDestination, ServiceTagDestination
 
-_WORKSPACE_FIELDS = ("storage_account", "key_vault", "container_registry", "application_insights", "public_network_access")
-_DEPRECATED_DESTINATION_KEYS = ("data_import_enabled", "pe_fqdn")
-_RULE_KEYS = {"name", "type", "destination", "category", "status", "fqdns", "parent_rule_names"}
-_NETWORK_KEYS = {"isolation_mode", "outbound_rules", "firewall_sku", "network_id", "status"}
-
-
-def load_workspace(path: str | Path) -> tuple[Workspace, list[Finding]]:
-    """Load a workspace YAML file; return it with its warnings, or raise ``WorkspaceInvalid`` listing every error."""
-    source = str(path)
-    document = read_yaml(path, "workspace file", WorkspaceFileError)
-    return workspace_from_dict(document, source=source)
+WORKSPACE_FIELDS = ("storage_account", "key_vault", "container_registry", "application_insights", "public_network_access")
 
 
 def workspace_from_dict(document: Any, source: str | None = None) -> tuple[Workspace, list[Finding]]:
-    """Build a ``Workspace`` from parsed YAML (or an equivalent dict)."""
+    """Build a ``Workspace`` from the parsed YAML form; ``WorkspaceInvalid`` lists every error at once."""
     findings: list[Finding] = []
 
     def error(code: str, message: str, rule: str | None = None) -> None:
@@ -44,8 +47,9 @@ def workspace_from_dict(document: Any, source: str | None = None) -> tuple[Works
         findings.append(Finding("warning", code, message, source, rule))
 
     if not isinstance(document, Mapping):
-        error("not_a_mapping", "a workspace file must be a YAML mapping with at least 'name'")
+        error("not_a_mapping", "a workspace file must be a mapping with at least 'name'")
         raise WorkspaceInvalid(findings)
+    check_keys(document, WORKSPACE_KEYS, "", error, warn)
     name = document.get("name")
     if not isinstance(name, str) or not name.strip():
         error("missing_name", "workspace 'name' is missing or empty")
@@ -54,16 +58,19 @@ def workspace_from_dict(document: Any, source: str | None = None) -> tuple[Works
         error("bad_location", f"workspace 'location' {location!r} must be a region name such as 'eastus'")
         location = None
 
-    network_doc = document.get("managed_network") or {}
+    network_doc = document.get("managed_network")
     network = None
+    if network_doc is None:  # Azure's default: no managed network
+        network_doc = {}
     if not isinstance(network_doc, Mapping):
         error("bad_managed_network", "'managed_network' must be a mapping")
     else:
         network = _network_from_dict(network_doc, error, warn)
 
-    extras = {k: v for k, v in document.items() if k not in {"name", "location", "managed_network", *_WORKSPACE_FIELDS}}
+    extras = {k: v for k, v in document.items()
+              if k in WORKSPACE_KEYS and k not in {"name", "location", "managed_network", *WORKSPACE_FIELDS}}
     fields: dict[str, str | None] = {}
-    for key in _WORKSPACE_FIELDS:
+    for key in WORKSPACE_FIELDS:
         value = document.get(key)
         if value is not None and not isinstance(value, str):
             error("bad_field", f"workspace '{key}' {value!r} must be a string")
@@ -78,11 +85,10 @@ def workspace_from_dict(document: Any, source: str | None = None) -> tuple[Works
 def _network_from_dict(doc: Mapping[str, Any], error, warn) -> ManagedNetwork | None:
     ok = True
     kwargs: dict[str, Any] = {}
-    for key in doc:
-        if key not in _NETWORK_KEYS:
-            warn("unknown_key", f"managed_network key {key!r} is not used by the simulator and was dropped")
+    check_keys(doc, NETWORK_KEYS, "managed_network", error, warn)
     try:
-        kwargs["isolation_mode"] = IsolationMode.parse(doc.get("isolation_mode", "disabled"), "isolation mode")
+        mode = doc.get("isolation_mode")
+        kwargs["isolation_mode"] = IsolationMode.parse("disabled" if mode is None else mode, "isolation mode")
     except ModelError as exc:
         error("unknown_mode", str(exc))
         ok = False
@@ -94,14 +100,27 @@ def _network_from_dict(doc: Mapping[str, Any], error, warn) -> ManagedNetwork | 
         try:
             if not isinstance(status, Mapping):
                 raise ModelError(f"managed network status {status!r} must be a mapping with 'status' and 'spark_ready'")
+            check_keys(status, NETWORK_STATUS_KEYS, "managed_network.status", error, warn)
             kwargs["status"] = ManagedNetworkProvisionStatus(status=status.get("status"), spark_ready=status.get("spark_ready"))
         except ModelError as exc:
             error("bad_status", str(exc))
             ok = False
 
-    rules_doc = doc.get("outbound_rules") or []
-    if isinstance(rules_doc, Mapping):  # REST style: {name: rule}
-        rules_doc = [{"name": k, **(v if isinstance(v, Mapping) else {"destination": v})} for k, v in rules_doc.items()]
+    rules_doc = doc.get("outbound_rules")
+    if rules_doc is None:
+        rules_doc = []
+    if isinstance(rules_doc, Mapping):  # keyed by name, as REST stores them (and Azure's own test files use)
+        named = []
+        for key, value in rules_doc.items():
+            if not isinstance(value, Mapping):
+                error("bad_rule", f"managed_network.outbound_rules.{key}: a rule must be a mapping with type and destination")
+                ok = False
+            elif "name" in value and value["name"] != key:
+                error("bad_rule", f"managed_network.outbound_rules.{key}: its name {value['name']!r} differs from its key")
+                ok = False
+            else:
+                named.append({"name": key, **value})
+        rules_doc = named
     if not isinstance(rules_doc, list):
         error("bad_rules", "'outbound_rules' must be a list of rules")
         return None
@@ -137,16 +156,32 @@ def _rule_from_dict(doc: Any, index: int, error, warn) -> AnyRule | None:
     if label is None:
         error("missing_name", f"outbound rule #{index} has no 'name'")
         return None
-    for key in doc:
-        if key not in _RULE_KEYS:
-            warn("unknown_key", f"key {key!r} is not an outbound-rule field and was dropped", label)
+    path = f"managed_network.outbound_rules[{label}]"
     try:
         kind = OutboundRuleType.parse(doc.get("type"), "rule type")
     except ModelError as exc:
         error("unknown_type", str(exc), label)
         return None
-    common = {"name": name, "category": doc.get("category", "user_defined"), "status": doc.get("status")}
+    problems: list[tuple[str, str]] = []  # key errors: the rule is not built when it has any
+
+    def key_error(code: str, message: str) -> None:
+        problems.append((code, message))
+        error(code, message)
+
+    def key_warning(code: str, message: str) -> None:
+        warn(code, message)
+
+    is_pe = kind is OutboundRuleType.PRIVATE_ENDPOINT
+    check_keys(doc, PRIVATE_ENDPOINT_RULE_KEYS if is_pe else RULE_KEYS, path, key_error, key_warning)
     destination = doc.get("destination")
+    if isinstance(destination, Mapping) and kind is not OutboundRuleType.FQDN:
+        known = PRIVATE_ENDPOINT_DESTINATION_KEYS if is_pe else SERVICE_TAG_DESTINATION_KEYS
+        check_keys(destination, known, f"{path}.destination", key_error, key_warning,
+                   deprecated=DEPRECATED_DESTINATION_KEYS if is_pe else frozenset())
+    if problems:
+        return None
+    category = doc.get("category")
+    common = {"name": name, "category": "user_defined" if category is None else category, "status": doc.get("status")}
     try:
         if kind is OutboundRuleType.FQDN:
             if not isinstance(destination, str):
@@ -154,14 +189,9 @@ def _rule_from_dict(doc: Any, index: int, error, warn) -> AnyRule | None:
             return FqdnDestination(destination=destination, **common)
         if not isinstance(destination, Mapping):
             raise ModelError(f"rule {name!r}: a {kind.yaml} rule's destination must be a mapping, got {destination!r}")
-        for key in _DEPRECATED_DESTINATION_KEYS:
-            if key in destination:
-                warn("deprecated_key", f"destination key {key!r} is deprecated and ignored", label)
         if kind is OutboundRuleType.SERVICE_TAG:
-            allowed = {"service_tag", "protocol", "port_ranges", "address_prefixes"}
-            _warn_unknown(destination, allowed, label, warn)
             for key in ("protocol", "port_ranges"):
-                if key not in destination:
+                if destination.get(key) is None:
                     raise ModelError(f"rule {name!r}: a service tag rule needs '{key}'")
             return ServiceTagDestination(
                 protocol=destination["protocol"],
@@ -170,12 +200,11 @@ def _rule_from_dict(doc: Any, index: int, error, warn) -> AnyRule | None:
                 address_prefixes=destination.get("address_prefixes"),
                 **common,
             )
-        allowed = {"service_resource_id", "subresource_target", "spark_enabled", *_DEPRECATED_DESTINATION_KEYS}
-        _warn_unknown(destination, allowed, label, warn)
+        spark = destination.get("spark_enabled")
         return PrivateEndpointDestination(
             service_resource_id=destination.get("service_resource_id"),
             subresource_target=destination.get("subresource_target"),
-            spark_enabled=destination.get("spark_enabled", False),
+            spark_enabled=False if spark is None else spark,  # azure-ai-ml's default
             fqdns=doc.get("fqdns"),
             **common,
         )
@@ -184,12 +213,6 @@ def _rule_from_dict(doc: Any, index: int, error, warn) -> AnyRule | None:
         prefix = f"rule {name!r}: "
         error(_code_for(message), message[len(prefix):] if message.startswith(prefix) else message, label)
         return None
-
-
-def _warn_unknown(destination: Mapping[str, Any], allowed: set[str], rule: str, warn) -> None:
-    for key in destination:
-        if key not in allowed and key not in _DEPRECATED_DESTINATION_KEYS:
-            warn("unknown_key", f"destination key {key!r} is not used by this rule type and was dropped", rule)
 
 
 def _code_for(message: str) -> str:
@@ -245,7 +268,7 @@ def workspace_to_dict(workspace: Workspace) -> dict[str, Any]:
     out: dict[str, Any] = {"name": workspace.name}
     if workspace.location is not None:
         out["location"] = workspace.location
-    for key in _WORKSPACE_FIELDS:
+    for key in WORKSPACE_FIELDS:
         value = getattr(workspace, key)
         if value is not None:
             out[key] = value
