@@ -1,16 +1,20 @@
 """The ``egress-sim`` command line: each command is a thin wrapper over a library call.
 
 Exit codes, for every command: 0 success; 1 a check the user asked for failed (an invalid workspace in
-``validate``, a forbidden mode change, ``explain --expect`` not met); 2 bad input or usage.
+``validate``, a forbidden mode change, ``explain --expect`` not met); 2 bad input or usage (one ``error:``
+line naming the file, or under ``--json`` the object ``{"error": {"code", "message", "file"}, "findings"}``);
+3 an internal error (a bug: one line; ``EGRESS_SIM_DEBUG=1`` shows the traceback); 130 interrupted (Ctrl-C).
+Nothing a user types or feeds in ends in a Python traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
+import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,64 +24,134 @@ import yaml
 from . import __version__
 from .compile import compile_rules
 from .demo import DEFAULT_FLOWS, DEFAULT_SEED, run_demo
-from .flows.scenario import load_scenario
-from .flows.simulator import simulate as simulate_flows
+from .describe import describe_workspace
 from .errors import EgressSimError, OutputFileError
 from .findings import Finding, WorkspaceInvalid
-from .ipnum import parse_ip
-from .loading import load_checked
-from .model import ComputeType, IsolationMode, Protocol, load_workspace
 from .flows.formats import format_names
 from .flows.inventory import load_inventory
+from .flows.scenario import load_scenario
+from .flows.simulator import simulate as simulate_flows
+from .ipnum import parse_ip
+from .loading import read_checked
+from .model import ComputeType, IsolationMode, Protocol, dump_workspace, read_workspace, workspace_to_rest
+from .model.rest_io import untranslated_keys
 from .pipeline import evaluate_file
-from .replay import replay as replay_logs
-from .replay import REPLAY_CHUNK_ROWS, total_size
 from .reference import ReferenceEvaluator
+from .replay import REPLAY_CHUNK_ROWS, total_size
+from .replay import replay as replay_logs
 from .report.markdown import MODE_HEADERS, mode_rows
-from .report.text import render_compiled, render_decision, render_evaluation, render_replay, render_simulation, table
+from .report.text import (
+    render_compiled,
+    render_decision,
+    render_evaluation,
+    render_replay,
+    render_rules,
+    render_simulation,
+    table,
+)
 from .servicetags import ServiceTagSet, load_service_tags
 from .validate import check_transition
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 MAX_FLOWS = 10**12  # a trillion flows: far beyond any disk, small enough for every counter
 
 COMPUTE_CHOICES = [c.yaml for c in ComputeType]
 MODE_HELP = "isolation mode to simulate instead of the file's: disabled, allow_internet_outbound, allow_only_approved_outbound"
+
+# C0/C1 control characters (but newline and tab) from inputs must not reach a terminal raw: an escape
+# sequence in a host name or rule name could rewrite what the user sees.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """``text`` with control characters shown as ``\\xNN`` escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def say(text: str = "", err: bool = False) -> None:
+    click.echo(clean(text), err=err)
 
 
 def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def _fail(code: int, message: str, as_json: bool, findings: list[Finding] | None = None) -> None:
+def _json_error(code: str, message: str, file: str | None, findings: Sequence[Finding] = ()) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "file": file}, "findings": [f.to_dict() for f in findings]}
+
+
+def _fail_invalid(exc: WorkspaceInvalid, exit_code: int, as_json: bool) -> None:
+    """Every error of an invalid workspace, one line each, naming the file (the warnings too under --json)."""
+    errors = exc.errors
     if as_json:
-        _emit_json({"error": message, "findings": [f.to_dict() for f in findings or []]})
+        first = errors[0] if errors else None
+        message = f"{len(errors)} error(s) in the workspace" + (f"; first: {first.message}" if first else "")
+        _emit_json(_json_error("invalid_workspace", message, first.source if first else None, exc.findings))
     else:
-        click.echo(message, err=True)
-    sys.exit(code)
+        for finding in exc.findings:
+            if finding.level == "warning":
+                say(str(finding), err=True)
+        for finding in errors:
+            say(f"error: {finding}", err=True)
+    sys.exit(exit_code)
 
 
-def handles_errors(command: Callable[..., None]) -> Callable[..., None]:
-    """Turn library errors into one precise line and exit 2, never a traceback."""
+def _report_error(code: str, message: str, file: str | None, exit_code: int, as_json: bool) -> None:
+    if as_json:
+        _emit_json(_json_error(code, message, file))
+    else:
+        say(f"error: {message}", err=True)
+    sys.exit(exit_code)
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        as_json = bool(kwargs.get("as_json"))
+
+class EgressSimCli(click.Group):
+    """The command group, with one place that turns every failure into one line and an exit code."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        as_json = "--json" in argv
         try:
-            command(*args, **kwargs)
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except WorkspaceInvalid as exc:
-            _fail(EXIT_BAD_INPUT, "\n".join(str(f) for f in exc.findings if f.level == "error"), as_json, exc.findings)
+            _fail_invalid(exc, EXIT_BAD_INPUT, as_json)
         except EgressSimError as exc:
-            _fail(EXIT_BAD_INPUT, f"error: {exc}", as_json)
-
-    return wrapper
+            _report_error(exc.code, str(exc), exc.file, EXIT_BAD_INPUT, as_json)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            say(exc.ctx.get_help() if exc.ctx else str(exc))
+            sys.exit(EXIT_OK)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "egress-sim"
+            _report_error("usage", f"{exc.format_message()} (see '{command} --help')", None, EXIT_BAD_INPUT, as_json)
+        except click.ClickException as exc:
+            _report_error("bad_input", exc.format_message(), getattr(exc, "filename", None), EXIT_BAD_INPUT, as_json)
+        except (click.Abort, KeyboardInterrupt) as exc:
+            if isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
+                _report_error("interrupted", "interrupted; no output was left under the names asked for", None,
+                              EXIT_INTERRUPTED, as_json)
+            _report_error("internal", "input ended unexpectedly (EOFError)", None, EXIT_INTERNAL, as_json)
+        except BrokenPipeError:  # `egress-sim ... | head`: the reader left; say nothing more
+            with contextlib.suppress(OSError):
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+            sys.exit(EXIT_BAD_INPUT)
+        except MemoryError:
+            _report_error("out_of_memory", "out of memory: lower --chunk-rows, or see the README's Limits section",
+                          None, EXIT_BAD_INPUT, as_json)
+        except Exception as exc:  # a bug: one line, not a traceback (EGRESS_SIM_DEBUG=1 shows it)
+            if os.environ.get("EGRESS_SIM_DEBUG"):
+                raise
+            _report_error("internal", f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                          "please report it, with EGRESS_SIM_DEBUG=1 for the traceback", None, EXIT_INTERNAL, as_json)
+        if standalone_mode:
+            sys.exit(result if isinstance(result, int) else EXIT_OK)
+        return result
 
 
 def write_text(path: str, text: str) -> None:
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}", file=path) from None
 
 
 def _tags(path: str | None) -> ServiceTagSet:
@@ -86,6 +160,18 @@ def _tags(path: str | None) -> ServiceTagSet:
 
 def _mode(value: str | None) -> IsolationMode | None:
     return None if value is None else IsolationMode.parse(value, "isolation mode")
+
+
+def _warn(findings: Sequence[Finding], as_json: bool) -> None:
+    """Warnings go to stderr in text mode (under --json they are in the output's "findings")."""
+    if not as_json:
+        for finding in findings:
+            if finding.level == "warning":
+                say(str(finding), err=True)
+
+
+def _findings(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    return [f.to_dict() for f in findings]
 
 
 service_tags_option = click.option(
@@ -97,7 +183,13 @@ chunk_rows_option = click.option("--chunk-rows", type=click.IntRange(min=1), def
                                  help="Flows evaluated at a time (bounds memory).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+location_option = click.option(
+    "--location", default=None, metavar="REGION",
+    help="Azure region of the workspace (e.g. eastus), supplying or overriding the file's 'location'.",
+)
+
+
+@click.group(cls=EgressSimCli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="egress-sim")
 def main() -> None:
     """Simulate Azure ML managed-network outbound rules: which flows are allowed, which denied, and why."""
@@ -107,31 +199,71 @@ def main() -> None:
 @click.argument("workspace", type=click.Path(dir_okay=False))
 @click.option("--from", "previous", type=click.Path(dir_okay=False), default=None,
               help="The workspace as it is now: refuse mode changes Azure does not allow.")
+@location_option
 @service_tags_option
 @json_option
-@handles_errors
-def validate(workspace: str, previous: str | None, service_tags: str | None, as_json: bool) -> None:
-    """Check WORKSPACE.yaml; print its errors, or a summary of the compiled rule table."""
+def validate(workspace: str, previous: str | None, location: str | None, service_tags: str | None, as_json: bool) -> None:
+    """Check WORKSPACE (Azure ML YAML, or REST/ARM JSON); print the workspace as understood, every rule in
+    force, and every finding. Exit 1 when the workspace is invalid."""
     tags = _tags(service_tags)
     try:
-        ws, findings = load_checked(workspace, tags)
+        loaded = read_checked(workspace, tags, location)
     except WorkspaceInvalid as exc:
-        _fail(EXIT_CHECK_FAILED, "\n".join(str(f) for f in exc.findings if f.level == "error"), as_json, exc.findings)
+        _fail_invalid(exc, EXIT_CHECK_FAILED, as_json)
         return
+    findings = list(loaded.findings)
     if previous is not None:
-        old, _ = load_workspace(previous)
-        findings += check_transition(old.managed_network.isolation_mode, ws.managed_network.isolation_mode, workspace)
+        old = read_workspace(previous).workspace
+        findings += check_transition(old.managed_network.isolation_mode, loaded.workspace.managed_network.isolation_mode,
+                                     workspace)
     errors = [f for f in findings if f.level == "error"]
-    summary = compile_rules(ws, tags).summary() if not errors else None
+    understood = describe_workspace(loaded, tags, location_given=location is not None)
+    summary = compile_rules(loaded.workspace, tags).summary() if not errors else None
     if as_json:
-        _emit_json({"file": workspace, "valid": not errors, "findings": [f.to_dict() for f in findings], "compiled": summary})
+        _emit_json({"file": workspace, "valid": not errors, "workspace": understood, "findings": _findings(findings),
+                    "compiled": summary})
     else:
         for finding in findings:
-            click.echo(str(finding), err=finding.level == "error")
+            say(("error: " if finding.level == "error" else "") + str(finding), err=True)
+        ws = loaded.workspace
+        state = "valid" if not errors else "INVALID"
+        say(f"{workspace}: {state} ({ws.name}, {ws.location or 'no location'}, "
+            f"{understood['isolation_mode']}, {loaded.form.replace('_', ' ')} form)")
+        say(render_rules(understood["rules"]))
         if summary is not None:
-            click.echo(f"{workspace}: valid ({ws.name}, {ws.location or 'no location'})")
-            click.echo(render_compiled(summary))
+            say()
+            say(render_compiled(summary))
     sys.exit(EXIT_CHECK_FAILED if errors else EXIT_OK)
+
+
+@main.command()
+@click.argument("workspace", type=click.Path(dir_okay=False))
+@click.option("--to", "target", type=click.Choice(["yaml", "arm"]), required=True,
+              help="yaml: the Azure ML CLI/SDK form; arm: a workspace resource as an ARM template holds it.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Where to write it.")
+@location_option
+@json_option
+def convert(workspace: str, target: str, output: str, location: str | None, as_json: bool) -> None:
+    """Write WORKSPACE (any form) in another form. The rules are kept as written, Azure's required ones
+    included when the file lists them; loading the result gives the same compiled rule table."""
+    loaded = read_workspace(workspace, location)
+    ws = loaded.workspace
+    notes = list(loaded.findings)
+    if target == "yaml":
+        text = dump_workspace(ws) or ""
+    else:
+        left = untranslated_keys(ws.extra)
+        if left:
+            notes.append(Finding("warning", "not_converted", "no ARM twin is written for: " + ", ".join(left), workspace))
+        text = json.dumps(workspace_to_rest(ws, ws.extra), indent=2) + "\n"
+    write_text(output, text)
+    if as_json:
+        _emit_json({"workspace": workspace, "form": loaded.form, "to": target, "output": output,
+                    "rules": len(ws.managed_network.outbound_rules), "findings": _findings(notes)})
+    else:
+        _warn(notes, as_json)
+        say(f"{ws.name}: {loaded.form.replace('_', ' ')} form -> {target}, "
+            f"{len(ws.managed_network.outbound_rules)} rules written to {output}")
 
 
 @main.command()
@@ -146,22 +278,23 @@ def validate(workspace: str, previous: str | None, service_tags: str | None, as_
               help="Write only verdict, reason and rule, row for row with FLOWS (join by row number): "
                    "much smaller and faster than copying every input column.")
 @chunk_rows_option
+@location_option
 @service_tags_option
 @json_option
-@handles_errors
 def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute: str | None, verdicts_only: bool,
-             chunk_rows: int, service_tags: str | None, as_json: bool) -> None:
-    """Give every flow in FLOWS (CSV or Parquet) a verdict under WORKSPACE.yaml's rules."""
+             chunk_rows: int, location: str | None, service_tags: str | None, as_json: bool) -> None:
+    """Give every flow in FLOWS (CSV or Parquet) a verdict under WORKSPACE's rules."""
     tags = _tags(service_tags)
-    ws, _ = load_checked(workspace, tags)
-    table = compile_rules(ws, tags, _mode(mode))
+    loaded = read_checked(workspace, tags, location)
+    _warn(loaded.findings, as_json)
+    table = compile_rules(loaded.workspace, tags, _mode(mode))
     summary = evaluate_file(table, flows, output, compute, chunk_rows, keep_input=not verdicts_only)
     if as_json:
         _emit_json({"workspace": workspace, "flows_file": flows, "output": output, "isolation_mode": table.mode.yaml,
-                    **summary.to_dict()})
+                    **summary.to_dict(), "findings": _findings(loaded.findings)})
     else:
-        click.echo(f"{ws.name}: {table.mode.yaml}; verdicts written to {output}\n")
-        click.echo(render_evaluation(summary))
+        say(f"{loaded.workspace.name}: {table.mode.yaml}; verdicts written to {output}\n")
+        say(render_evaluation(summary))
 
 
 @main.command()
@@ -174,15 +307,16 @@ def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute:
 @click.option("--mode", default=None, help=MODE_HELP)
 @click.option("--expect", type=click.Choice(["allow", "deny"]), default=None,
               help="Exit 1 unless the verdict is this.")
+@location_option
 @service_tags_option
 @json_option
-@handles_errors
 def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol: str, compute: str,
-            mode: str | None, expect: str | None, service_tags: str | None, as_json: bool) -> None:
+            mode: str | None, expect: str | None, location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Show the whole decision path for one flow: every rule tried, and why it matched or not."""
     tags = _tags(service_tags)
-    ws, _ = load_checked(workspace, tags)
-    table = compile_rules(ws, tags, _mode(mode))
+    loaded = read_checked(workspace, tags, location)
+    _warn(loaded.findings, as_json)
+    table = compile_rules(loaded.workspace, tags, _mode(mode))
     proto = Protocol.parse(protocol)
     if proto is Protocol.ANY:
         raise EgressSimError("a flow's protocol is TCP, UDP or ICMP, not '*'")
@@ -198,9 +332,10 @@ def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol
             "flow": row, "isolation_mode": table.mode.yaml, "verdict": decision.verdict.label,
             "reason": decision.reason.code, "rule": decision.rule,
             "checks": [{"step": c.step, "rule": c.rule, "matched": c.matched, "detail": c.detail} for c in decision.checks],
+            "findings": _findings(loaded.findings),
         })
     else:
-        click.echo(render_decision(flow_text, decision))
+        say(render_decision(flow_text, decision))
     if expect is not None and decision.verdict.label != expect:
         sys.exit(EXIT_CHECK_FAILED)
 
@@ -230,24 +365,27 @@ scenario_option = click.option("--scenario", "scenario", type=click.Path(dir_oka
 @click.option("--inventory-out", type=click.Path(dir_okay=False), default=None,
               help="Also write the simulated fleet as a compute inventory (YAML), for replaying logs made from it.")
 @scenario_option
+@location_option
 @service_tags_option
 @json_option
-@handles_errors
 def simulate(workspace: str, n_flows: int, seed: int, output: str, inventory_out: str | None, scenario: str | None,
-             service_tags: str | None, as_json: bool) -> None:
-    """Generate labelled outbound flows from WORKSPACE.yaml's compute fleet (streamed, flat memory)."""
+             location: str | None, service_tags: str | None, as_json: bool) -> None:
+    """Generate labelled outbound flows from WORKSPACE's compute fleet (streamed, flat memory)."""
     tags = _tags(service_tags)
-    ws, _ = load_checked(workspace, tags)
+    loaded = read_checked(workspace, tags, location)
+    _warn(loaded.findings, as_json)
+    ws = loaded.workspace
     plan_scenario = load_scenario(scenario)
     with progress_bar(n_flows, "simulating") as progress:
         plan, summary = simulate_flows(ws, tags, plan_scenario, n_flows, seed, output, progress)
     if inventory_out is not None:
         write_text(inventory_out, yaml.safe_dump(plan.inventory(), sort_keys=False))
     if as_json:
-        _emit_json({"workspace": workspace, "output": output, **plan.describe(), **summary.to_dict()})
+        _emit_json({"workspace": workspace, "output": output, **plan.describe(), **summary.to_dict(),
+                    "findings": _findings(loaded.findings)})
     else:
-        click.echo(f"{ws.name}: {summary.flows:,} flows written to {output} (seed {seed})\n")
-        click.echo(render_simulation(plan.describe(), summary.to_dict()))
+        say(f"{ws.name}: {summary.flows:,} flows written to {output} (seed {seed})\n")
+        say(render_simulation(plan.describe(), summary.to_dict()))
 
 
 @main.command()
@@ -258,29 +396,30 @@ def simulate(workspace: str, n_flows: int, seed: int, output: str, inventory_out
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/demo", show_default=True,
               help="Directory for flows, verdicts and reports.")
 @scenario_option
+@location_option
 @service_tags_option
 @json_option
-@handles_errors
-def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario: str | None,
+def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario: str | None, location: str | None,
          service_tags: str | None, as_json: bool) -> None:
     """Simulate a workspace's traffic, evaluate it under all three isolation modes, and report."""
     with progress_bar(n_flows, "simulating") as progress:
-        report = run_demo(out_dir, n_flows, seed, workspace, scenario, service_tags, progress)
+        report = run_demo(out_dir, n_flows, seed, workspace, scenario, service_tags, progress, location=location)
+    _warn(report.findings, as_json)
     if as_json:
         _emit_json(report.data)
         return
     data = report.data
     sim = data["simulation"]
-    click.echo(f"{data['workspace']['name']}: {sim['flows']:,} simulated flows (seed {sim['seed']}), "
+    say(f"{data['workspace']['name']}: {sim['flows']:,} simulated flows (seed {sim['seed']}), "
                f"evaluated under each isolation mode\n")
-    click.echo(table(MODE_HEADERS, mode_rows(data), [False, True, True, True, True]))
+    say(table(MODE_HEADERS, mode_rows(data), [False, True, True, True, True]))
     approved = data["modes"].get("allow_only_approved_outbound")
     if approved and approved["benign_denied_by_service"]:
         worst = list(approved["benign_denied_by_service"].items())[:5]
-        click.echo("\nallow_only_approved_outbound would block these benign flows, most first:")
-        click.echo(table(["service", "flows", "why"],
+        say("\nallow_only_approved_outbound would block these benign flows, most first:")
+        say(table(["service", "flows", "why"],
                          [[service, sum(r.values()), ", ".join(r)] for service, r in worst], [False, True, False]))
-    click.echo(f"\nreports: {report.markdown_path}, {report.json_path}")
+    say(f"\nreports: {report.markdown_path}, {report.json_path}")
 
 
 @main.command()
@@ -300,18 +439,23 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
               help="Where to write samples of rejected records (JSON lines); default: OUTPUT.rejects.jsonl.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=REPLAY_CHUNK_ROWS, show_default=True,
               help="Flows evaluated at a time (bounds memory: log rows carry more text than flow tables).")
+@location_option
 @service_tags_option
 @json_option
-@handles_errors
 def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | None, compute: str | None,
            mode: str | None, log_format: str | None, strict: bool, rejects_path: str | None, chunk_rows: int,
-           service_tags: str | None, as_json: bool) -> None:
+           location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Replay connection logs (NSG/VNet flow logs, Azure Firewall, Zeek, AWS VPC, CSV/Parquet) against
-    WORKSPACE.yaml's rules. LOGS are files, directories or glob patterns; gzip is read transparently."""
+    WORKSPACE's rules. LOGS are files, directories or glob patterns; gzip is read transparently."""
     if inventory is not None and compute is not None:
         raise click.UsageError("give --inventory or --compute, not both")
+    if inventory is None and compute is None:
+        raise click.UsageError("say which compute sent the logged traffic: --inventory FILE (which compute owns "
+                               "which source address) or --compute TYPE (every source is that compute type)")
     tags = _tags(service_tags)
-    ws, _ = load_checked(workspace, tags)
+    loaded = read_checked(workspace, tags, location)
+    _warn(loaded.findings, as_json)
+    ws = loaded.workspace
     table = compile_rules(ws, tags, _mode(mode))
     computes = load_inventory(inventory) if inventory is not None else None
     rejects = rejects_path or f"{output}.rejects.jsonl"
@@ -319,10 +463,10 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
         report = replay_logs(table, list(logs), output, computes, compute, log_format, strict, chunk_rows, rejects, progress)
     if as_json:
         _emit_json({"workspace": workspace, "output": output, "rejects_file": rejects, "isolation_mode": table.mode.yaml,
-                    **report.to_dict()})
+                    **report.to_dict(), "findings": _findings(loaded.findings)})
     else:
-        click.echo(f"{ws.name}: {table.mode.yaml}; verdicts written to {output}\n")
-        click.echo(render_replay(report, rejects))
+        say(f"{ws.name}: {table.mode.yaml}; verdicts written to {output}\n")
+        say(render_replay(report, rejects))
 
 
 if __name__ == "__main__":  # pragma: no cover

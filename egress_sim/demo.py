@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .datafiles import bundled_path
 from .flows.io import make_output_dir
 from .flows.scenario import load_scenario
 from .flows.simulator import BENIGN, simulate
+from .findings import Finding
 from .loading import load_checked
 from .report.markdown import render_demo_markdown
 from .servicetags import load_service_tags
@@ -31,6 +32,7 @@ class DemoReport:
     data: dict
     json_path: Path
     markdown_path: Path
+    findings: list[Finding] = field(default_factory=list)  # the workspace's warnings
 
 
 def bundled_workspace_path(name: str = DEFAULT_WORKSPACE) -> Path:
@@ -45,12 +47,13 @@ def run_demo(
     scenario_path: str | Path | None = None,
     service_tags_path: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    location: str | None = None,
 ) -> DemoReport:
     """Simulate ``flows`` flows, evaluate them under all three modes, write JSON + Markdown into ``out_dir``."""
     out = make_output_dir(out_dir)
     tags = load_service_tags(service_tags_path)
     ws_file = Path(workspace_path) if workspace_path is not None else bundled_workspace_path()
-    workspace, _ = load_checked(ws_file, tags)
+    workspace, findings = load_checked(ws_file, tags, location)
     scenario = load_scenario(scenario_path)
     flows_path = out / "flows.parquet"
     plan, simulated = simulate(workspace, tags, scenario, flows, seed, flows_path, progress)
@@ -66,7 +69,7 @@ def run_demo(
     json_path, md_path = out / "summary.json", out / "report.md"
     json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     md_path.write_text(render_demo_markdown(data), encoding="utf-8")
-    return DemoReport(data, json_path, md_path)
+    return DemoReport(data, json_path, md_path, findings)
 
 
 def _mode_result(summary, verdicts_path: str) -> dict:

@@ -159,6 +159,10 @@ def regional_tag_name(base: str, workspace: Workspace, tags: ServiceTagSet) -> s
 
 
 def workspace_resource_id(workspace: Workspace) -> str:
+    """The workspace's own ARM id: as the file gives it (``id``), else built from its resource group and name."""
+    given = workspace.extra.get("id")
+    if isinstance(given, str) and "/workspaces/" in given.lower():
+        return given
     group = workspace.extra.get("resource_group") or "unknown"
     return (
         f"/subscriptions/{UNKNOWN_SUBSCRIPTION}/resourceGroups/{group}"

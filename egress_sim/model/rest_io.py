@@ -65,6 +65,8 @@ def workspace_resource_to_yaml(resource: Mapping[str, Any], error: Report, warn:
         warn("arm_expression", f"{prefix}name: {name} is evaluated at deployment; the workspace is called 'workspace' here")
         name = "workspace"
     out["name"] = name
+    if isinstance(resource.get("id"), str):
+        out["id"] = resource["id"]
     location = resource.get("location")
     if is_arm_expression(location):
         warn("arm_expression", f"{prefix}location: {location} is evaluated at deployment; give --location REGION")

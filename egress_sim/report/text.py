@@ -122,3 +122,16 @@ def render_replay(report, rejects_path: str) -> str:
         rows = [[o, v, n] for (o, v), n in sorted(report.observed.items())]
         parts.append(table(["logged action", "simulated verdict", "flows"], rows, [False, False, True]))
     return "\n\n".join(parts)
+
+
+def render_rules(rules: list[dict]) -> str:
+    """The rules as understood (``describe.rules_understood``): one line each, rules in force first."""
+    rows = [[r["name"], r["type"], r["category"], r["origin"], r["protocol"] or "", r["ports"] or "",
+             _clip(str(r["destination"]), 60), r["status"] or "-", "yes" if r["in_force"] else "no"] for r in rules]
+    note = "\n(status '-': not reported, simulated as Active)" if any(r["status"] is None for r in rules) else ""
+    return table(["rule", "type", "category", "from", "protocol", "ports", "destination", "status", "in force"], rows) + note
+
+
+def _clip(text: str, width: int) -> str:
+    """Long resource ids keep their end, which names the resource."""
+    return text if len(text) <= width else "…" + text[-(width - 1):]
