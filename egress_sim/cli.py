@@ -33,7 +33,7 @@ from .flows.scenario import load_scenario
 from .flows.simulator import simulate as simulate_flows
 from .ipnum import parse_ip
 from .loading import read_checked
-from .model import ComputeType, IsolationMode, Protocol, dump_workspace, read_workspace, workspace_to_rest
+from .model import ComputeType, IsolationMode, Protocol, dump_workspace, normalize_host, read_workspace, workspace_to_rest
 from .model.rest_io import untranslated_keys
 from .pipeline import evaluate_file
 from .reference import ReferenceEvaluator
@@ -122,9 +122,11 @@ class EgressSimCli(click.Group):
             sys.exit(EXIT_OK)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx else "egress-sim"
-            _report_error("usage", f"{exc.format_message()} (see '{command} --help')", None, EXIT_BAD_INPUT, as_json)
+            message = " ".join(exc.format_message().split())  # click's Choice lists span lines
+            _report_error("usage", f"{message} (see '{command} --help')", None, EXIT_BAD_INPUT, as_json)
         except click.ClickException as exc:
-            _report_error("bad_input", exc.format_message(), getattr(exc, "filename", None), EXIT_BAD_INPUT, as_json)
+            _report_error("bad_input", " ".join(exc.format_message().split()), getattr(exc, "filename", None),
+                          EXIT_BAD_INPUT, as_json)
         except (click.Abort, KeyboardInterrupt) as exc:
             if isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt):
                 _report_error("interrupted", "interrupted; no output was left under the names asked for", None,
@@ -323,6 +325,10 @@ def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol
     if port is None and proto is not Protocol.ICMP:
         raise click.UsageError("--port is required for TCP and UDP")
     is_ip = parse_ip(dst) is not None
+    if not is_ip:
+        normalize_host(dst)  # a ModelError names what is wrong with it (zone ids, NUL bytes, empty labels...)
+    if ip is not None and parse_ip(ip) is None:
+        raise EgressSimError(f"--ip {ip!r} is not an IPv4 or IPv6 address")
     row = {"compute_type": compute, "protocol": proto.value, "dst_port": port,
            "dst_ip": dst if is_ip else ip, "fqdn": None if is_ip else dst}
     decision = ReferenceEvaluator(table.effective).evaluate_row(row)

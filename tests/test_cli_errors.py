@@ -1,0 +1,107 @@
+"""No traceback, no bare `Aborted!`: every command answers malformed arguments with one `error:` line (exit 2),
+or under --json with the one documented error object."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from egress_sim.cli import main
+
+WS = "data/workspaces/contoso-research.yaml"
+FLOWS = "data/flows/sample_flows.csv"
+
+MALFORMED = {
+    "validate": [[], ["no-such.yaml"], [WS, "--from"], [WS, "--bogus"], [WS, "--from", "no-such.yaml"]],
+    "evaluate": [[], [WS], [WS, FLOWS], [WS, FLOWS, "-o", "{out}", "--chunk-rows", "0"],
+                 [WS, FLOWS, "-o", "{out}", "--chunk-rows", "ten"], [WS, FLOWS, "-o", "{out}", "--compute", "laptop"],
+                 [WS, FLOWS, "-o", "{out}", "--mode", "open"], [WS, "missing.csv", "-o", "{out}"],
+                 [WS, FLOWS, "-o", "{out}.txt"]],
+    "explain": [[WS], [WS, "--dst", "pypi.org"], [WS, "--dst", "pypi.org", "--port", "70000"],
+                [WS, "--dst", "pypi.org", "--port", "-1"], [WS, "--dst", "pypi.org", "--port", "443", "--protocol", "SCTP"],
+                [WS, "--dst", "pypi.org", "--port", "443", "--protocol", "*"],
+                [WS, "--dst", "fe80::1%eth0", "--port", "443"], [WS, "--dst", "a\x00b", "--port", "443"],
+                [WS, "--dst", "", "--port", "443"], [WS, "--dst", "x" * 300, "--port", "443"]],
+    "simulate": [[WS], [WS, "-o", "{out}", "--flows", "-5"], [WS, "-o", "{out}", "--seed", "x"],
+                 [WS, "-o", "{out}", "--scenario", "missing.yaml"]],
+    "demo": [["--flows", "0"], ["--workspace", "missing.yaml"], ["--seed", "-1"]],
+    "replay": [[WS], [WS, FLOWS], [WS, FLOWS, "-o", "{out}"], [WS, FLOWS, "-o", "{out}", "--compute", "x"],
+               [WS, FLOWS, "-o", "{out}", "--compute", "serverless", "--inventory", "i.yaml"],
+               [WS, FLOWS, "-o", "{out}", "--compute", "serverless", "--format", "pcap"]],
+    "convert": [[WS], [WS, "--to", "xml", "-o", "{out}"], [WS, "--to", "yaml"], ["missing.yaml", "--to", "arm", "-o", "{out}"]],
+}
+CASES = [(command, args) for command, cases in MALFORMED.items() for args in cases]
+
+
+def _args(args: list[str], tmp_path) -> list[str]:
+    return [a.replace("{out}", str(tmp_path / "out.csv")) for a in args]
+
+
+@pytest.mark.parametrize("command, args", CASES, ids=[f"{c}-{i}" for i, (c, _) in enumerate(CASES)])
+def test_malformed_arguments_give_one_error_line_and_exit_2(cli, tmp_path, command, args):
+    result = cli(command, *_args(args, tmp_path))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output and "Aborted" not in result.output
+
+
+@pytest.mark.parametrize("command, args", CASES, ids=[f"{c}-{i}" for i, (c, _) in enumerate(CASES)])
+def test_under_json_every_error_is_the_documented_object(cli, tmp_path, command, args):
+    result = cli(command, *_args(args, tmp_path), "--json")
+    assert result.exit_code == 2
+    data = json.loads(result.stdout)
+    assert set(data) == {"error", "findings"} and set(data["error"]) == {"code", "message", "file"}
+    assert not data["error"]["message"].startswith("error:")
+
+
+def test_an_error_about_a_file_names_it_in_the_json(cli, tmp_path):
+    data = json.loads(cli("evaluate", WS, tmp_path / "missing.csv", "-o", tmp_path / "o.csv", "--json").stdout)
+    assert data["error"]["file"] == str(tmp_path / "missing.csv")
+
+
+def test_no_arguments_prints_help_and_exits_0(cli):
+    result = cli()
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_control_characters_from_inputs_never_reach_the_terminal_raw(cli, tmp_path):
+    path = tmp_path / "ws.json"
+    path.write_text('{"name": "ws", "managed_network": {"\\u001b[2Jevil": 1}}')
+    result = cli("validate", path)
+    assert "\x1b" not in result.output and "\\x1b[2Jevil: unknown key" in result.stderr
+
+
+def test_ctrl_c_exits_130_with_one_line(tmp_path):
+    """A real SIGINT to a real process: the group turns KeyboardInterrupt into one line and exit 130."""
+    script = ("import signal, sys\n"
+              "import egress_sim.cli as c\n"
+              "def boom(*a, **k):\n    raise KeyboardInterrupt\n"
+              "c.read_checked = boom\n"
+              f"c.main(['validate', {WS!r}])\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130
+    assert done.stderr.strip().splitlines() == ["error: interrupted; no output was left under the names asked for"]
+
+
+def test_an_internal_error_is_one_line_exit_3_and_debug_shows_the_traceback(monkeypatch, cli):
+    import egress_sim.cli as cli_module
+
+    def broken(*_a, **_k):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cli_module, "read_checked", broken)
+    result = cli("validate", WS)
+    assert result.exit_code == 3 and result.stderr.count("\n") == 1 and "ZeroDivisionError" in result.stderr
+    monkeypatch.setenv("EGRESS_SIM_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        main(["validate", WS], standalone_mode=False)
+
+
+def test_replay_without_inventory_or_compute_says_which_option_is_missing(cli, tmp_path):
+    result = cli("replay", WS, FLOWS, "-o", tmp_path / "o.csv")
+    assert result.exit_code == 2 and "--inventory" in result.stderr and "--compute" in result.stderr
+    assert not (tmp_path / "o.csv").exists()
