@@ -76,9 +76,10 @@ def describe_workspace(loaded: WorkspaceFile, tags: ServiceTagSet, location_give
         "location": ws.location,
         "location_from": "--location" if location_given else ("file" if ws.location else None),
         "isolation_mode": network.isolation_mode.yaml,
-        "firewall_sku": network.firewall_sku.yaml if network.firewall_sku is not None else None,
-        "firewall_sku_in_effect": (network.firewall_sku.yaml if network.firewall_sku is not None else "standard")
-        if network.isolation_mode is IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND and network.has_firewall else None,
+        # azure-ai-ml reads an unset SKU as Standard (spec §4); "firewall" says whether one exists at all
+        "firewall_sku": network.firewall_sku.yaml if network.firewall_sku is not None else "standard",
+        "firewall_sku_from": "file" if network.firewall_sku is not None else "default",
+        "firewall": network.isolation_mode is IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND and network.has_firewall,
         "provisioned": network.is_provisioned,
         "spark_ready": network.spark_ready,
         "rules": rules_understood(ws, tags),

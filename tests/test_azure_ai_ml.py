@@ -5,7 +5,9 @@ The SDK tests call ``pytest.importorskip`` themselves, so the rest of the file r
 
 from __future__ import annotations
 
+import json
 import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -15,6 +17,7 @@ from egress_sim.model import (
     FirewallSku,
     FqdnDestination,
     IsolationMode,
+    OutboundRuleType,
     OutboundRuleCategory,
     PrivateEndpointDestination,
     Protocol,
@@ -222,3 +225,35 @@ def test_sdk_loaded_yaml_converts_to_the_same_rules_as_our_loader(tmp_path):
     assert (pe.service_resource_id, pe.subresource_target, pe.spark_enabled, pe.fqdns) == (
         LAKE_ID, "blob", True, ("datalake.blob.core.windows.net",)
     )
+
+
+# --- real Azure files: we read every one, and read it as azure-ai-ml does --------------------------------------
+
+AZURE_FILES = sorted((Path(__file__).parent / "data" / "workspaces" / "azure").glob("*.y*ml"))
+
+
+@pytest.mark.parametrize("path", AZURE_FILES, ids=[p.name for p in AZURE_FILES])
+def test_every_real_azure_workspace_file_loads(path):
+    workspace, findings = load_workspace(path)
+    assert not [f for f in findings if f.level == "error"]
+
+
+@pytest.mark.azure_ai_ml
+@pytest.mark.parametrize("path", AZURE_FILES, ids=[p.name for p in AZURE_FILES])
+def test_we_read_each_real_file_as_azure_ai_ml_does(path, cli):
+    """Mode, firewall SKU and each rule's name and type, against azure-ai-ml's own load_workspace, on the
+    workspace as `validate --json` prints it."""
+    azure_ml = pytest.importorskip("azure.ai.ml")
+    try:
+        sdk = azure_ml.load_workspace(path)
+    except Exception as exc:  # a file azure-ai-ml refuses is not compared
+        pytest.skip(f"azure-ai-ml refuses {path.name}: {type(exc).__name__}")
+    result = cli("validate", path, "--json", "--location", sdk.location or "eastus")
+    ours = json.loads(result.stdout)["workspace"]
+    network = sdk.managed_network
+    assert ours["isolation_mode"] == IsolationMode.parse(network.isolation_mode).yaml
+    sdk_sku = getattr(network, "firewall_sku", None)
+    assert ours["firewall_sku"] == (FirewallSku.parse(sdk_sku).yaml if sdk_sku else "standard")
+    file_rules = [(r["name"], r["type"]) for r in ours["rules"] if r["origin"] == "file"]
+    sdk_rules = [(r.name, OutboundRuleType.parse(r.type).yaml) for r in network.outbound_rules or []]
+    assert sorted(file_rules) == sorted(sdk_rules)
