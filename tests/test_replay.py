@@ -250,11 +250,12 @@ def test_replay_command_json_has_the_totals(cli, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--inventory", "missing.yaml"], "cannot read inventory"),
-    (["--format", "pcap"], "unknown log format 'pcap'"),
-    (["--strict"], "unknown source"),
+    (["--compute", "compute_cluster", "--format", "pcap"], "unknown log format 'pcap'"),
+    (["--inventory", "other.yaml", "--strict"], "unknown source"),
 ])
 def test_replay_command_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, message):
     path = write(tmp_path / "f.csv", HEADER + PYPI)
+    write(tmp_path / "other.yaml", "computes:\n- name: elsewhere\n  type: compute_cluster\n  addresses: [192.0.2.0/24]\n")
     result = cli("replay", CONTOSO, path, "-o", tmp_path / "out.csv", *[str(tmp_path / a) if a.endswith(".yaml") else a for a in args])
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.output

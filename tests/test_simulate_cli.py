@@ -172,7 +172,7 @@ def test_simulate_invalid_workspace_exits_2_naming_the_bad_value(cli, tmp_path, 
     path = write_yaml("name: ws\nlocation: eastus\nmanaged_network:\n  isolation_mode: sideways\n")
     line = one_error_line(cli("simulate", path, "--flows", 10, "-o", tmp_path / "f.parquet"),
                           "unknown isolation mode 'sideways'")
-    assert line.startswith(f"{path}: ")
+    assert line.startswith(f"error: {path}: ")
 
 
 def test_simulate_missing_workspace_exits_2(cli, tmp_path):

@@ -125,7 +125,7 @@ def test_invalid_workspace_fails_with_one_precise_line(cli, write_yaml, case):
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"{path}: ")
+    assert lines[0].startswith(f"error: {path}: ")
     assert expected in lines[0]
     assert "Traceback" not in result.output
 
