@@ -29,6 +29,7 @@ from .loading import load_checked
 from .model import ComputeType, IsolationMode, Protocol, load_workspace
 from .flows.formats import format_names
 from .flows.inventory import load_inventory
+from .outputs import check_outputs, write_text_atomic
 from .pipeline import evaluate_file
 from .replay import replay as replay_logs
 from .replay import REPLAY_CHUNK_ROWS, total_size
@@ -74,10 +75,8 @@ def handles_errors(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def write_text(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    """A small text output, written whole or not at all (see ``egress_sim.outputs``)."""
+    write_text_atomic(path, text)
 
 
 def _tags(path: str | None) -> ServiceTagSet:
