@@ -11,18 +11,16 @@ import functools
 import json
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Callable
 
 import click
-import yaml
 
 from . import __version__
 from .compile import compile_rules
 from .demo import DEFAULT_FLOWS, DEFAULT_SEED, run_demo
 from .flows.scenario import load_scenario
 from .flows.simulator import simulate as simulate_flows
-from .errors import EgressSimError, OutputFileError
+from .errors import EgressSimError
 from .findings import Finding, WorkspaceInvalid
 from .ipnum import parse_ip
 from .loading import load_checked
@@ -151,6 +149,7 @@ def validate(workspace: str, previous: str | None, service_tags: str | None, as_
 def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute: str | None, verdicts_only: bool,
              chunk_rows: int, service_tags: str | None, as_json: bool) -> None:
     """Give every flow in FLOWS (CSV or Parquet) a verdict under WORKSPACE.yaml's rules."""
+    check_outputs([output], inputs=[workspace, flows, service_tags])
     tags = _tags(service_tags)
     ws, _ = load_checked(workspace, tags)
     table = compile_rules(ws, tags, _mode(mode))
@@ -235,13 +234,12 @@ scenario_option = click.option("--scenario", "scenario", type=click.Path(dir_oka
 def simulate(workspace: str, n_flows: int, seed: int, output: str, inventory_out: str | None, scenario: str | None,
              service_tags: str | None, as_json: bool) -> None:
     """Generate labelled outbound flows from WORKSPACE.yaml's compute fleet (streamed, flat memory)."""
+    check_outputs([output, inventory_out], inputs=[workspace, scenario, service_tags])
     tags = _tags(service_tags)
     ws, _ = load_checked(workspace, tags)
     plan_scenario = load_scenario(scenario)
     with progress_bar(n_flows, "simulating") as progress:
-        plan, summary = simulate_flows(ws, tags, plan_scenario, n_flows, seed, output, progress)
-    if inventory_out is not None:
-        write_text(inventory_out, yaml.safe_dump(plan.inventory(), sort_keys=False))
+        plan, summary = simulate_flows(ws, tags, plan_scenario, n_flows, seed, output, progress, inventory_out)
     if as_json:
         _emit_json({"workspace": workspace, "output": output, **plan.describe(), **summary.to_dict()})
     else:
@@ -309,11 +307,12 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
     WORKSPACE.yaml's rules. LOGS are files, directories or glob patterns; gzip is read transparently."""
     if inventory is not None and compute is not None:
         raise click.UsageError("give --inventory or --compute, not both")
+    rejects = rejects_path or f"{output}.rejects.jsonl"
+    check_outputs([output, rejects], inputs=[workspace, inventory, service_tags, *logs])
     tags = _tags(service_tags)
     ws, _ = load_checked(workspace, tags)
     table = compile_rules(ws, tags, _mode(mode))
     computes = load_inventory(inventory) if inventory is not None else None
-    rejects = rejects_path or f"{output}.rejects.jsonl"
     with progress_bar(total_size(list(logs)), "replaying") as progress:
         report = replay_logs(table, list(logs), output, computes, compute, log_format, strict, chunk_rows, rejects, progress)
     if as_json:

@@ -6,7 +6,7 @@ only once the whole command has succeeded:
 - before any work, ``check_outputs`` refuses an output whose directory is missing or not writable, that is a
   directory, that is the same file as one of the command's inputs (same device and inode: symlinks, hard
   links and ``./x`` against ``x`` are all caught), or that is the same file as another output;
-- each output is written to a hidden sibling, ``.NAME.tmp-PID-RANDOM``, in the same directory (so the final
+- each output is written to a hidden sibling, ``.NAME.tmp-PID-RANDOM.EXT``, in the same directory (so the final
   rename never crosses file systems), created exclusively: two runs writing one output each get their own;
 - on success the temporaries are flushed to disk (``fsync``) and then renamed onto their names
   (``os.replace``, atomic on POSIX and Windows): a reader sees the old file or the new one, never a mix;
@@ -37,9 +37,15 @@ TEMP_MARK = ".tmp-"
 _NAME_KEPT = 180  # characters of the output's name kept in its temporary's name (NAME_MAX is 255 bytes)
 
 
+_COMPRESSED = {".gz", ".bz2", ".xz", ".zst"}
+
+
 def temp_path(target: Path) -> Path:
-    """A fresh hidden name beside ``target``: ``.NAME.tmp-PID-RANDOM`` (the pid says which run left it)."""
-    return target.with_name(f".{target.name[:_NAME_KEPT]}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    """A fresh hidden name beside ``target``: ``.NAME.tmp-PID-RANDOM.EXT`` (the pid says which run left it; the
+    extension, ``.csv.gz`` say, keeps the file readable by anything that goes by it, this program included)."""
+    suffixes = target.suffixes[-2:] if target.suffix.lower() in _COMPRESSED else target.suffixes[-1:]
+    extension = "".join(suffixes) if len("".join(suffixes)) < 16 else ""
+    return target.with_name(f".{target.name[:_NAME_KEPT]}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{extension}")
 
 
 def check_outputs(outputs: Iterable[PathLike | None], inputs: Iterable[PathLike | None] = ()) -> None:
