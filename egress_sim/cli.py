@@ -15,17 +15,15 @@ import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, Callable
 
 import click
-import yaml
 
 from . import __version__
 from .compile import compile_rules
 from .demo import DEFAULT_FLOWS, DEFAULT_SEED, run_demo
 from .describe import describe_workspace
-from .errors import EgressSimError, OutputFileError
+from .errors import EgressSimError
 from .findings import Finding, WorkspaceInvalid
 from .flows.formats import format_names
 from .flows.inventory import load_inventory
@@ -35,6 +33,7 @@ from .ipnum import parse_ip
 from .loading import read_checked
 from .model import ComputeType, IsolationMode, Protocol, dump_workspace, normalize_host, read_workspace, workspace_to_rest
 from .model.rest_io import untranslated_keys
+from .outputs import check_outputs, write_text_atomic
 from .pipeline import evaluate_file
 from .reference import ReferenceEvaluator
 from .replay import REPLAY_CHUNK_ROWS, total_size
@@ -150,10 +149,8 @@ class EgressSimCli(click.Group):
 
 
 def write_text(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise OutputFileError(f"{path}: cannot write: {exc.strerror or exc}", file=path) from None
+    """A small text output, written whole or not at all (see ``egress_sim.outputs``)."""
+    write_text_atomic(path, text)
 
 
 def _tags(path: str | None) -> ServiceTagSet:
@@ -286,6 +283,7 @@ def convert(workspace: str, target: str, output: str, location: str | None, as_j
 def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute: str | None, verdicts_only: bool,
              chunk_rows: int, location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Give every flow in FLOWS (CSV or Parquet) a verdict under WORKSPACE's rules."""
+    check_outputs([output], inputs=[workspace, flows, service_tags])
     tags = _tags(service_tags)
     loaded = read_checked(workspace, tags, location)
     _warn(loaded.findings, as_json)
@@ -377,15 +375,14 @@ scenario_option = click.option("--scenario", "scenario", type=click.Path(dir_oka
 def simulate(workspace: str, n_flows: int, seed: int, output: str, inventory_out: str | None, scenario: str | None,
              location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Generate labelled outbound flows from WORKSPACE's compute fleet (streamed, flat memory)."""
+    check_outputs([output, inventory_out], inputs=[workspace, scenario, service_tags])
     tags = _tags(service_tags)
     loaded = read_checked(workspace, tags, location)
     _warn(loaded.findings, as_json)
     ws = loaded.workspace
     plan_scenario = load_scenario(scenario)
     with progress_bar(n_flows, "simulating") as progress:
-        plan, summary = simulate_flows(ws, tags, plan_scenario, n_flows, seed, output, progress)
-    if inventory_out is not None:
-        write_text(inventory_out, yaml.safe_dump(plan.inventory(), sort_keys=False))
+        plan, summary = simulate_flows(ws, tags, plan_scenario, n_flows, seed, output, progress, inventory_out)
     if as_json:
         _emit_json({"workspace": workspace, "output": output, **plan.describe(), **summary.to_dict(),
                     "findings": _findings(loaded.findings)})
@@ -458,13 +455,14 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
     if inventory is None and compute is None:
         raise click.UsageError("say which compute sent the logged traffic: --inventory FILE (which compute owns "
                                "which source address) or --compute TYPE (every source is that compute type)")
+    rejects = rejects_path or f"{output}.rejects.jsonl"
+    check_outputs([output, rejects], inputs=[workspace, inventory, service_tags, *logs])
     tags = _tags(service_tags)
     loaded = read_checked(workspace, tags, location)
     _warn(loaded.findings, as_json)
     ws = loaded.workspace
     table = compile_rules(ws, tags, _mode(mode))
     computes = load_inventory(inventory) if inventory is not None else None
-    rejects = rejects_path or f"{output}.rejects.jsonl"
     with progress_bar(total_size(list(logs)), "replaying") as progress:
         report = replay_logs(table, list(logs), output, computes, compute, log_format, strict, chunk_rows, rejects, progress)
     if as_json:

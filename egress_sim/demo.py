@@ -17,10 +17,11 @@ from .flows.scenario import load_scenario
 from .flows.simulator import BENIGN, simulate
 from .findings import Finding
 from .loading import load_checked
+from .outputs import Outputs
 from .report.markdown import render_demo_markdown
 from .servicetags import load_service_tags
 from .verdicts import Reason
-from .whatif import ALL_MODES, evaluate_modes
+from .whatif import ALL_MODES, evaluate_modes, verdicts_path
 
 DEFAULT_WORKSPACE = "contoso-research.yaml"
 DEFAULT_FLOWS = 250_000
@@ -49,26 +50,29 @@ def run_demo(
     progress: Callable[[int], None] | None = None,
     location: str | None = None,
 ) -> DemoReport:
-    """Simulate ``flows`` flows, evaluate them under all three modes, write JSON + Markdown into ``out_dir``."""
-    out = make_output_dir(out_dir)
-    tags = load_service_tags(service_tags_path)
-    ws_file = Path(workspace_path) if workspace_path is not None else bundled_workspace_path()
-    workspace, findings = load_checked(ws_file, tags, location)
-    scenario = load_scenario(scenario_path)
-    flows_path = out / "flows.parquet"
-    plan, simulated = simulate(workspace, tags, scenario, flows, seed, flows_path, progress)
-    outcomes = evaluate_modes(workspace, tags, flows_path, out, ALL_MODES)
+    """Simulate ``flows`` flows, evaluate them under all three modes, write JSON + Markdown into ``out_dir``.
 
-    data = {
-        "workspace": {"name": workspace.name, "file": str(ws_file), "location": workspace.location,
-                      "isolation_mode": workspace.managed_network.isolation_mode.yaml},
-        "service_tags": tags.source.rsplit("/", 1)[-1],
-        "simulation": {**plan.describe(), **simulated.to_dict(), "flows_file": str(flows_path)},
-        "modes": {mode.yaml: _mode_result(o.summary, str(o.verdicts_path)) for mode, o in outcomes.items()},
-    }
-    json_path, md_path = out / "summary.json", out / "report.md"
-    json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    md_path.write_text(render_demo_markdown(data), encoding="utf-8")
+    The six files are checked before any work (none may be one of the input files) and appear together
+    when the demo has succeeded; a failed or interrupted demo leaves an earlier demo's files as they were."""
+    out = make_output_dir(out_dir)
+    ws_file = Path(workspace_path) if workspace_path is not None else bundled_workspace_path()
+    flows_path, json_path, md_path = out / "flows.parquet", out / "summary.json", out / "report.md"
+    written = [flows_path, *(verdicts_path(out, mode) for mode in ALL_MODES), json_path, md_path]
+    with Outputs(written, inputs=[ws_file, scenario_path, service_tags_path]) as outputs:
+        tags = load_service_tags(service_tags_path)
+        workspace, findings = load_checked(ws_file, tags, location)
+        scenario = load_scenario(scenario_path)
+        plan, simulated = simulate(workspace, tags, scenario, flows, seed, flows_path, progress, outputs=outputs)
+        outcomes = evaluate_modes(workspace, tags, outputs.temp(flows_path), out, ALL_MODES, outputs=outputs)
+        data = {
+            "workspace": {"name": workspace.name, "file": str(ws_file), "location": workspace.location,
+                          "isolation_mode": workspace.managed_network.isolation_mode.yaml},
+            "service_tags": tags.source.rsplit("/", 1)[-1],
+            "simulation": {**plan.describe(), **simulated.to_dict(), "flows_file": str(flows_path)},
+            "modes": {mode.yaml: _mode_result(o.summary, str(o.verdicts_path)) for mode, o in outcomes.items()},
+        }
+        outputs.write_text(json_path, json.dumps(data, indent=2) + "\n")
+        outputs.write_text(md_path, render_demo_markdown(data))
     return DemoReport(data, json_path, md_path, findings)
 
 

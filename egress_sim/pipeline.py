@@ -9,6 +9,7 @@ from .evaluate import evaluate, table_with_verdicts
 from .flows.io import DEFAULT_CHUNK_ROWS, FlowWriter, read_flow_tables
 from .flows.schema import EVALUATED_COLUMNS, flow_batch_from_table
 from .model import ComputeType
+from .outputs import Outputs, staged
 from .summary import EvaluationSummary
 
 # The simulator's labels: which scenario made a flow, and the scenario and service together.
@@ -23,6 +24,7 @@ def evaluate_file(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     labels: dict[str, tuple[str, ...]] | None = None,
     keep_input: bool = True,
+    outputs: Outputs | None = None,
 ) -> EvaluationSummary:
     """Write the input rows, in order, with ``verdict``, ``reason`` and ``rule``; return the counts.
 
@@ -33,12 +35,16 @@ def evaluate_file(
 
     ``keep_input=False`` writes only the verdict columns, row for row with the input (join by row number):
     only the columns the evaluator and the labels need are read, and the output is a few bytes per flow.
+
+    The output is checked before anything is read (``egress_sim.outputs``: never the flow file itself) and
+    appears under ``out_path`` only once every row is written; a failure leaves a file standing there as it
+    was. With ``outputs``, the caller publishes it together with its other files.
     """
     label_columns = SIMULATOR_LABELS if labels is None else labels
     needed = None if keep_input else {*EVALUATED_COLUMNS, *(c for cs in label_columns.values() for c in cs)}
     summary = EvaluationSummary()
     rows_read = 0
-    with FlowWriter(out_path) as writer:
+    with staged(outputs, [out_path], inputs=[flows_path]) as files, FlowWriter(out_path, files) as writer:
         for chunk in read_flow_tables(flows_path, chunk_rows, needed):
             rows_read += chunk.num_rows
             batch = flow_batch_from_table(chunk, default_compute)
@@ -48,6 +54,6 @@ def evaluate_file(
                        if all(c in chunk.column_names for c in columns)}
             summary.add(batch, verdicts, present)
             writer.write(table_with_verdicts(chunk if keep_input else chunk.select([]), verdicts))
-    if not (rows_read == writer.rows == summary.total):  # an internal invariant, not a user error
-        raise AssertionError(f"row count mismatch: read {rows_read}, wrote {writer.rows}, counted {summary.total}")
+        if not (rows_read == writer.rows == summary.total):  # an internal invariant, not a user error
+            raise AssertionError(f"row count mismatch: read {rows_read}, wrote {writer.rows}, counted {summary.total}")
     return summary

@@ -33,6 +33,7 @@ from .flows.io import FlowWriter
 from .flows.logs import RecordLedger, Sample, StrictInputError, arrow_to_frame
 from .flows.schema import FlowBatch
 from .model import ComputeType
+from .outputs import Outputs, staged
 from .summary import EvaluationSummary
 from .verdicts import Reason, Verdict
 
@@ -109,14 +110,29 @@ def replay(
     rejects_path: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
-    """Evaluate every flow in the logs under ``table``; write verdicts to ``out_path``, rejects to ``rejects_path``."""
+    """Evaluate every flow in the logs under ``table``; write verdicts to ``out_path``, rejects to ``rejects_path``.
+
+    Both outputs are checked before any log is opened (a log named explicitly that is one of them is refused;
+    one found in a replayed directory or by a pattern is passed over), and both appear only once the whole
+    replay has succeeded: a failure or an interrupt leaves the files standing at those names as they were."""
     own = tuple(p for p in (out_path, rejects_path) if p is not None)
+    with Outputs(own, inputs=inputs) as outputs:
+        report = _replay(table, inputs, out_path, inventory, default_compute, log_format, strict, chunk_rows, own,
+                         outputs, progress)
+        if rejects_path is not None:
+            write_rejects(report, rejects_path, outputs)
+    return report
+
+
+def _replay(table: RuleTable, inputs: list[str], out_path: str | Path, inventory: Inventory | None,
+            default_compute: ComputeType | str | None, log_format: str | None, strict: bool, chunk_rows: int,
+            own: tuple[str | Path, ...], outputs: Outputs, progress: Callable[[int], None] | None) -> ReplayReport:
     files = expand_inputs(inputs, exclude=own)  # never re-read our own output
     forced = reader_named(log_format) if log_format else None
     ledger = RecordLedger(strict=strict)
     report = ReplayReport([], ledger, EvaluationSummary())
     pending = _Pending()
-    with FlowWriter(out_path) as writer:
+    with FlowWriter(out_path, outputs) as writer:
         for log in files:
             try:
                 reader = forced or detect(log)
@@ -162,8 +178,6 @@ def replay(
         if pending.rows:
             _evaluate_pending(table, pending, inventory, default_compute, report, writer, strict)
     report.check()
-    if rejects_path is not None:
-        write_rejects(report, rejects_path)
     return report
 
 
@@ -331,13 +345,14 @@ def _sample_rejections(chunk: pd.DataFrame, reasons: np.ndarray, rejected: np.nd
             report.evaluator_samples.append(Sample(reason, where, text))
 
 
-def write_rejects(report: ReplayReport, path: str | Path) -> int:
-    """Samples of every rejection reason, as JSON lines: reason, where (file:line or file@offset), record."""
+def write_rejects(report: ReplayReport, path: str | Path, outputs: Outputs | None = None) -> int:
+    """Samples of every rejection reason, as JSON lines: reason, where (file:line or file@offset), record.
+
+    Nothing rejected: no file, and none left over from an earlier run (removed when the replay succeeds)."""
     samples = [*report.ledger.samples, *report.evaluator_samples]
-    if not samples:  # nothing rejected: no file (and none left over from an earlier run)
-        Path(path).unlink(missing_ok=True)
-        return 0
-    with open(path, "w", encoding="utf-8") as out:
-        for sample in samples:
-            out.write(json.dumps(sample.to_dict()) + "\n")
+    with staged(outputs, [path]) as files:
+        if samples:
+            files.write_text(path, "".join(json.dumps(sample.to_dict()) + "\n" for sample in samples))
+        else:
+            files.remove(path)
     return len(samples)

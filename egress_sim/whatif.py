@@ -12,6 +12,7 @@ from pathlib import Path
 from .compile import compile_rules
 from .flows.io import make_output_dir
 from .model import IsolationMode, Workspace
+from .outputs import Outputs
 from .pipeline import evaluate_file
 from .servicetags import ServiceTagSet
 from .summary import EvaluationSummary
@@ -36,12 +37,18 @@ def evaluate_modes(
     flows_path: str | Path,
     out_dir: str | Path,
     modes: tuple[IsolationMode, ...] = ALL_MODES,
+    outputs: Outputs | None = None,
 ) -> dict[IsolationMode, ModeOutcome]:
-    """Evaluate one flow file under each mode; verdicts go to ``out_dir/verdicts-<mode>.parquet``."""
+    """Evaluate one flow file under each mode; verdicts go to ``out_dir/verdicts-<mode>.parquet`` (published
+    with the caller's other files when it passes its ``outputs``)."""
     out = make_output_dir(out_dir)
     outcomes = {}
     for mode in modes:
-        path = out / f"verdicts-{mode.yaml}.parquet"
-        summary = evaluate_file(compile_rules(workspace, tags, mode), flows_path, path)
+        path = verdicts_path(out, mode)
+        summary = evaluate_file(compile_rules(workspace, tags, mode), flows_path, path, outputs=outputs)
         outcomes[mode] = ModeOutcome(mode, summary, path)
     return outcomes
+
+
+def verdicts_path(out_dir: Path, mode: IsolationMode) -> Path:
+    return out_dir / f"verdicts-{mode.yaml}.parquet"

@@ -6,9 +6,12 @@ CSV cells are read as text so nothing is reinterpreted on the way through (``443
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import pandas as pd
 import pyarrow as pa
@@ -16,9 +19,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import FlowInputError, OutputFileError
+from ..outputs import Outputs, check_outputs
+from .spreadsheet import neutralise_frame, neutralise_table
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".csv.gz": "csv"}
 DEFAULT_CHUNK_ROWS = 1_000_000
+GZIP_LEVEL = 6  # zlib's default: level 9 compresses CSV a few percent smaller at two to three times the time
 
 
 def table_format(path: str | Path) -> str:
@@ -98,10 +104,21 @@ def read_flows(path: str | Path) -> pd.DataFrame:
 
 
 class _OutputFile:
-    """A file written in a ``with`` block: closed when the block succeeds, deleted when it fails or is
-    interrupted, so a truncated file never looks like a complete one."""
+    """A file written in a ``with`` block through ``egress_sim.outputs``: its bytes go to a hidden temporary,
+    renamed onto the name asked for when the block succeeds, removed when it fails or is interrupted; a file
+    already standing at that name is replaced only by a complete one. Given the command's ``Outputs``, the
+    writer only fills its temporary, and the command publishes all its files together at its end."""
 
     path: Path
+
+    def __init__(self, path: str | Path, outputs: Outputs | None) -> None:
+        self.path = Path(path)
+        self.format = table_format(path)
+        self._own = Outputs([self.path]) if outputs is None else None
+        if self._own is not None:
+            self._own.__enter__()
+        self._output = (outputs or self._own).file(self.path)
+        self.temp = self._output.temp
 
     def close(self) -> None:
         raise NotImplementedError
@@ -109,39 +126,72 @@ class _OutputFile:
     def _abandon(self) -> None:
         raise NotImplementedError
 
+    def _fail_opening(self) -> None:
+        """Undo ``__init__`` when the writer itself cannot be opened."""
+        if self._own is not None:
+            self._own.discard()
+
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        self._abandon()
-        self.path.unlink(missing_ok=True)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if exc_type is None:
+                self.close()
+            else:
+                self._abandon()
+        except BaseException as error:
+            if self._own is not None:
+                self._own.__exit__(type(error), error, error.__traceback__)
+            raise
+        if self._own is not None:
+            self._own.__exit__(exc_type, exc, tb)
+
+
+def _cannot_write(path: Path, exc: BaseException) -> OutputFileError:
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else (str(exc).splitlines() or [""])[0]
+    return OutputFileError(f"{path}: cannot write: {detail}", file=str(path))
+
+
+def _is_gzip(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
 
 
 class FlowWriter(_OutputFile):
-    """Append chunks to a CSV or Parquet file; the first chunk fixes the Parquet schema."""
+    """Append chunks to a CSV (optionally gzip-compressed) or Parquet file; the first chunk fixes the Parquet
+    schema. CSV text cells a spreadsheet would run as formulas are quoted (``flows.spreadsheet``)."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.format = table_format(path)
-        check_writable(self.path)
+    def __init__(self, path: str | Path, outputs: Outputs | None = None):
+        super().__init__(path, outputs)
         self._parquet: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
+        self._csv: IO[str] | None = None
         self._wrote_header = False
         self.rows = 0
+        if self.format == "csv":
+            try:
+                self._csv = (gzip.open(self.temp, "wt", encoding="utf-8", newline="", compresslevel=GZIP_LEVEL)
+                             if _is_gzip(self.path) else open(self.temp, "w", encoding="utf-8", newline=""))
+            except BaseException as exc:
+                self._fail_opening()
+                if isinstance(exc, OSError):
+                    raise _cannot_write(self.path, exc) from None
+                raise
 
     def write(self, chunk: pd.DataFrame | pa.Table) -> None:
         try:
             self._write(chunk)
         except (OSError, pa.ArrowException) as exc:
-            raise OutputFileError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
+            raise _cannot_write(self.path, exc) from None
 
     def _write(self, chunk: pd.DataFrame | pa.Table) -> None:
-        if self.format == "csv":
-            frame = chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk
-            frame.to_csv(self.path, mode="a" if self._wrote_header else "w", header=not self._wrote_header, index=False)
+        if self._csv is not None:
+            if isinstance(chunk, pa.Table):
+                frame = neutralise_table(chunk).to_pandas()
+            else:
+                frame = neutralise_frame(chunk)
+            frame.to_csv(self._csv, header=not self._wrote_header, index=False)
             self._wrote_header = True
         else:
             table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
@@ -151,30 +201,34 @@ class FlowWriter(_OutputFile):
                 # Statistics (min/max per page) help readers skip row groups by number or time; on text they
                 # cost as much as the rest of the writing, and nobody filters verdict files by text ranges.
                 numbers = [f.name for f in self._schema if f.name not in text]
-                self._parquet = pq.ParquetWriter(self.path, self._schema, use_dictionary=text, write_statistics=numbers)
+                self._parquet = pq.ParquetWriter(self.temp, self._schema, use_dictionary=text, write_statistics=numbers)
             self._parquet.write_table(table.cast(self._schema))
         self.rows += len(chunk)
 
     def close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-        elif self.format == "parquet" and self.rows == 0:
-            pq.write_table(pa.table({}), self.path)
-        elif self.format == "csv" and not self._wrote_header:
-            self.path.write_text("")
+        try:
+            if self._parquet is not None:
+                self._parquet.close()
+            elif self.format == "parquet":
+                pq.write_table(pa.table({}), self.temp)
+            if self._csv is not None:
+                self._csv.close()
+        except (OSError, pa.ArrowException) as exc:
+            raise _cannot_write(self.path, exc) from None
 
     def _abandon(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
+        with contextlib.suppress(Exception):
+            if self._parquet is not None:
+                self._parquet.close()
+        with contextlib.suppress(Exception):
+            if self._csv is not None:
+                self._csv.close()
 
 
 def check_writable(path: Path) -> None:
-    """Fail early, with the path in the message, when an output file's directory does not exist."""
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputFileError(f"{path}: cannot write: directory {parent} does not exist")
-    if path.is_dir():
-        raise OutputFileError(f"{path}: cannot write: it is a directory")
+    """Fail early, with the path in the message, when an output file cannot be written (see
+    ``egress_sim.outputs.check_outputs``)."""
+    check_outputs([path])
 
 
 def make_output_dir(path: str | Path) -> Path:
@@ -183,7 +237,7 @@ def make_output_dir(path: str | Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputFileError(f"{out}: cannot create output directory: {exc.strerror or exc}") from None
+        raise OutputFileError(f"{out}: cannot create output directory: {exc.strerror or exc}", file=str(out)) from None
     return out
 
 
@@ -206,6 +260,7 @@ def _stable_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def write_flows(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a whole flow table (small files and tests), all at once or not at all."""
     with FlowWriter(path) as writer:
         writer.write(frame)
 
@@ -214,28 +269,32 @@ class TableWriter(_OutputFile):
     """Append Arrow tables of one schema to a Parquet or CSV file (the simulator's output).
 
     Parquet keeps dictionary-encoded columns as they are (small files, categoricals on reading); CSV gets
-    plain text, timestamps as ``2026-11-16 00:00:05.364299Z``; a ``.gz`` name is gzip-compressed.
+    plain text, timestamps as ``2026-11-16 00:00:05.364299Z``, formula-like text quoted; a ``.gz`` name is
+    gzip-compressed. Written through a temporary like ``FlowWriter``.
     """
 
-    def __init__(self, path: str | Path, schema: pa.Schema, row_group_rows: int = DEFAULT_CHUNK_ROWS):
-        self.path = Path(path)
-        self.format = table_format(path)
+    def __init__(self, path: str | Path, schema: pa.Schema, row_group_rows: int = DEFAULT_CHUNK_ROWS,
+                 outputs: Outputs | None = None):
+        super().__init__(path, outputs)
         self.schema = schema
         self.rows = 0
         self.row_group_rows = row_group_rows
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
-        check_writable(self.path)
+        self._sink: pa.NativeFile | str = str(self.temp)
         try:
             if self.format == "parquet":
-                self._writer = pq.ParquetWriter(self.path, schema)
+                self._writer = pq.ParquetWriter(self.temp, schema)
             else:
                 self._text_schema = _plain_schema(schema)
-                sink = pa.CompressedOutputStream(str(self.path), "gzip") if self.path.name.lower().endswith(".gz") else str(self.path)
-                self._sink = sink
-                self._writer = pacsv.CSVWriter(sink, self._text_schema)
-        except (OSError, pa.ArrowException) as exc:
-            raise OutputFileError(f"{path}: cannot write: {str(exc).splitlines()[0]}") from None
+                if _is_gzip(self.path):
+                    self._sink = pa.CompressedOutputStream(str(self.temp), "gzip")
+                self._writer = pacsv.CSVWriter(self._sink, self._text_schema)
+        except BaseException as exc:
+            self._fail_opening()
+            if isinstance(exc, (OSError, pa.ArrowException)):
+                raise _cannot_write(self.path, exc) from None
+            raise
 
     def write(self, table: pa.Table) -> None:
         """Buffer ``table``; small tables are gathered into row groups of about ``row_group_rows`` rows."""
@@ -250,20 +309,25 @@ class TableWriter(_OutputFile):
         table = pa.concat_tables(self._pending).unify_dictionaries().combine_chunks()
         self._pending, self._pending_rows = [], 0
         if self.format == "csv":
-            table = table.cast(self._text_schema)
+            table = neutralise_table(table).cast(self._text_schema)
         try:
             self._writer.write_table(table)
         except (OSError, pa.ArrowException) as exc:
-            raise OutputFileError(f"{self.path}: cannot write: {str(exc).splitlines()[0]}") from None
+            raise _cannot_write(self.path, exc) from None
         self.rows += table.num_rows
 
     def close(self) -> None:
         self._flush()
-        self._writer.close()
-        if self.format == "csv" and not isinstance(self._sink, str):
-            self._sink.close()
+        try:
+            self._writer.close()
+            if not isinstance(self._sink, str):
+                self._sink.close()
+        except (OSError, pa.ArrowException) as exc:
+            raise _cannot_write(self.path, exc) from None
 
     def _abandon(self) -> None:
-        self._writer.close()
-        if self.format == "csv" and not isinstance(self._sink, str):
-            self._sink.close()
+        with contextlib.suppress(Exception):
+            self._writer.close()
+        with contextlib.suppress(Exception):
+            if not isinstance(self._sink, str):
+                self._sink.close()

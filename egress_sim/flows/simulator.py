@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import yaml
 
 from ..errors import ScenarioError
 from ..model import ComputeType, Protocol, Workspace
+from ..outputs import Outputs, staged
 from ..servicetags import ServiceTagSet
 from .catalog import WorkspaceContext, resolve_services
 from .exfiltration import GENERATORS, SERVICES_USED, InjectedRows
@@ -381,14 +383,23 @@ def simulate(
     seed: int,
     out_path: str | Path,
     progress: Callable[[int], None] | None = None,
+    inventory_path: str | Path | None = None,
+    outputs: Outputs | None = None,
 ) -> tuple[SimulationPlan, SimulationSummary]:
-    """Write ``n_flows`` simulated flows to a Parquet or CSV file, block by block; return the plan and counts."""
-    plan = SimulationPlan(workspace, tags, scenario, seed)
-    summary = SimulationSummary()
-    with TableWriter(out_path, SCHEMA) as writer:
-        for table in plan.blocks(n_flows):
-            writer.write(table)
-            summary.add(table)
-            if progress is not None:
-                progress(table.num_rows)
+    """Write ``n_flows`` simulated flows to a Parquet or CSV file, block by block; return the plan and counts.
+
+    With ``inventory_path``, the fleet is also written there as a compute inventory (YAML). Both files are
+    checked before anything is drawn and appear together once the last flow is written (``egress_sim.outputs``);
+    with ``outputs``, the caller publishes them together with its other files."""
+    with staged(outputs, [out_path, inventory_path]) as files:
+        plan = SimulationPlan(workspace, tags, scenario, seed)
+        summary = SimulationSummary()
+        with TableWriter(out_path, SCHEMA, outputs=files) as writer:
+            for table in plan.blocks(n_flows):
+                writer.write(table)
+                summary.add(table)
+                if progress is not None:
+                    progress(table.num_rows)
+        if inventory_path is not None:
+            files.write_text(inventory_path, yaml.safe_dump(plan.inventory(), sort_keys=False))
     return plan, summary
