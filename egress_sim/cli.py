@@ -24,7 +24,7 @@ from .flows.scenario import load_scenario
 from .flows.simulator import simulate as simulate_flows
 from .errors import EgressSimError, OutputFileError
 from .findings import Finding, WorkspaceInvalid
-from .ipnum import parse_ip
+from .ipnum import destination_address
 from .loading import load_checked
 from .model import ComputeType, IsolationMode, Protocol, load_workspace
 from .flows.formats import format_names
@@ -188,7 +188,9 @@ def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol
         raise EgressSimError("a flow's protocol is TCP, UDP or ICMP, not '*'")
     if port is None and proto is not Protocol.ICMP:
         raise click.UsageError("--port is required for TCP and UDP")
-    is_ip = parse_ip(dst) is not None
+    is_ip = destination_address(dst, "--dst") is not None
+    if ip is not None:
+        destination_address(ip, "--ip")
     row = {"compute_type": compute, "protocol": proto.value, "dst_port": port,
            "dst_ip": dst if is_ip else ip, "fqdn": None if is_ip else dst}
     decision = ReferenceEvaluator(table.effective).evaluate_row(row)
