@@ -25,11 +25,11 @@ from .demo import DEFAULT_FLOWS, DEFAULT_SEED, run_demo
 from .describe import describe_workspace
 from .errors import EgressSimError
 from .findings import Finding, WorkspaceInvalid
+from .ipnum import destination_address
 from .flows.formats import format_names
 from .flows.inventory import load_inventory
 from .flows.scenario import load_scenario
 from .flows.simulator import simulate as simulate_flows
-from .ipnum import parse_ip
 from .loading import read_checked
 from .model import ComputeType, IsolationMode, Protocol, dump_workspace, normalize_host, read_workspace, workspace_to_rest
 from .model.rest_io import untranslated_keys
@@ -322,10 +322,10 @@ def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol
         raise EgressSimError("a flow's protocol is TCP, UDP or ICMP, not '*'")
     if port is None and proto is not Protocol.ICMP:
         raise click.UsageError("--port is required for TCP and UDP")
-    is_ip = parse_ip(dst) is not None
+    is_ip = destination_address(dst, "--dst") is not None
     if not is_ip:
-        normalize_host(dst)  # a ModelError names what is wrong with it (zone ids, NUL bytes, empty labels...)
-    if ip is not None and parse_ip(ip) is None:
+        normalize_host(dst)  # a ModelError names what is wrong with the host name (empty labels, length...)
+    if ip is not None and destination_address(ip, "--ip") is None:
         raise EgressSimError(f"--ip {ip!r} is not an IPv4 or IPv6 address")
     row = {"compute_type": compute, "protocol": proto.value, "dst_port": port,
            "dst_ip": dst if is_ip else ip, "fqdn": None if is_ip else dst}

@@ -130,16 +130,39 @@ def evaluate_frame(
     return with_verdicts(frame, evaluate(table, FlowBatch.from_frame(frame, default_compute)).to_frame())
 
 
+VERDICT_COLUMNS = ("verdict", "reason", "rule")
+
+
+def input_renames(columns: list[str]) -> dict[str, str]:
+    """The input columns that carry a verdict column's name (a verdict file evaluated again), each with the
+    name it keeps in the output: ``input_verdict`` (``input_input_verdict`` when that is taken too, ...).
+    Nothing in the input is overwritten or dropped; the summary reports the renames."""
+    taken = set(columns) | set(VERDICT_COLUMNS)
+    renames: dict[str, str] = {}
+    for name in VERDICT_COLUMNS:
+        if name in columns:
+            new = f"input_{name}"
+            while new in taken:
+                new = f"input_{new}"
+            renames[name] = new
+            taken.add(new)
+    return renames
+
+
 def table_with_verdicts(table: pa.Table, verdicts: Verdicts) -> pa.Table:
-    """``table`` with the verdict columns appended (replacing any it already had); the input's columns are
-    passed through as they are, not copied."""
-    table = table.drop_columns([c for c in ("verdict", "reason", "rule") if c in table.column_names])
+    """``table`` with the verdict columns appended (input columns of the same names renamed, see
+    ``input_renames``); the input's columns are passed through as they are, not copied."""
+    renames = input_renames(table.column_names)
+    if renames:
+        table = table.rename_columns([renames.get(c, c) for c in table.column_names])
     for name, column in verdicts.to_arrow().items():
         table = table.append_column(name, column)
     return table
 
 
 def with_verdicts(frame: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with the verdict columns of ``added`` (row for row) replacing any it already had."""
+    """``frame`` with the verdict columns of ``added`` (row for row), input columns of the same names renamed
+    as ``input_renames`` says."""
     added = added.set_axis(frame.index)
-    return pd.concat([frame.drop(columns=[c for c in added.columns if c in frame.columns]), added], axis=1)
+    renames = input_renames([str(c) for c in frame.columns])
+    return pd.concat([frame.rename(columns=renames) if renames else frame, added], axis=1)

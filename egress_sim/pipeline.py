@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .compile import RuleTable
-from .evaluate import evaluate, table_with_verdicts
+from .errors import FlowInputError
+from .evaluate import evaluate, input_renames, table_with_verdicts
 from .flows.io import DEFAULT_CHUNK_ROWS, FlowWriter, read_flow_tables
 from .flows.schema import EVALUATED_COLUMNS, flow_batch_from_table
 from .model import ComputeType
@@ -39,20 +40,30 @@ def evaluate_file(
     The output is checked before anything is read (``egress_sim.outputs``: never the flow file itself) and
     appears under ``out_path`` only once every row is written; a failure leaves a file standing there as it
     was. With ``outputs``, the caller publishes it together with its other files.
+
+    Input columns named ``verdict``, ``reason`` or ``rule`` are renamed (``input_verdict``, ...), and the
+    summary says so. A CSV line that is not one row of the header's width is a row rejected as
+    ``bad_field_count``, in its place.
     """
     label_columns = SIMULATOR_LABELS if labels is None else labels
     needed = None if keep_input else {*EVALUATED_COLUMNS, *(c for cs in label_columns.values() for c in cs)}
     summary = EvaluationSummary()
     rows_read = 0
     with staged(outputs, [out_path], inputs=[flows_path]) as files, FlowWriter(out_path, files) as writer:
-        for chunk in read_flow_tables(flows_path, chunk_rows, needed):
+        for flows in read_flow_tables(flows_path, chunk_rows, needed):
+            chunk = flows.table
             rows_read += chunk.num_rows
-            batch = flow_batch_from_table(chunk, default_compute)
+            try:
+                batch = flow_batch_from_table(chunk, default_compute, flows.malformed)
+            except FlowInputError as exc:  # a column missing or unreadable: say which file
+                raise FlowInputError(f"{flows_path}: {exc}", file=str(flows_path)) from None
             verdicts = evaluate(table, batch)
             present = {name: [chunk.column(c) for c in columns]
                        for name, columns in label_columns.items()
                        if all(c in chunk.column_names for c in columns)}
             summary.add(batch, verdicts, present)
+            if keep_input:
+                summary.renamed_columns.update(input_renames(chunk.column_names))
             writer.write(table_with_verdicts(chunk if keep_input else chunk.select([]), verdicts))
         if not (rows_read == writer.rows == summary.total):  # an internal invariant, not a user error
             raise AssertionError(f"row count mismatch: read {rows_read}, wrote {writer.rows}, counted {summary.total}")

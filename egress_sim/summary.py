@@ -9,6 +9,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from .errors import FlowInputError
 from .flows.schema import COMPUTE_TYPES, FlowBatch, factorize
 from .evaluate import Verdicts
 from .verdicts import REASONS, Reason, Verdict
@@ -33,8 +34,11 @@ class EvaluationSummary:
     counts: Counter = field(default_factory=Counter)  # (compute_type, reason code) -> flows
     # (label, value, reason code) -> flows, for label columns such as the simulator's scenario and service
     by_label: Counter = field(default_factory=Counter)
-    # labels no longer counted because they have more than MAX_LABEL_VALUES values (not labels, then)
+    # labels no longer counted because they have more than MAX_LABEL_VALUES values (not labels, then), or
+    # hold values that are not text or numbers
     dropped_labels: set = field(default_factory=set)
+    # input columns renamed in the output because they carry a verdict column's name (``verdict`` -> ...)
+    renamed_columns: dict = field(default_factory=dict)
 
     def add(self, batch: FlowBatch, verdicts: Verdicts, labels: dict[str, list[pd.Series]] | None = None) -> None:
         """Count a chunk. ``labels`` maps a label name to its column(s); with several columns (e.g.
@@ -44,7 +48,12 @@ class EvaluationSummary:
         for name, columns in (labels or {}).items():
             if name in self.dropped_labels:
                 continue
-            for values, reason, n in _count([factorize(c) for c in columns], verdicts.reason):
+            try:
+                codes = [factorize(c, name) for c in columns]
+            except FlowInputError:  # lists or mappings: not a label
+                self.dropped_labels.add(name)
+                continue
+            for values, reason, n in _count(codes, verdicts.reason):
                 self.by_label[(name, values if len(values) > 1 else values[0], reason)] += n
             if len({value for label, value, _ in self.by_label if label == name}) > MAX_LABEL_VALUES:
                 self.dropped_labels.add(name)
@@ -107,6 +116,7 @@ class EvaluationSummary:
                  "verdict": Reason[r.upper()].verdict.label, "flows": n}
                 for (c, v, r), n in sorted(self.by_label.items())
             ]} if self.by_label else {}),
+            **({"renamed_columns": dict(self.renamed_columns)} if self.renamed_columns else {}),
         }
 
 

@@ -48,6 +48,7 @@ class Reason(IntEnum):
     INVALID_FQDN = 28
     MISSING_DESTINATION = 29  # neither dst_ip nor fqdn
     UNKNOWN_SOURCE = 30  # a replayed log's source address is in no compute inventory entry (never guessed)
+    BAD_FIELD_COUNT = 31  # a CSV line that is not one row of the header's width (an extra or a missing field)
 
     @property
     def code(self) -> str:

@@ -14,7 +14,6 @@ from ..verdicts import Reason
 MISSING, INVALID = -2, -1  # parse results of an empty cell and of a bad one (also ``schema``'s codes)
 DEST_NONE, DEST_VALID, DEST_INVALID = 0, 1, 2  # per unique ``dst_ip`` cell
 
-_UNKNOWN_SOURCE = Reason.UNKNOWN_SOURCE.value
 _MISSING_COMPUTE_TYPE = Reason.MISSING_COMPUTE_TYPE.value
 _INVALID_COMPUTE_TYPE = Reason.INVALID_COMPUTE_TYPE.value
 _MISSING_PROTOCOL = Reason.MISSING_PROTOCOL.value
@@ -36,14 +35,15 @@ def _parsed(codes, parsed, i):
 @numba.njit(cache=True, nogil=True)
 def assemble(
     compute_codes, compute_parsed, protocol_codes, protocol_parsed, port, icmp_code,
-    dest_codes, dest_state, host_codes, host_index, host_bad, unknown_source,
+    dest_codes, dest_state, host_codes, host_index, host_bad, prior,
     compute, protocol, port_out, host, reject,
 ):
     """Fill ``compute``/``protocol`` (int8), ``port_out`` (int32, -1 for ICMP), ``host`` (int32 index into
     the normalized unique names, -1 none) and ``reject`` (uint8 rejection Reason, 0 when the flow is valid).
 
     Inputs per flow: int32 codes into the per-unique arrays (-1: empty cell), ``port`` int32 (or MISSING /
-    INVALID), ``unknown_source`` bool. Per unique: ``compute_parsed`` / ``protocol_parsed`` int32 (an index,
+    INVALID), ``prior`` uint8 (a rejection decided before parsing: ``unknown_source``, ``bad_field_count``;
+    0 none). Per unique: ``compute_parsed`` / ``protocol_parsed`` int32 (an index,
     or MISSING / INVALID), ``dest_state`` uint8 (DEST_*), ``host_index`` int32 and ``host_bad`` bool.
     """
     for i in range(compute_codes.shape[0]):
@@ -59,8 +59,8 @@ def assemble(
         protocol[i] = p
         port_out[i] = q
         host[i] = name
-        if unknown_source[i]:
-            reject[i] = _UNKNOWN_SOURCE
+        if prior[i] != 0:
+            reject[i] = prior[i]
         elif c == MISSING:
             reject[i] = _MISSING_COMPUTE_TYPE
         elif c == INVALID:

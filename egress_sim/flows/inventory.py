@@ -17,6 +17,9 @@ CSV (one address or prefix per row; a compute may have many rows)::
     gpu-cluster,compute_cluster,10.0.8.0/28
 
 When prefixes overlap, the longest one wins (a node listed by itself inside its cluster's subnet).
+Addresses are read as ``ipnum`` reads them: an IPv4-mapped IPv6 prefix or source (``::ffff:10.0.8.0/120``)
+is its IPv4 form; an entry with an IPv6 zone id (``fe80::1%eth0``) or a control character is refused with the
+file and entry, and a source address with one is unknown.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pandas as pd
 import pytricia
 
 from ..errors import EgressSimError
+from ..ipnum import parse_ip, parse_network
 from ..model import ComputeType
 from ..yamlfile import read_yaml
 
@@ -66,9 +70,8 @@ class Inventory:
         return len(self.entries)
 
     def find(self, address: str) -> ComputeEntry | None:
-        try:
-            ip = ipaddress.ip_address(str(address).strip())
-        except ValueError:
+        ip = parse_ip(address if isinstance(address, str) else str(address))
+        if ip is None:
             return None
         trie = self._v6 if ip.version == 6 else self._v4
         index = trie.get(str(ip))
@@ -109,7 +112,7 @@ def load_inventory(path: str | Path) -> Inventory:
         if not isinstance(addresses, list) or not addresses:
             raise InventoryError(f"{where}: 'addresses' must list IPs or CIDR prefixes")
         for address in addresses:
-            entries.append(_entry(item.get("name"), item.get("type"), address, where))
+            entries.append(_entry(item.get("name"), item.get("type"), address, where, file))
     return Inventory(entries, str(file))
 
 
@@ -122,21 +125,26 @@ def _csv_entries(file: Path) -> list[ComputeEntry]:
     needed = {"compute_name", "compute_type", "address"}
     if reader.fieldnames is None or not needed <= set(reader.fieldnames):
         raise InventoryError(f"{file}: an inventory CSV needs the columns compute_name, compute_type, address")
-    return [_entry(row["compute_name"], row["compute_type"], row["address"], f"{file}:{line}")
+    return [_entry(row["compute_name"], row["compute_type"], row["address"], f"{file}:{line}", file)
             for line, row in enumerate(reader, start=2)]
 
 
-def _entry(name: object, compute_type: object, address: object, where: str) -> ComputeEntry:
+def _entry(name: object, compute_type: object, address: object, where: str, file: Path) -> ComputeEntry:
+    """One inventory entry, checked; ``where`` names the file and the entry (``inv.csv:3``, ``computes[2]``)."""
     if not isinstance(name, str) or not name.strip():
-        raise InventoryError(f"{where}: needs a compute name")
+        raise InventoryError(f"{where}: needs a compute name", file=file)
     try:
         parsed = ComputeType.parse(compute_type, "compute type")
     except EgressSimError as exc:
-        raise InventoryError(f"{where}: {exc}") from None
+        raise InventoryError(f"{where}: {exc}", file=file) from None
+    if not isinstance(address, str) or not address.isprintable():
+        raise InventoryError(f"{where}: {address!r} is not an IP address or CIDR prefix", file=file)
     try:
-        prefix = ipaddress.ip_network(str(address).strip(), strict=False)
-    except ValueError:
-        raise InventoryError(f"{where}: {address!r} is not an IP address or CIDR prefix") from None
-    if str(prefix) != str(address).strip() and "/" in str(address) and prefix.network_address != ipaddress.ip_address(str(address).split("/")[0].strip()):
-        raise InventoryError(f"{where}: {address!r} has host bits set (did you mean {prefix}?)")
+        prefix = parse_network(address)
+    except ValueError as exc:
+        if "host bits" in str(exc):
+            loose = ipaddress.ip_network(address.strip(), strict=False)
+            raise InventoryError(f"{where}: {address!r} has host bits set (did you mean {loose}?)", file=file) from None
+        why = f" ({exc})" if "zone id" in str(exc) else ""
+        raise InventoryError(f"{where}: {address!r} is not an IP address or CIDR prefix{why}", file=file) from None
     return ComputeEntry(name.strip(), parsed, str(prefix))

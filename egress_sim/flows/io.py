@@ -1,18 +1,37 @@
 """Read and write flow tables as CSV or Parquet (chosen by the file extension), in chunks.
 
-CSV cells are read as text so nothing is reinterpreted on the way through (``443`` stays ``443``, not
-``443.0``; a host literally named ``NA`` stays a host); only empty cells are missing. Parquet keeps its types.
+Reading (``read_flow_tables``) fails closed: whatever the file holds, the reader yields chunks in which every
+row is accounted for, or raises one ``FlowInputError`` naming the file (and the line or column where it can).
+
+* CSV (plain, or gzip by its content): UTF-8 text with a header line, read in blocks of lines by ``csvrows``.
+  Cells are text, nothing is reinterpreted (``443`` stays ``443``, not ``443.0``; a host literally named
+  ``NA`` stays a host); only empty cells are missing. A line that is not one row of the header's width (a
+  trailing extra field, a missing one) stays in its place as a row with every cell empty, marked
+  ``malformed``: the evaluator rejects it as ``bad_field_count``, and the output keeps row-for-row order. A
+  value cannot span lines. Not UTF-8, a cut or corrupt gzip stream, an empty file or a header naming a
+  column twice: one error naming the file (and line).
+* Parquet keeps its types. The columns the evaluator reads must hold text, numbers or booleans
+  (``flows.schema.check_flow_schema``: a list or struct column there is one error naming the column);
+  any other column is carried through untouched.
+
+A file with a header (or a schema) and no rows gives one empty chunk, so its columns are still checked.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import gzip
+import io
+import itertools
+import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TextIO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -20,11 +39,14 @@ import pyarrow.parquet as pq
 
 from ..errors import FlowInputError, OutputFileError
 from ..outputs import Outputs, check_outputs
+from .csvrows import CsvBlock, duplicated, header_names, parse_block
+from .schema import check_flow_schema
 from .spreadsheet import neutralise_frame, neutralise_table
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".csv.gz": "csv"}
 DEFAULT_CHUNK_ROWS = 1_000_000
 GZIP_LEVEL = 6  # zlib's default: level 9 compresses CSV a few percent smaller at two to three times the time
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def table_format(path: str | Path) -> str:
@@ -32,37 +54,129 @@ def table_format(path: str | Path) -> str:
     for suffix, fmt in sorted(FORMATS.items(), key=lambda kv: -len(kv[0])):
         if name.endswith(suffix):
             return fmt
-    raise FlowInputError(f"{path}: unknown file type (use .csv, .csv.gz or .parquet)")
+    raise FlowInputError(f"{path}: unknown file type (use .csv, .csv.gz or .parquet)", file=str(path))
+
+
+@dataclass(frozen=True)
+class FlowChunk:
+    """Rows of a flow file, in file order, and which of them are malformed CSV lines (their cells empty)."""
+
+    table: pa.Table
+    malformed: np.ndarray | None = None  # bool per row, None when no row is
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
 
 
 def read_flow_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """Yield the flow table in chunks of at most ``chunk_rows`` rows, in file order."""
-    for table in read_flow_tables(path, chunk_rows):
-        yield table.to_pandas()
+    """Yield the flow table in chunks of at most ``chunk_rows`` rows, in file order (malformed CSV lines as
+    rows of empty cells)."""
+    for chunk in read_flow_tables(path, chunk_rows):
+        yield chunk.table.to_pandas()
 
 
 def read_flow_tables(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                     columns: Iterable[str] | None = None) -> Iterator[pa.Table]:
-    """The flow table as Arrow tables of at most ``chunk_rows`` rows, in file order; with ``columns``, only
-    those of them the file has (Parquet then reads nothing else). Parquet as ``open_parquet`` opens it; CSV
-    cells are read as text (see the module docstring)."""
+                     columns: Iterable[str] | None = None) -> Iterator[FlowChunk]:
+    """The flow table as chunks of at most ``chunk_rows`` rows, in file order; with ``columns``, only those
+    of them the file has (Parquet then reads nothing else). See the module docstring for what is refused."""
     fmt = table_format(path)
     if not Path(path).is_file():
-        raise FlowInputError(f"{path}: no such flow file")
+        raise FlowInputError(f"{path}: no such flow file", file=str(path))
+    wanted = None if columns is None else set(columns)
+    if fmt == "csv":
+        yield from _csv_chunks(Path(path), chunk_rows, wanted)
+    else:
+        yield from _parquet_file_chunks(Path(path), chunk_rows, wanted)
+
+
+def _csv_chunks(path: Path, chunk_rows: int, wanted: set[str] | None) -> Iterator[FlowChunk]:
+    line = 1
     try:
-        if fmt == "csv":
-            reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows)
-            with reader:
-                for frame in reader:
-                    if columns is not None:
-                        frame = frame[[c for c in frame.columns if c in set(columns)]]
-                    yield pa.Table.from_pandas(frame, preserve_index=False)
-        else:
-            parquet = open_parquet(path)
-            wanted = None if columns is None else [c for c in parquet.schema_arrow.names if c in set(columns)]
-            yield from _parquet_chunks(parquet, chunk_rows, wanted)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, pa.ArrowException, UnicodeDecodeError, OSError) as exc:
-        raise FlowInputError(f"{path}: cannot read flows: {str(exc).splitlines()[0]}") from None
+        with _open_text(path) as text:
+            header = text.readline()
+            _check_utf8([header], path, line)
+            names = header_names(header) if header.strip() else []
+            if not names:
+                raise FlowInputError(f"{path}: empty file: a flow table starts with a header line naming its "
+                                     f"columns", file=str(path))
+            if duplicated(names):
+                raise FlowInputError(f"{path}:1: the header names {', '.join(duplicated(names))} more than once",
+                                     file=str(path))
+            keep = names if wanted is None else [n for n in names if n in wanted]
+            line, rows = 2, 0
+            lines: list[str] = []
+            while _next_lines(text, chunk_rows, lines):
+                _check_utf8(lines, path, line)
+                chunk = _in_line_order(parse_block(lines, line, names))
+                line += len(lines)
+                rows += chunk.num_rows
+                lines = []
+                yield FlowChunk(chunk.table.select(keep), chunk.malformed)
+            if rows == 0:
+                yield FlowChunk(pa.table({n: pa.array([], pa.string()) for n in keep}))
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise FlowInputError(f"{path}: cannot read flows: the gzip stream breaks off (cut short or corrupt) near "
+                             f"line {line + len(lines)}: {exc}", file=str(path)) from None
+    except OSError as exc:
+        raise FlowInputError(f"{path}: cannot read flows: {exc.strerror or exc}", file=str(path)) from None
+
+
+@contextlib.contextmanager
+def _open_text(path: Path) -> Iterator[TextIO]:
+    """The file as text, gunzipped when it starts as gzip does. Bytes that are not UTF-8 come through as
+    lone surrogates, so ``_check_utf8`` can name the line that holds them."""
+    with open(path, "rb") as raw:
+        binary = gzip.GzipFile(fileobj=raw, mode="rb") if raw.peek(2)[:2] == _GZIP_MAGIC else raw
+        with io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
+            yield text
+
+
+def _next_lines(text: TextIO, count: int, lines: list[str]) -> bool:
+    """Read up to ``count`` lines into ``lines`` (which keeps those read when the stream breaks off)."""
+    lines.extend(itertools.islice(text, count))
+    return bool(lines)
+
+
+def _check_utf8(lines: list[str], path: Path, first_line: int) -> None:
+    """Refuse text that is not UTF-8, naming the line and the first byte that is not."""
+    block = "".join(lines)
+    if block.isascii():
+        return
+    try:
+        block.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        ends = list(itertools.accumulate(len(x) for x in lines))
+        where = first_line + bisect.bisect_right(ends, exc.start)
+        byte = ord(block[exc.start]) - 0xDC00
+        raise FlowInputError(f"{path}:{where}: not UTF-8 text (byte 0x{byte:02x}): flow tables are read as UTF-8; "
+                             f"save the file as UTF-8", file=str(path)) from None
+
+
+def _in_line_order(block: CsvBlock) -> FlowChunk:
+    """The block's rows with each malformed line put back in its place as a row of empty cells."""
+    if not block.bad:
+        return FlowChunk(block.table)
+    lines = np.array(block.lines + [n for n, _ in block.bad], dtype=np.int64)
+    source = np.concatenate([np.arange(len(block.lines)), np.full(len(block.bad), -1)])[np.argsort(lines, kind="stable")]
+    malformed = source < 0
+    return FlowChunk(block.table.take(pa.array(source, mask=malformed)), malformed)
+
+
+def _parquet_file_chunks(path: Path, chunk_rows: int, wanted: set[str] | None) -> Iterator[FlowChunk]:
+    try:
+        parquet = open_parquet(path)
+        check_flow_schema(parquet.schema_arrow, str(path))
+        names = None if wanted is None else [c for c in parquet.schema_arrow.names if c in wanted]
+        rows = 0
+        for table in _parquet_chunks(parquet, chunk_rows, names):
+            rows += table.num_rows
+            yield FlowChunk(table)
+        if rows == 0:
+            empty = parquet.schema_arrow.empty_table()
+            yield FlowChunk(empty if names is None else empty.select(names))
+    except (pa.ArrowException, OSError) as exc:
+        raise FlowInputError(f"{path}: cannot read flows: {str(exc).splitlines()[0]}", file=str(path)) from None
 
 
 def is_text(kind: pa.DataType) -> bool:

@@ -36,9 +36,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import FlowInputError
-from ..ipnum import parse_ip_array
+from ..ipnum import BLANKS, parse_ip_array
 from ..model.enums import ComputeType, Protocol
 from ..model.hostnames import try_normalize_host
+from ..verdicts import Reason
 from .assemble import DEST_INVALID, DEST_NONE, DEST_VALID, INVALID, MISSING, assemble
 
 FLOW_COLUMNS: tuple[str, ...] = (
@@ -62,7 +63,7 @@ def is_missing(value: Any) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    return isinstance(value, str) and value.strip() == ""
+    return isinstance(value, str) and value.strip(BLANKS) == ""
 
 
 def parse_compute(value: Any) -> int:
@@ -93,23 +94,33 @@ def parse_protocol(value: Any) -> int:
 
 
 def parse_port(value: Any) -> int:
-    """A port 0-65535, or ``_MISSING`` / ``_INVALID`` (non-integer, out of range)."""
+    """A port 0-65535, or ``_MISSING`` / ``_INVALID``.
+
+    Text is a port only when it is plain ASCII decimal digits without a leading zero (``443``; blanks around
+    are ignored): ``443.0``, ``1e3``, ``4_4_3``, ``+443``, ``0x1bb``, ``0443`` or Arabic-Indic ``٤٤٣``, all of
+    which Python's ``int``/``float`` would turn into some number, are invalid, so a row never gets a port
+    nobody wrote. A number cell (an integer or float column) is a port when it is a whole number in range:
+    a float column holding ``443.0`` is read as 443, ``443.5`` is invalid."""
     if is_missing(value):
         return _MISSING
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return _INVALID
     if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return _INVALID
-    try:
+        return _port_text(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value) if 0 <= value <= 65535 else _INVALID
+    if isinstance(value, (float, np.floating)):
         number = float(value)
-    except (TypeError, ValueError):
+        return int(number) if math.isfinite(number) and number.is_integer() and 0 <= number <= 65535 else _INVALID
+    return _INVALID
+
+
+def _port_text(value: str) -> int:
+    text = value.strip(BLANKS)
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or (text[0] == "0" and text != "0"):
         return _INVALID
-    if not math.isfinite(number) or not number.is_integer() or not 0 <= number <= 65535:
-        return _INVALID
-    return int(number)
+    number = int(text)
+    return number if number <= 65535 else _INVALID
 
 
 def parse_fqdn(value: Any) -> str | None | int:
@@ -152,21 +163,29 @@ class FlowBatch:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, default_compute: ComputeType | str | None = None,
-                   unknown_source: np.ndarray | None = None, names_logged: bool | np.ndarray = True) -> "FlowBatch":
+                   unknown_source: np.ndarray | None = None, names_logged: bool | np.ndarray = True,
+                   malformed: np.ndarray | None = None) -> "FlowBatch":
         """Parse a flow table. ``unknown_source`` marks rows whose compute could not be identified from their
-        source address (replayed logs): they are rejected as ``unknown_source``, before any other check.
+        source address (replayed logs): they are rejected as ``unknown_source``, before any other check;
+        ``malformed`` marks CSV lines that were not one row of the header's width (``flows.io``): they are
+        rejected as ``bad_field_count``, before anything else.
 
         ``names_logged=False`` says the log format records no host names at all (an empty ``fqdn`` then means
         "not recorded", not "not sent"); a ``name_logged`` column says it per row."""
         columns = {name: frame[name] for name in frame.columns if name in EVALUATED_COLUMNS}
-        return cls.from_columns(columns, len(frame), default_compute, unknown_source, names_logged)
+        return cls.from_columns(columns, len(frame), default_compute, unknown_source, names_logged, malformed)
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, Column], n: int, default_compute: ComputeType | str | None = None,
-                     unknown_source: np.ndarray | None = None, names_logged: bool | np.ndarray = True) -> "FlowBatch":
+                     unknown_source: np.ndarray | None = None, names_logged: bool | np.ndarray = True,
+                     malformed: np.ndarray | None = None) -> "FlowBatch":
         """``from_frame`` on columns given one by one: pandas Series or Arrow arrays (a dictionary array is
         taken as it is, codes and values, which is how Parquet text columns arrive). ``names_logged`` may
-        be given per flow (replay gathers flows of several log formats)."""
+        be given per flow (replay gathers flows of several log formats). A column holding values that are
+        neither text nor numbers (lists, mappings) raises ``FlowInputError`` naming it."""
+        for name, column in columns.items():
+            if not isinstance(column, pd.Series):
+                _check_column_type(name, column.type)
         missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         if "dst_ip" not in columns and "fqdn" not in columns:
             missing.append("dst_ip (or fqdn)")
@@ -176,17 +195,17 @@ class FlowBatch:
             raise FlowInputError(f"flow table lacks required column(s): {', '.join(missing)}")
 
         if "compute_type" in columns:
-            compute_codes, compute_parsed = _parsed_per_unique(columns["compute_type"], parse_compute)
+            compute_codes, compute_parsed = _parsed_per_unique(columns["compute_type"], parse_compute, "compute_type")
         else:
             compute_codes = np.full(n, -1 if default_compute is None else 0, dtype=np.int32)
             compute_parsed = np.array([_MISSING if default_compute is None else parse_compute(str(default_compute))], np.int32)
             if compute_parsed[0] == _INVALID:
                 raise FlowInputError(f"unknown default compute type {default_compute!r}")
-        protocol_codes, protocol_parsed = _parsed_per_unique(columns["protocol"], parse_protocol)
+        protocol_codes, protocol_parsed = _parsed_per_unique(columns["protocol"], parse_protocol, "protocol")
         port = _ports(columns["dst_port"])
 
         if "dst_ip" in columns:
-            dest_code, ip_uniques = factorize(columns["dst_ip"])
+            dest_code, ip_uniques = factorize(columns["dst_ip"], "dst_ip")
             dest_version, dest_hi, dest_lo = parse_ip_array(ip_uniques)
             blank = np.array([is_missing(v) for v in ip_uniques], dtype=bool)
             dest_state = np.where(dest_version != 0, DEST_VALID, np.where(blank, DEST_NONE, DEST_INVALID)).astype(np.uint8)
@@ -196,7 +215,7 @@ class FlowBatch:
             dest_state = np.zeros(0, dtype=np.uint8)
 
         if "fqdn" in columns:
-            host_codes, host_uniques = factorize(columns["fqdn"])
+            host_codes, host_uniques = factorize(columns["fqdn"], "fqdn")
             parsed = [parse_fqdn(v) for v in host_uniques]
             host_bad = np.array([p == _INVALID for p in parsed], dtype=bool)
             names = [p for p in parsed if isinstance(p, str)]
@@ -213,7 +232,7 @@ class FlowBatch:
         assemble(
             compute_codes, compute_parsed, protocol_codes, protocol_parsed, port, PROTOCOLS.index(Protocol.ICMP),
             dest_code, dest_state, host_codes, host_index, host_bad,
-            unknown_source if unknown_source is not None else np.zeros(n, dtype=bool),
+            _prior_rejects(n, unknown_source, malformed),
             compute, protocol, port_out, host_code, reject,
         )
         if "name_logged" in columns:
@@ -236,16 +255,54 @@ class FlowBatch:
         )
 
 
-def flow_batch_from_table(table: pa.Table, default_compute: ComputeType | str | None = None) -> FlowBatch:
+def _prior_rejects(n: int, unknown_source: np.ndarray | None, malformed: np.ndarray | None) -> np.ndarray:
+    """Per row, the rejection decided before any cell is parsed (0: none): a malformed line first."""
+    prior = np.zeros(n, dtype=np.uint8)
+    if unknown_source is not None:
+        prior[np.asarray(unknown_source, dtype=bool)] = Reason.UNKNOWN_SOURCE.value
+    if malformed is not None:
+        prior[np.asarray(malformed, dtype=bool)] = Reason.BAD_FIELD_COUNT.value
+    return prior
+
+
+def flow_batch_from_table(table: pa.Table, default_compute: ComputeType | str | None = None,
+                          malformed: np.ndarray | None = None) -> FlowBatch:
     """``FlowBatch.from_frame`` on an Arrow table, reading the evaluated columns straight from Arrow."""
     columns = {name: table.column(name) for name in EVALUATED_COLUMNS if name in table.column_names}
-    return FlowBatch.from_columns(columns, table.num_rows, default_compute)
+    return FlowBatch.from_columns(columns, table.num_rows, default_compute, malformed=malformed)
+
+
+def check_flow_schema(schema: pa.Schema, file: str | None = None) -> None:
+    """Refuse, naming the file and the column, a flow file whose schema the evaluator cannot read: a column
+    name given twice, or a column it reads (``EVALUATED_COLUMNS``) holding something other than text,
+    numbers or booleans (a list, a struct, bytes, a time). Other columns are carried through as they are."""
+    where = f"{file}: " if file else ""
+    twice = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if twice:
+        raise FlowInputError(f"{where}the column(s) {', '.join(twice)} appear more than once", file=file)
+    for field in schema:
+        if field.name in EVALUATED_COLUMNS:
+            try:
+                _check_column_type(field.name, field.type)
+            except FlowInputError as exc:
+                raise FlowInputError(f"{where}{exc}", file=file) from None
+
+
+def _check_column_type(name: str, kind: pa.DataType) -> None:
+    value = kind.value_type if pa.types.is_dictionary(kind) else kind
+    if not any(test(value) for test in _READABLE_TYPES):
+        raise FlowInputError(f"column {name!r} holds {kind}: the evaluator reads text or numbers there "
+                             f"(write it as text, one value per row)")
+
+
+_READABLE_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_floating,
+                   pa.types.is_boolean, pa.types.is_null, getattr(pa.types, "is_string_view", lambda _: False))
 
 
 def name_logged_flags(column: Column, default: bool | np.ndarray) -> np.ndarray:
     """The ``name_logged`` column as booleans per flow; ``default`` (one for all, or per flow) where a cell is
     empty or unreadable."""
-    codes, flags = _parsed_per_unique(column, parse_flag)
+    codes, flags = _parsed_per_unique(column, parse_flag, "name_logged")
     flag = np.append(flags, _MISSING)[codes]
     return np.where(flag < 0, default, flag == 1)
 
@@ -260,27 +317,33 @@ def parse_flag(value: Any) -> int:
     return 1 if text in ("true", "1", "yes", "t") else 0 if text in ("false", "0", "no", "f") else _MISSING
 
 
-def factorize(column: Column) -> tuple[np.ndarray, np.ndarray]:
+def factorize(column: Column, name: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Codes (int32, -1 for a missing cell) and the unique values (object array).
 
     A column that is already dictionary-encoded (a pandas categorical, an Arrow dictionary array: how
     Parquet text columns arrive) is used as it is, with no hashing of the rows; unused categories are
-    harmless (parsed, never referenced)."""
+    harmless (parsed, never referenced). Values that cannot be told apart by hashing (lists, mappings)
+    raise ``FlowInputError`` naming the column ``name``."""
     if isinstance(column, pd.Series):
         if isinstance(column.dtype, pd.CategoricalDtype):
             return column.cat.codes.to_numpy().astype(np.int32, copy=False), np.asarray(column.cat.categories, dtype=object)
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        try:
+            codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        except TypeError:  # unhashable cells: lists, dicts, arrays
+            raise FlowInputError(f"column {name!r} holds values that are not text or numbers (lists or mappings): "
+                                 f"the evaluator reads one value per cell") from None
         return codes.astype(np.int32, copy=False), np.asarray(uniques, dtype=object)
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if not pa.types.is_dictionary(array.type):
+        _check_column_type(name, array.type)
         array = pc.dictionary_encode(array)
     codes = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
     return codes, np.asarray(array.dictionary.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _parsed_per_unique(column: Column, parse) -> tuple[np.ndarray, np.ndarray]:
+def _parsed_per_unique(column: Column, parse, name: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Codes per row and ``parse`` of each unique value (int32)."""
-    codes, uniques = factorize(column)
+    codes, uniques = factorize(column, name)
     return codes, np.array([parse(v) for v in uniques], dtype=np.int32)
 
 
@@ -292,7 +355,7 @@ def _ports(column: Column) -> np.ndarray:
     else:
         numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind)
     if not numeric:
-        codes, ports = _parsed_per_unique(column, parse_port)
+        codes, ports = _parsed_per_unique(column, parse_port, "dst_port")
         return np.append(ports, _MISSING)[codes]
     if isinstance(column, pd.Series):
         plain = column.dtype.kind in "iu"  # a numpy integer column has no missing cells

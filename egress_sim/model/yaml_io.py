@@ -11,12 +11,11 @@ written back, so load-then-dump keeps the file's meaning; deprecated keys (``dat
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
-from ..errors import ModelError, WorkspaceFileError
+from ..errors import ModelError
 from ..findings import Finding, WorkspaceInvalid
 from .enums import IsolationMode, OutboundRuleType
 from .keys import (

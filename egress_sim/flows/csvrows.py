@@ -1,0 +1,103 @@
+"""CSV text into rows of a known width, one block of lines at a time, with every malformed line named.
+
+Both flow-table readers use it: ``evaluate``'s (``flows.io``), which keeps a malformed line as a rejected row
+in its place, and ``replay``'s (``flows.tables``), which rejects it in its ledger. A line is malformed when it
+is not exactly one row of the header's width (a trailing extra field, a missing one, a quote that never
+closes): pandas would shift such a row's values into the wrong columns, so here it is never read at all.
+
+Every cell is text, nothing is reinterpreted (``443`` stays ``443``, a host named ``NA`` stays ``NA``); only
+an empty unquoted cell is missing. A value cannot span lines; blank lines are not rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+
+@dataclass(frozen=True)
+class CsvBlock:
+    """A block of lines parsed: the well-formed rows and where each came from, and the malformed lines."""
+
+    table: pa.Table  # the well-formed rows, every column as text
+    lines: list[int]  # the line number of each row of ``table``
+    bad: list[tuple[int, str]]  # (line number, text) of each malformed line, in file order
+
+
+def header_names(line: str) -> list[str]:
+    """The column names of a header line (blanks around each name dropped)."""
+    try:
+        return [name.strip() for name in next(csv.reader([line.rstrip("\r\n")]))]
+    except (csv.Error, StopIteration):
+        return []
+
+
+def duplicated(names: list[str]) -> list[str]:
+    """Names that occur more than once, sorted (a header that names a column twice cannot be read)."""
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def parse_block(lines: list[str], first_line: int, names: list[str]) -> CsvBlock:
+    """Parse ``lines`` (numbered from ``first_line``) as rows of ``names``: one Arrow call for the block; a
+    block Arrow cannot split into rows (a quote that never closes) is redone line by line with the csv
+    module, so line numbers stay exact whatever the block holds."""
+    bad_texts: list[str] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        bad_texts.append(row.text)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO("".join(lines).encode("utf-8", "surrogateescape")),
+            read_options=pacsv.ReadOptions(column_names=names),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
+                                                 strings_can_be_null=True, quoted_strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid:
+        return _parse_lines(lines, first_line, names)
+    bad_left = list(bad_texts)
+    kept: list[int] = []
+    bad: list[tuple[int, str]] = []
+    for offset, line in enumerate(lines):
+        content = line.rstrip("\r\n")
+        if not content.strip():
+            continue
+        if bad_left and content == bad_left[0]:
+            bad_left.pop(0)
+            bad.append((first_line + offset, content))
+        else:
+            kept.append(first_line + offset)
+    if bad_left or len(kept) != table.num_rows:  # Arrow saw rows differently from lines: decide line by line
+        return _parse_lines(lines, first_line, names)
+    return CsvBlock(table, kept, bad)
+
+
+def _parse_lines(lines: list[str], first_line: int, names: list[str]) -> CsvBlock:
+    """One line at a time with the csv module (strict quoting): a line that is not one row of the header's
+    width is malformed."""
+    columns: list[list[str | None]] = [[] for _ in names]
+    kept: list[int] = []
+    bad: list[tuple[int, str]] = []
+    for offset, line in enumerate(lines):
+        content = line.rstrip("\r\n")
+        if not content.strip():
+            continue
+        try:
+            fields = next(csv.reader([content], strict=True))
+        except csv.Error:
+            fields = []
+        if len(fields) != len(names):
+            bad.append((first_line + offset, content))
+            continue
+        for column, value in zip(columns, fields):
+            column.append(value if value != "" else None)
+        kept.append(first_line + offset)
+    table = pa.table({name: pa.array(column, pa.string()) for name, column in zip(names, columns)}) if names \
+        else pa.table({})
+    return CsvBlock(table, kept, bad)
