@@ -12,7 +12,6 @@ does not grow with the input (the Zeek reader holds a conn log's ssl/http/dns co
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
 from collections import Counter
@@ -27,10 +26,10 @@ import pyarrow as pa
 from .compile import RuleTable
 from .errors import FlowInputError
 from .evaluate import evaluate, with_verdicts
-from .flows.formats import detect, expand_inputs, reader_named
+from .flows.formats import Listing, detect, list_inputs, reader_named
 from .flows.inventory import Inventory
 from .flows.io import FlowWriter
-from .flows.logs import RecordLedger, Sample, StrictInputError, arrow_to_frame
+from .flows.logs import RecordLedger, Sample, StrictInputError, UnreadableFileError, arrow_to_frame
 from .flows.schema import FlowBatch
 from .model import ComputeType
 from .summary import EvaluationSummary
@@ -44,6 +43,7 @@ REPLAY_COLUMNS: tuple[str, ...] = (
 EVALUATOR_SAMPLES_PER_REASON = 20
 REPLAY_CHUNK_ROWS = 250_000  # log rows carry more text (the source of each record) than flow-table rows
 INBOUND_BY_INVENTORY = "inbound_by_inventory"
+NAMED_LOOPS = 20  # symlink loops named one by one in the warnings; more are counted together
 
 
 @dataclass
@@ -111,15 +111,23 @@ def replay(
 ) -> ReplayReport:
     """Evaluate every flow in the logs under ``table``; write verdicts to ``out_path``, rejects to ``rejects_path``."""
     own = tuple(p for p in (out_path, rejects_path) if p is not None)
-    files = expand_inputs(inputs, exclude=own)  # never re-read our own output
+    listing = list_inputs(inputs, exclude=own)  # never re-read our own output
     forced = reader_named(log_format) if log_format else None
     ledger = RecordLedger(strict=strict)
     report = ReplayReport([], ledger, EvaluationSummary())
+    _account_for_listing(listing, report)
     pending = _Pending()
     with FlowWriter(out_path) as writer:
-        for log in files:
+        for log in listing.files:
             try:
                 reader = forced or detect(log)
+            except UnreadableFileError as exc:
+                if log.named:
+                    raise
+                _reject_unreadable(report, log.name, str(exc))
+                if progress is not None:
+                    progress(log.size)
+                continue
             except FlowInputError:
                 if log.named:
                     raise
@@ -143,17 +151,22 @@ def replay(
                         progress(log.consumed - reported)
                         reported = log.consumed
                 broken = f"the gzip stream breaks off after {log.consumed:,} bytes ({log.cut})" if log.cut else None
+                reason = "unreadable_rest_of_file"
             except StrictInputError:
                 raise
-            except (FlowInputError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeError) as exc:
+            except UnreadableFileError as exc:  # gone or locked between listing and reading
+                if log.named:
+                    raise
+                broken, reason = str(exc), "unreadable_file"
+            except (FlowInputError, OSError, EOFError, zlib.error, UnicodeError) as exc:
                 if log.named and isinstance(exc, FlowInputError):
                     raise  # a file the user named that cannot be read as its format (a duplicated header, ...)
-                broken = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                broken, reason = _first_line(exc), "unreadable_rest_of_file"
             if broken is not None:
                 # What came before the break was replayed; the unknown rest counts as one rejected record, and
                 # the replay goes on with the next file (found in a directory, or cut off mid-stream).
                 ledger.read()
-                ledger.reject("unreadable_rest_of_file", log.name, broken)
+                ledger.reject(reason, log.name, broken)
             file_report.read = ledger.records_read - before[0]
             file_report.skipped += _reader_skips(ledger) - before[1]
             file_report.rejected = ledger.total_rejected - before[2]
@@ -168,7 +181,32 @@ def replay(
 
 
 def total_size(inputs: list[str]) -> int:
-    return sum(f.size for f in expand_inputs(inputs))
+    return sum(f.size for f in list_inputs(inputs).files)
+
+
+def _account_for_listing(listing: Listing, report: ReplayReport) -> None:
+    """What the walk over the inputs could not take, made visible: a symlink loop is a warning naming the link
+    (its directory is read once, by its other path: no record is lost); an entry that could not be listed or
+    read is one rejected record, ``unreadable_file``, named in the files table and the rejects."""
+    for number, (link, target) in enumerate(listing.loops):
+        if number < NAMED_LOOPS:
+            report.ledger.note(f"symlink loop not followed: {link} leads back to {target}")
+        else:
+            report.ledger.note("more symlink loops not followed (not named)")
+    for path, why in listing.unreadable:
+        _reject_unreadable(report, path, f"{path}: cannot read: {why}")
+
+
+def _reject_unreadable(report: ReplayReport, path: str, why: str) -> None:
+    """A file or directory that could not be read at all: one rejected record, with the file named."""
+    report.ledger.read()
+    report.ledger.reject("unreadable_file", path, why)
+    report.files.append(FileReport(path, "unreadable", read=1, rejected=1))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _reader_skips(ledger: RecordLedger) -> int:
