@@ -299,9 +299,21 @@ def _evaluate_pending(table: RuleTable, pending: _Pending, inventory: Inventory 
         _sample_rejections(chunk, verdicts.reason, rejected, report, strict)
     report.evaluation.add(batch, verdicts)
     _count_observed(chunk, verdicts, report.observed)
-    out = chunk.assign(dst_port=pd.to_numeric(chunk["dst_port"], errors="coerce").astype("Int64"),
-                       name_logged=batch.name_logged)
+    out = chunk.assign(dst_port=whole_numbers(chunk["dst_port"]), name_logged=batch.name_logged)
     writer.write(with_verdicts(out, verdicts.to_frame()))
+
+
+def whole_numbers(values: pd.Series) -> pd.Series:
+    """``Int64`` of the cells that are whole numbers, empty elsewhere, never an error: a port the evaluator
+    rejected (``443.5``, ``https``) is written as an empty cell beside its ``invalid_dst_port`` verdict
+    (casting it raised ``TypeError: cannot safely cast`` after the verdicts were counted)."""
+    numbers = pd.to_numeric(values.astype(object), errors="coerce")
+    floats = numbers.to_numpy(dtype=float, na_value=np.nan)
+    whole = np.isfinite(floats) & (np.abs(floats) < 2.0**63) & (np.mod(floats, 1) == 0)
+    if pd.api.types.is_integer_dtype(numbers.dtype):  # exact, whatever the size
+        return numbers.astype("Int64")
+    return pd.Series(pd.array(np.where(whole, floats, 0).astype(np.int64), dtype="Int64"),
+                     index=values.index).mask(~whole)
 
 
 def _count_observed(chunk: pd.DataFrame, verdicts, observed: Counter) -> None:
@@ -327,7 +339,7 @@ def _normalized(chunk: pd.DataFrame) -> pd.DataFrame:
             out[column] = values if isinstance(values.dtype, pd.DatetimeTZDtype) else pd.to_datetime(
                 values, utc=True, errors="coerce")
         elif column in ("bytes_out", "bytes_in"):
-            out[column] = pd.to_numeric(values, errors="coerce").astype("Int64")
+            out[column] = whole_numbers(values)  # the readers checked them: what is not whole was rejected
         elif column == "dst_port":
             out[column] = values
         elif isinstance(values.dtype, (pd.CategoricalDtype, pd.StringDtype)):
