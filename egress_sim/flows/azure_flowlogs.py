@@ -115,7 +115,12 @@ class _Incomplete(Exception):
 
 
 class _TooLarge(Exception):
-    """The value being decoded runs past ``limits.MAX_JSON_RECORD_BYTES``: it is not held whole."""
+    """The value being decoded runs past ``limits.MAX_JSON_RECORD_BYTES``: it is not kept (nor held whole, when
+    it did not fit in what was read). ``complete``: the stream stands after it, no search for the next is needed."""
+
+    def __init__(self, text: str, complete: bool):
+        super().__init__(text)
+        self.text, self.complete = text, complete
 
 
 class _JsonRecordStream:
@@ -141,8 +146,9 @@ class _JsonRecordStream:
         self.first = True
 
     # -- buffer ------------------------------------------------------------------------------------------
-    def _fill(self, size: int = BLOCK_CHARS) -> bool:
-        """Read one more block; False at the end of the file."""
+    def _fill(self, size: int | None = None) -> bool:
+        """Read one more block (``size`` bytes, else ``BLOCK_CHARS``); False at the end of the file."""
+        size = BLOCK_CHARS if size is None else size
         if self.eof:
             return False
         pieces: list[bytes] = []
@@ -208,11 +214,15 @@ class _JsonRecordStream:
                     raise
                 held = len(self.buf) - self.pos
                 if held > self.max_record:
-                    raise _TooLarge from None
+                    raise _TooLarge(self._too_large_text(), complete=False) from None
                 # doubling: a large record is read in a few steps, never past the limit by more than a block
                 if not self._fill(min(max(BLOCK_CHARS, held), self.max_record + BLOCK_CHARS - held)):
                     raise _Incomplete from None
                 continue
+            if end - self.pos > self.max_record:  # whole within one block, but over the limit all the same
+                text = self._too_large_text()
+                self.pos = end
+                raise _TooLarge(text, complete=True)
             self.pos = end
             return value
 
@@ -253,8 +263,8 @@ class _JsonRecordStream:
                 if not seen_records:
                     yield self._fatal("truncated_json", start, "the file ends before its records array")
                 return
-            except _TooLarge:
-                yield self._fatal("record_too_large", start, self._too_large_text())
+            except _TooLarge as exc:
+                yield self._fatal("record_too_large", start, exc.text)
                 return
             except json.JSONDecodeError as exc:
                 yield self._fatal("invalid_json", start, exc.msg)
@@ -294,8 +304,10 @@ class _JsonRecordStream:
                 note = f"[{self.io_error}] " if self.io_error else ""
                 yield _Event(offset, number, reason="truncated_json", text=note + self.buf[self.pos:self.pos + 2000])
                 return True
-            except _TooLarge:
-                yield _Event(offset, number, reason="record_too_large", text=self._too_large_text())
+            except _TooLarge as exc:
+                yield _Event(offset, number, reason="record_too_large", text=exc.text)
+                if exc.complete:
+                    continue
                 found = self._resync(len(self.buf) - 64)  # on from what was read of it (bounded by the limit)
                 if found is None:
                     return True
