@@ -10,3 +10,17 @@ from __future__ import annotations
 MAX_DOCUMENT_BYTES = 64 * 2**20    # a real workspace file is a few KB; an inventory of 100 k computes ~10 MB
 MAX_DOCUMENT_DEPTH = 64            # nesting of mappings and lists; Azure's deepest real form is about 8
 MAX_DOCUMENT_NODES = 5_000_000     # values once YAML aliases are expanded ("billion laughs" stops here)
+
+# --- Replay input: listing files and reading logs (issue 10, slice "logs") ---
+# A month of NSG flow logs for 500 NICs is ~360,000 hourly blobs; a million leaves room for that and stays at a
+# few hundred MB of listing. Past it the user is asked to replay a narrower directory or pattern at a time.
+MAX_INPUT_FILES = 1_000_000
+# One line of a line-based log (Zeek, CSV, Azure Firewall JSON lines / CSV). Real records are well under 10 KiB
+# (a Zeek JSON line with every field ~2 KiB); 1 MiB is ~100x that. A longer line is rejected (line_too_long)
+# while reading, never held whole. AWS VPC records keep their own tighter bound (awsvpc.MAX_LINE_BYTES, 64 KiB).
+MAX_LINE_BYTES = 1 * 2**20
+# One JSON record of an NSG / VNet flow log (an element of "records"): one minute of one NSG's tuples, a few MB
+# on the busiest NSGs measured in Microsoft's samples (~100 bytes a tuple). 64 MiB is ~600,000 tuples; decoding
+# one that size peaks at a few hundred MB. A larger record is rejected (record_too_large) and reading resumes
+# at the next record. Azure Firewall JSON documents are bounded tighter by azfw._LOOKAHEAD (1 MiB a record).
+MAX_JSON_RECORD_BYTES = 64 * 2**20

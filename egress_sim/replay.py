@@ -12,7 +12,6 @@ does not grow with the input (the Zeek reader holds a conn log's ssl/http/dns co
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
 from collections import Counter
@@ -27,10 +26,10 @@ import pyarrow as pa
 from .compile import RuleTable
 from .errors import FlowInputError
 from .evaluate import evaluate, with_verdicts
-from .flows.formats import detect, expand_inputs, reader_named
+from .flows.formats import Listing, detect, list_inputs, reader_named
 from .flows.inventory import Inventory
 from .flows.io import FlowWriter
-from .flows.logs import RecordLedger, Sample, StrictInputError, arrow_to_frame
+from .flows.logs import RecordLedger, Sample, StrictInputError, UnreadableFileError, arrow_to_frame
 from .flows.schema import FlowBatch
 from .model import ComputeType
 from .outputs import Outputs, staged
@@ -45,6 +44,7 @@ REPLAY_COLUMNS: tuple[str, ...] = (
 EVALUATOR_SAMPLES_PER_REASON = 20
 REPLAY_CHUNK_ROWS = 250_000  # log rows carry more text (the source of each record) than flow-table rows
 INBOUND_BY_INVENTORY = "inbound_by_inventory"
+NAMED_LOOPS = 20  # symlink loops named one by one in the warnings; more are counted together
 
 
 @dataclass
@@ -127,15 +127,23 @@ def replay(
 def _replay(table: RuleTable, inputs: list[str], out_path: str | Path, inventory: Inventory | None,
             default_compute: ComputeType | str | None, log_format: str | None, strict: bool, chunk_rows: int,
             own: tuple[str | Path, ...], outputs: Outputs, progress: Callable[[int], None] | None) -> ReplayReport:
-    files = expand_inputs(inputs, exclude=own)  # never re-read our own output
+    listing = list_inputs(inputs, exclude=own)  # never re-read our own output
     forced = reader_named(log_format) if log_format else None
     ledger = RecordLedger(strict=strict)
     report = ReplayReport([], ledger, EvaluationSummary())
+    _account_for_listing(listing, report)
     pending = _Pending()
     with FlowWriter(out_path, outputs) as writer:
-        for log in files:
+        for log in listing.files:
             try:
                 reader = forced or detect(log)
+            except UnreadableFileError as exc:
+                if log.named:
+                    raise
+                _reject_unreadable(report, log.name, str(exc))
+                if progress is not None:
+                    progress(log.size)
+                continue
             except FlowInputError:
                 if log.named:
                     raise
@@ -159,17 +167,22 @@ def _replay(table: RuleTable, inputs: list[str], out_path: str | Path, inventory
                         progress(log.consumed - reported)
                         reported = log.consumed
                 broken = f"the gzip stream breaks off after {log.consumed:,} bytes ({log.cut})" if log.cut else None
+                reason = "unreadable_rest_of_file"
             except StrictInputError:
                 raise
-            except (FlowInputError, EOFError, gzip.BadGzipFile, zlib.error, UnicodeError) as exc:
+            except UnreadableFileError as exc:  # gone or locked between listing and reading
+                if log.named:
+                    raise
+                broken, reason = str(exc), "unreadable_file"
+            except (FlowInputError, OSError, EOFError, zlib.error, UnicodeError) as exc:
                 if log.named and isinstance(exc, FlowInputError):
                     raise  # a file the user named that cannot be read as its format (a duplicated header, ...)
-                broken = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                broken, reason = _first_line(exc), "unreadable_rest_of_file"
             if broken is not None:
                 # What came before the break was replayed; the unknown rest counts as one rejected record, and
                 # the replay goes on with the next file (found in a directory, or cut off mid-stream).
                 ledger.read()
-                ledger.reject("unreadable_rest_of_file", log.name, broken)
+                ledger.reject(reason, log.name, broken)
             file_report.read = ledger.records_read - before[0]
             file_report.skipped += _reader_skips(ledger) - before[1]
             file_report.rejected = ledger.total_rejected - before[2]
@@ -182,7 +195,32 @@ def _replay(table: RuleTable, inputs: list[str], out_path: str | Path, inventory
 
 
 def total_size(inputs: list[str]) -> int:
-    return sum(f.size for f in expand_inputs(inputs))
+    return sum(f.size for f in list_inputs(inputs).files)
+
+
+def _account_for_listing(listing: Listing, report: ReplayReport) -> None:
+    """What the walk over the inputs could not take, made visible: a symlink loop is a warning naming the link
+    (its directory is read once, by its other path: no record is lost); an entry that could not be listed or
+    read is one rejected record, ``unreadable_file``, named in the files table and the rejects."""
+    for number, (link, target) in enumerate(listing.loops):
+        if number < NAMED_LOOPS:
+            report.ledger.note(f"symlink loop not followed: {link} leads back to {target}")
+        else:
+            report.ledger.note("more symlink loops not followed (not named)")
+    for path, why in listing.unreadable:
+        _reject_unreadable(report, path, f"{path}: cannot read: {why}")
+
+
+def _reject_unreadable(report: ReplayReport, path: str, why: str) -> None:
+    """A file or directory that could not be read at all: one rejected record, with the file named."""
+    report.ledger.read()
+    report.ledger.reject("unreadable_file", path, why)
+    report.files.append(FileReport(path, "unreadable", read=1, rejected=1))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _reader_skips(ledger: RecordLedger) -> int:
@@ -275,9 +313,21 @@ def _evaluate_pending(table: RuleTable, pending: _Pending, inventory: Inventory 
         _sample_rejections(chunk, verdicts.reason, rejected, report, strict)
     report.evaluation.add(batch, verdicts)
     _count_observed(chunk, verdicts, report.observed)
-    out = chunk.assign(dst_port=pd.to_numeric(chunk["dst_port"], errors="coerce").astype("Int64"),
-                       name_logged=batch.name_logged)
+    out = chunk.assign(dst_port=whole_numbers(chunk["dst_port"]), name_logged=batch.name_logged)
     writer.write(with_verdicts(out, verdicts.to_frame()))
+
+
+def whole_numbers(values: pd.Series) -> pd.Series:
+    """``Int64`` of the cells that are whole numbers, empty elsewhere, never an error: a port the evaluator
+    rejected (``443.5``, ``https``) is written as an empty cell beside its ``invalid_dst_port`` verdict
+    (casting it raised ``TypeError: cannot safely cast`` after the verdicts were counted)."""
+    numbers = pd.to_numeric(values.astype(object), errors="coerce")
+    floats = numbers.to_numpy(dtype=float, na_value=np.nan)
+    whole = np.isfinite(floats) & (np.abs(floats) < 2.0**63) & (np.mod(floats, 1) == 0)
+    if pd.api.types.is_integer_dtype(numbers.dtype):  # exact, whatever the size
+        return numbers.astype("Int64")
+    return pd.Series(pd.array(np.where(whole, floats, 0).astype(np.int64), dtype="Int64"),
+                     index=values.index).mask(~whole)
 
 
 def _count_observed(chunk: pd.DataFrame, verdicts, observed: Counter) -> None:
@@ -303,7 +353,7 @@ def _normalized(chunk: pd.DataFrame) -> pd.DataFrame:
             out[column] = values if isinstance(values.dtype, pd.DatetimeTZDtype) else pd.to_datetime(
                 values, utc=True, errors="coerce")
         elif column in ("bytes_out", "bytes_in"):
-            out[column] = pd.to_numeric(values, errors="coerce").astype("Int64")
+            out[column] = whole_numbers(values)  # the readers checked them: what is not whole was rejected
         elif column == "dst_port":
             out[column] = values
         elif isinstance(values.dtype, (pd.CategoricalDtype, pd.StringDtype)):

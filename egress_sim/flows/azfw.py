@@ -89,7 +89,7 @@ import pyarrow.json as pajson
 
 from ..model.hostnames import try_normalize_host
 from ..ipnum import IPV4_PATTERN
-from .logs import LogFile, RecordLedger, is_ip_text
+from .logs import LogFile, LongLineHandler, RecordLedger, is_ip_text, rejects_long_lines
 
 COLUMNS: tuple[str, ...] = ("ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged", "observed_action",
                             "source")
@@ -521,9 +521,10 @@ def _blocks(items: Iterable[tuple[str, object, tuple | str]], chunk_rows: int) -
 
 # ---------------------------------------------------------------------------------------------------- streams
 
-def _open(log: LogFile) -> tuple[BinaryIO, LogFile]:
-    """The file's bytes; a cut gzip stream ends cleanly at its last whole line and ``log.cut`` says why."""
-    return log.open_binary(), log
+def _open(log: LogFile, long_lines: LongLineHandler | None = None) -> tuple[BinaryIO, LogFile]:
+    """The file's bytes; a cut gzip stream ends cleanly at its last whole line and ``log.cut`` says why. Line
+    shapes (JSON lines, CSV) pass ``long_lines``: a line over ``limits.MAX_LINE_BYTES`` is rejected, not held."""
+    return log.open_binary(long_lines=long_lines), log
 
 
 # ---------------------------------------------------------------------------------------------------- JSON lines
@@ -1043,7 +1044,7 @@ class AzureFirewallReader:
         shape = _shape(log.head())
         if shape == "empty":
             return
-        stream, raw = _open(log)
+        stream, raw = _open(log, None if shape == "document" else rejects_long_lines(log, ledger))
         if shape == "lines":
             batches = _json_lines(log, stream, raw, chunk_rows)
         elif shape == "document":

@@ -75,6 +75,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import limits
 from .logs import LogFile, RecordLedger, arrow_to_frame, ip_cells
 
 BLOCK_CHARS = 4 * 1024 * 1024  # bytes read per refill of the decode buffer
@@ -113,6 +114,15 @@ class _Incomplete(Exception):
     pass
 
 
+class _TooLarge(Exception):
+    """The value being decoded runs past ``limits.MAX_JSON_RECORD_BYTES``: it is not kept (nor held whole, when
+    it did not fit in what was read). ``complete``: the stream stands after it, no search for the next is needed."""
+
+    def __init__(self, text: str, complete: bool):
+        super().__init__(text)
+        self.text, self.complete = text, complete
+
+
 class _JsonRecordStream:
     """Walks ``{"records": [...]}`` in a file, decoding one array element at a time.
 
@@ -122,8 +132,9 @@ class _JsonRecordStream:
     _decoder = json.JSONDecoder()
     _next_object = re.compile(r"\}\s*,\s*\{")
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, max_record: int | None = None):
         self.stream = stream
+        self.max_record = limits.MAX_JSON_RECORD_BYTES if max_record is None else max_record
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         self.buf = ""
         self.pos = 0
@@ -135,8 +146,9 @@ class _JsonRecordStream:
         self.first = True
 
     # -- buffer ------------------------------------------------------------------------------------------
-    def _fill(self, size: int = BLOCK_CHARS) -> bool:
-        """Read one more block; False at the end of the file."""
+    def _fill(self, size: int | None = None) -> bool:
+        """Read one more block (``size`` bytes, else ``BLOCK_CHARS``); False at the end of the file."""
+        size = BLOCK_CHARS if size is None else size
         if self.eof:
             return False
         pieces: list[bytes] = []
@@ -191,7 +203,8 @@ class _JsonRecordStream:
 
     def _decode(self) -> Any:
         """Decode the JSON value at ``pos``, reading more of the file as needed. Raises ``_Incomplete`` when
-        the file ends inside the value, ``json.JSONDecodeError`` for a syntax error."""
+        the file ends inside the value, ``json.JSONDecodeError`` for a syntax error, ``_TooLarge`` when the
+        value is not complete within ``max_record`` characters (about as many bytes: JSON is mostly ASCII)."""
         while True:
             try:
                 value, end = self._decoder.raw_decode(self.buf, self.pos)
@@ -199,9 +212,17 @@ class _JsonRecordStream:
                 cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 8
                 if not cut:
                     raise
-                if not self._fill(max(BLOCK_CHARS, len(self.buf) - self.pos)):  # doubling: a huge record is read in a few steps
+                held = len(self.buf) - self.pos
+                if held > self.max_record:
+                    raise _TooLarge(self._too_large_text(), complete=False) from None
+                # doubling: a large record is read in a few steps, never past the limit by more than a block
+                if not self._fill(min(max(BLOCK_CHARS, held), self.max_record + BLOCK_CHARS - held)):
                     raise _Incomplete from None
                 continue
+            if end - self.pos > self.max_record:  # whole within one block, but over the limit all the same
+                text = self._too_large_text()
+                self.pos = end
+                raise _TooLarge(text, complete=True)
             self.pos = end
             return value
 
@@ -242,6 +263,9 @@ class _JsonRecordStream:
                 if not seen_records:
                     yield self._fatal("truncated_json", start, "the file ends before its records array")
                 return
+            except _TooLarge as exc:
+                yield self._fatal("record_too_large", start, exc.text)
+                return
             except json.JSONDecodeError as exc:
                 yield self._fatal("invalid_json", start, exc.msg)
                 return
@@ -280,6 +304,15 @@ class _JsonRecordStream:
                 note = f"[{self.io_error}] " if self.io_error else ""
                 yield _Event(offset, number, reason="truncated_json", text=note + self.buf[self.pos:self.pos + 2000])
                 return True
+            except _TooLarge as exc:
+                yield _Event(offset, number, reason="record_too_large", text=exc.text)
+                if exc.complete:
+                    continue
+                found = self._resync(len(self.buf) - 64)  # on from what was read of it (bounded by the limit)
+                if found is None:
+                    return True
+                number += 1
+                offset, record = found
             except json.JSONDecodeError as exc:
                 start = self.pos
                 text = self.buf[start:max(exc.pos, start) + 200]
@@ -293,6 +326,9 @@ class _JsonRecordStream:
                 yield _Event(offset, number, record=record)
             else:
                 yield _Event(offset, number, reason="invalid_record", text=json.dumps(record)[:2000])
+
+    def _too_large_text(self) -> str:
+        return f"over {self.max_record:,} bytes (limit MAX_JSON_RECORD_BYTES), not read: {self.buf[self.pos:self.pos + 200]}"
 
     def _resync(self, pos: int) -> tuple[int, dict] | None:
         """After a syntax error: the next object after a ``},`` (from ``pos`` on) that decodes as a record,
@@ -314,6 +350,9 @@ class _JsonRecordStream:
                 candidate = self._decode()  # (reading on may move the buffer: pos follows)
             except _Incomplete:
                 return None
+            except _TooLarge:  # too large to be a record: search on past what was read of it
+                self.pos = max(self.pos + 1, len(self.buf) - 64)
+                continue
             except json.JSONDecodeError:
                 self.pos += 1
                 continue

@@ -24,7 +24,7 @@ import io
 import ipaddress
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol, TextIO
@@ -34,9 +34,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..ipnum import IPV4_PATTERN
-
+from .. import limits
 from ..errors import FlowInputError
+from ..ipnum import IPV4_PATTERN
 
 GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024  # what format detection looks at (decompressed)
@@ -45,6 +45,15 @@ SAMPLES_PER_REASON = 20
 
 class StrictInputError(FlowInputError):
     """``--strict``: the first bad record stops the replay; the message names the file and line or offset."""
+
+
+class UnreadableFileError(FlowInputError):
+    """The file cannot be opened or read at all (permission, vanished since it was listed, I/O error)."""
+
+    code = "unreadable_file"
+
+
+LongLineHandler = Callable[[int, bytes], None]  # (line number, the line's first bytes) of a line over the limit
 
 
 class _CountingFile(io.RawIOBase):
@@ -121,6 +130,80 @@ class _TolerantGzip(io.RawIOBase):
             super().close()
 
 
+class _LineGuard(io.RawIOBase):
+    """The bytes of a line-based log with every line longer than ``limit`` bytes replaced by an empty line (its
+    newline kept, so later line numbers stay right); each such line is reported to ``on_long_line`` with its
+    number and first bytes. Holds at most ``limit`` bytes of an unfinished line plus one block, so a gigabyte
+    "line" (a hostile or broken file) never sits in memory."""
+
+    BLOCK = 1 << 20
+
+    def __init__(self, inner: BinaryIO, limit: int, on_long_line: LongLineHandler):
+        self._inner = inner
+        self._limit = limit
+        self._report = on_long_line
+        self._ready = b""  # whole lines to hand out, from _at on
+        self._at = 0
+        self._tail = b""  # the unfinished line (at most ``limit`` bytes)
+        self._line = 1  # the number of the line ``_tail`` belongs to
+        self._discarding = False  # inside an over-long line: drop bytes up to its newline
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while self._at >= len(self._ready) and not self._ended:
+            data = self._inner.read(self.BLOCK)
+            if not data:
+                self._ended = True
+                self._ready, self._at, self._tail = self._tail, 0, b""  # the last line, without a newline
+                break
+            self._take(data)
+        n = min(len(buffer), len(self._ready) - self._at)
+        buffer[:n] = self._ready[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def _take(self, data: bytes) -> None:
+        if self._discarding:
+            cut = data.find(b"\n")
+            if cut < 0:
+                return
+            data, self._discarding = data[cut:], False  # the newline stays: the long line reads as empty
+            self._tail = b""
+        data = self._tail + data if self._tail else data
+        end = data.rfind(b"\n") + 1
+        whole, self._tail = data[:end], data[end:]
+        if len(whole) > self._limit:
+            whole = self._blank_long_lines(whole)
+        self._line += whole.count(b"\n")
+        if len(self._tail) > self._limit:
+            self._report(self._line, self._tail[:200])
+            self._tail, self._discarding = b"", True
+        self._ready, self._at = whole, 0
+
+    def _blank_long_lines(self, whole: bytes) -> bytes:
+        ends = np.flatnonzero(np.frombuffer(whole, dtype=np.uint8) == 10)
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        long = np.flatnonzero(ends - starts > self._limit)
+        if not len(long):
+            return whole
+        pieces, kept = [], 0
+        for i in long.tolist():
+            self._report(self._line + i, whole[starts[i]:starts[i] + 200])
+            pieces.append(whole[kept:starts[i]])
+            kept = int(ends[i])  # from the newline on
+        pieces.append(whole[kept:])
+        return b"".join(pieces)
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
+
+
 @dataclass(frozen=True)
 class LogFile:
     """One input file. Opens transparently through gzip (by its magic bytes, not its name).
@@ -130,6 +213,7 @@ class LogFile:
 
     path: Path
     named: bool = True
+    known_size: int | None = field(default=None, compare=False)  # from the listing's stat, when listed
     _consumed: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
     _cut: list[str] = field(default_factory=list, compare=False, repr=False)
 
@@ -139,7 +223,13 @@ class LogFile:
 
     @property
     def size(self) -> int:
-        return self.path.stat().st_size
+        """Bytes on disk (as listed; 0 when the file has gone since), for a progress bar."""
+        if self.known_size is not None:
+            return self.known_size
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
 
     @property
     def consumed(self) -> int:
@@ -151,19 +241,34 @@ class LogFile:
         return self._cut[0] if self._cut else None
 
     def is_gzip(self) -> bool:
-        with open(self.path, "rb") as raw:
-            return raw.read(2) == GZIP_MAGIC
+        with self._open_raw([0]) as raw:
+            return raw.peek(2)[:2] == GZIP_MAGIC
 
-    def open_binary(self, count: bool = True) -> BinaryIO:
-        """The file's content, decompressed when it is gzip; ``count`` adds the bytes read to ``consumed``."""
-        raw = io.BufferedReader(_CountingFile(self.path, self._consumed if count else [0]), buffer_size=1 << 20)
+    def _open_raw(self, counter: list[int]) -> io.BufferedReader:
+        try:
+            raw = io.BufferedReader(_CountingFile(self.path, counter), buffer_size=1 << 20)
+            raw.peek(2)
+        except OSError as exc:
+            raise UnreadableFileError(f"{self.name}: cannot read: {exc.strerror or exc}", file=self.name) from None
+        return raw
+
+    def open_binary(self, count: bool = True, long_lines: LongLineHandler | None = None) -> BinaryIO:
+        """The file's content, decompressed when it is gzip; ``count`` adds the bytes read to ``consumed``.
+
+        A line-based reader passes ``long_lines``: lines over ``limits.MAX_LINE_BYTES`` then read as empty
+        lines and are reported to it (to reject them), so memory stays bounded whatever the file holds."""
+        raw = self._open_raw(self._consumed if count else [0])
+        stream: BinaryIO = raw  # type: ignore[assignment]
         if raw.peek(2)[:2] == GZIP_MAGIC:
-            return io.BufferedReader(_TolerantGzip(raw, self._cut if count else []), buffer_size=1 << 20)  # type: ignore[return-value]
-        return raw  # type: ignore[return-value]
+            stream = io.BufferedReader(_TolerantGzip(raw, self._cut if count else []), buffer_size=1 << 20)  # type: ignore[assignment]
+        if long_lines is not None:
+            stream = io.BufferedReader(_LineGuard(stream, limits.MAX_LINE_BYTES, long_lines), buffer_size=1 << 20)  # type: ignore[assignment]
+        return stream
 
-    def open_text(self) -> TextIO:
+    def open_text(self, long_lines: LongLineHandler | None = None) -> TextIO:
         """UTF-8 text (a BOM is dropped); undecodable bytes become U+FFFD, so the reader rejects that record."""
-        return io.TextIOWrapper(self.open_binary(), encoding="utf-8-sig", errors="replace", newline="")
+        return io.TextIOWrapper(self.open_binary(long_lines=long_lines), encoding="utf-8-sig", errors="replace",
+                                newline="")
 
     def head(self, size: int = HEAD_BYTES) -> bytes:
         """The first ``size`` bytes of the (decompressed) content, for format detection. A cut gzip file still
@@ -180,9 +285,9 @@ class LogFile:
                     got += len(part)
         except (EOFError, gzip.BadGzipFile, zlib.error):
             if not parts:
-                raise FlowInputError(f"{self.name}: cannot read: not a complete gzip file") from None
+                raise FlowInputError(f"{self.name}: cannot read: not a complete gzip file", file=self.name) from None
         except OSError as exc:
-            raise FlowInputError(f"{self.name}: cannot read: {exc.strerror or exc}") from None
+            raise UnreadableFileError(f"{self.name}: cannot read: {exc.strerror or exc}", file=self.name) from None
         return b"".join(parts)
 
 
@@ -233,6 +338,18 @@ class RecordLedger:
     @property
     def total_rejected(self) -> int:
         return sum(self.rejected.values())
+
+
+def rejects_long_lines(log: LogFile, ledger: RecordLedger) -> LongLineHandler:
+    """A ``long_lines`` handler for a reader whose lines are records: each over-long line is one record, read and
+    rejected as ``line_too_long`` at ``file:line``."""
+
+    def reject(line: int, head: bytes) -> None:
+        ledger.read()
+        ledger.reject("line_too_long", f"{log.name}:{line}",
+                      f"over {limits.MAX_LINE_BYTES:,} bytes: {head.decode('utf-8', 'replace')}...")
+
+    return reject
 
 
 def _clip(text: str, limit: int = 200) -> str:

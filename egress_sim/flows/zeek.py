@@ -81,7 +81,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from ..model.hostnames import try_normalize_host
-from .logs import LogFile, RecordLedger, ip_cells
+from .logs import LogFile, LongLineHandler, RecordLedger, ip_cells, rejects_long_lines
 
 _NEWLINE = 10
 _HASH = ord("#")
@@ -494,12 +494,14 @@ def _to_text(arr: pa.Array) -> pa.Array:
     return pc.cast(arr, pa.string())
 
 
-def _parse_file(log: LogFile, chunk_rows: int, wanted: dict[str, tuple[str, str]]) -> Iterator[tuple[_Piece, _Parsed]]:
-    """Every piece of the file with its parsed lines (TSV or JSON, decided by the first non-blank line)."""
+def _parse_file(log: LogFile, chunk_rows: int, wanted: dict[str, tuple[str, str]],
+                long_lines: LongLineHandler) -> Iterator[tuple[_Piece, _Parsed]]:
+    """Every piece of the file with its parsed lines (TSV or JSON, decided by the first non-blank line). A line
+    over ``limits.MAX_LINE_BYTES`` reads as a blank line and goes to ``long_lines``."""
     mode: str | None = None
     state = _TsvState()
     ts_type: pa.DataType | None = None
-    with log.open_binary() as stream:
+    with log.open_binary(long_lines=long_lines) as stream:
         for piece in _pieces(stream, max(1, chunk_rows), _block_bytes(chunk_rows)):
             view = np.frombuffer(piece.data, dtype=np.uint8)
             heads = view[piece.starts[:-1]]  # first byte of each line: meta (#) and blank lines stand out
@@ -859,11 +861,16 @@ class _NameList:
         return pa.array(list(self.number), type=pa.string())
 
 
+def _noting_long_lines(ledger: RecordLedger, kind: str) -> LongLineHandler:
+    """A companion's over-long line names nothing: a warning, not a record (like its other bad lines)."""
+    return lambda line, head: ledger.note(f"{kind}.log lines over the line limit, passed over")
+
+
 def _load_uid_names(path: Path, wanted: dict[str, tuple[str, str]], names: _NameList,
                     ledger: RecordLedger, kind: str) -> tuple[_StringTable, np.ndarray]:
     uids: list[pa.Array] = []
     codes: list[np.ndarray] = []
-    for _, parsed in _parse_file(LogFile(path), _COMPANION_CHUNK, wanted):
+    for _, parsed in _parse_file(LogFile(path), _COMPANION_CHUNK, wanted, _noting_long_lines(ledger, kind)):
         if parsed.bad:  # a companion's bad line names nothing; say so without counting it as a record
             ledger.note(f"unreadable {kind}.log lines", len(parsed.bad))
         if not len(parsed.rows):
@@ -883,7 +890,7 @@ def _load_dns_names(path: Path, names: _NameList, ledger: RecordLedger) -> _DnsN
     ips: list[pa.Array] = []
     times: list[np.ndarray] = []
     codes: list[np.ndarray] = []
-    for _, parsed in _parse_file(LogFile(path), _COMPANION_CHUNK, _DNS_FIELDS):
+    for _, parsed in _parse_file(LogFile(path), _COMPANION_CHUNK, _DNS_FIELDS, _noting_long_lines(ledger, "dns")):
         if parsed.bad:
             ledger.note("unreadable dns.log lines", len(parsed.bad))
         answers = parsed.cols.get("answers")
@@ -992,7 +999,7 @@ class ZeekConnReader:
 
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         names = _load_names(log.path, ledger)
-        for piece, parsed in _parse_file(log, chunk_rows, _CONN_FIELDS):
+        for piece, parsed in _parse_file(log, chunk_rows, _CONN_FIELDS, rejects_long_lines(log, ledger)):
             frame = _conn_frame(log, piece, parsed, ledger, names)
             if frame is not None:
                 yield frame

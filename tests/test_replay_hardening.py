@@ -1,0 +1,392 @@
+"""`egress-sim replay` on hostile and broken input: listing that follows no loop and names what it cannot read,
+readers whose memory stays bounded past the documented limits, and no traceback whatever the bytes.
+
+Every case ends in one of two ways: one ``EgressSimError`` naming the file, or a report in which every record is
+counted once (read = evaluated + skipped + rejected) and each problem is named."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from egress_sim import limits
+from egress_sim.compile import compile_rules
+from egress_sim.errors import EgressSimError, FlowInputError, LimitExceeded
+from egress_sim.flows import azure_flowlogs
+from egress_sim.flows.azure_flowlogs import NSG_READER
+from egress_sim.flows.formats import list_inputs
+from egress_sim.flows.logs import LogFile, RecordLedger
+from egress_sim.flows.tables import CSV_READER
+from egress_sim.flows.zeek import READER as ZEEK_READER
+from egress_sim.loading import load_checked
+from egress_sim.replay import replay
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTOSO = ROOT / "data" / "workspaces" / "contoso-research.yaml"
+LOGS = ROOT / "tests" / "data" / "logs"
+HEADER = "ts,src_ip,dst_ip,dst_port,protocol,fqdn\n"
+PYPI = "2026-11-20T09:00:00Z,10.0.3.5,151.101.0.223,443,TCP,pypi.org\n"
+
+
+@pytest.fixture(scope="module")
+def table(tags):
+    workspace, _ = load_checked(CONTOSO, tags)
+    return compile_rules(workspace, tags)
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def run(table, inputs: list, tmp_path: Path, **options):
+    """Replay ``inputs`` (paths or patterns) and check that the totals add up."""
+    report = replay(table, [str(i) for i in inputs], tmp_path / "out.csv", default_compute="compute_cluster",
+                    **options)
+    t = report.totals
+    assert t["read"] == t["evaluated"] + t["skipped"] + t["rejected"]
+    return report
+
+
+# --- 1. symlink loops and the number of files ---------------------------------------------------------------
+
+
+@pytest.fixture
+def looped(tmp_path, monkeypatch) -> Path:
+    """logs/a.csv, logs/sub/b.csv, and two links back to logs (one at its top, one below): glob's ``**`` and a
+    naive walk go round these forever (2 links: 2^depth paths)."""
+    logs = tmp_path / "logs"
+    write(logs / "a.csv", HEADER + PYPI)
+    write(logs / "sub" / "b.csv", HEADER + PYPI)
+    (logs / "again").symlink_to(".")
+    (logs / "sub" / "up").symlink_to("..")
+    monkeypatch.chdir(tmp_path)
+    return logs
+
+
+def test_a_glob_through_a_symlink_loop_lists_each_file_once_and_names_the_loops(looped):
+    listing = list_inputs(["logs/**/*.csv"])
+    assert [str(f.path) for f in listing.files] == ["logs/a.csv", "logs/sub/b.csv"]
+    assert sorted(listing.loops) == [("logs/again", "logs"), ("logs/sub/up", "logs")]
+
+
+def test_a_directory_holding_a_symlink_loop_lists_each_file_once_and_names_the_loops(looped):
+    listing = list_inputs(["logs"])
+    assert [str(f.path) for f in listing.files] == ["logs/a.csv", "logs/sub/b.csv"]
+    assert sorted(listing.loops) == [("logs/again", "logs"), ("logs/sub/up", "logs")]
+
+
+def test_a_pattern_that_starts_with_a_link_to_its_own_parent_ends(looped):
+    os.chdir(looped / "sub")  # the report's case: `ln -s .. sl; replay WS 'sl/**/*.log'`
+    listing = list_inputs(["up/**/*.csv"])
+    assert sorted(str(f.path) for f in listing.files) == ["up/a.csv", "up/sub/b.csv"]
+    assert ("up/again", "up") in listing.loops
+
+
+def test_symlink_loops_are_named_in_the_replay_report(table, looped, tmp_path):
+    report = run(table, ["logs/**/*.csv"], tmp_path)
+    assert report.totals["read"] == 2
+    assert report.ledger.notes["symlink loop not followed: logs/again leads back to logs"] == 1
+    assert report.ledger.notes["symlink loop not followed: logs/sub/up leads back to logs"] == 1
+
+
+def test_a_linked_directory_that_is_no_loop_is_read_once(tmp_path, monkeypatch):
+    write(tmp_path / "2024" / "x.csv", HEADER + PYPI)
+    (tmp_path / "latest").symlink_to("2024")
+    monkeypatch.chdir(tmp_path)
+    listing = list_inputs(["."])
+    assert [f.path.name for f in listing.files] == ["x.csv"] and listing.loops == []
+
+
+def test_more_files_than_the_listing_limit_is_one_clear_error(tmp_path, monkeypatch):
+    for k in range(4):
+        write(tmp_path / "logs" / f"{k}.csv", HEADER + PYPI)
+    monkeypatch.setattr(limits, "MAX_INPUT_FILES", 3)
+    for given in (tmp_path / "logs", tmp_path / "logs" / "*.csv"):
+        with pytest.raises(LimitExceeded, match=r"more than 3 files to replay.*MAX_INPUT_FILES") as info:
+            list_inputs([str(given)])
+        assert str(given) in str(info.value)
+    assert len(list_inputs([str(tmp_path / "logs")], max_files=4).files) == 4
+
+
+# --- 2. unreadable files and directories ---------------------------------------------------------------------
+
+
+def _deny(monkeypatch, victim: Path, call: str) -> None:
+    """Make ``victim`` unreadable the way chmod 000 does for a user that is not root (tests run as root in CI,
+    where chmod does not stop reads): the listing or opening call raises PermissionError for it."""
+    if call == "scandir":
+        real = os.scandir
+
+        def scandir(path="."):
+            if Path(path).resolve() == victim.resolve():
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+
+        monkeypatch.setattr("egress_sim.flows.listing.os.scandir", scandir)
+    else:
+        real_open = open
+
+        def guarded(file, *args, **kwargs):
+            if isinstance(file, (str, Path)) and Path(file).resolve() == victim.resolve():
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr("egress_sim.flows.logs.open", guarded, raising=False)
+
+
+def test_an_unreadable_subdirectory_is_one_named_rejected_record(table, tmp_path, monkeypatch):
+    write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
+    write(tmp_path / "logs" / "locked" / "b.csv", HEADER + PYPI)
+    _deny(monkeypatch, tmp_path / "logs" / "locked", "scandir")
+    report = run(table, [tmp_path / "logs"], tmp_path)
+    locked = str(tmp_path / "logs" / "locked")
+    assert report.ledger.rejected["unreadable_file"] == 1
+    assert [s.where for s in report.ledger.samples if s.reason == "unreadable_file"] == [locked]
+    assert "Permission denied" in report.ledger.samples[0].text
+    assert {f.path: f.format for f in report.files}[locked] == "unreadable"
+    assert report.totals == {"read": 2, "evaluated": 1, "skipped": 0, "rejected": 1}
+
+
+def test_an_unreadable_file_in_a_directory_is_one_named_rejected_record(table, tmp_path, monkeypatch):
+    write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
+    locked = write(tmp_path / "logs" / "b.csv", HEADER + PYPI)
+    _deny(monkeypatch, locked, "open")
+    report = run(table, [tmp_path / "logs"], tmp_path)
+    assert report.ledger.rejected == {"unreadable_file": 1}
+    assert report.ledger.samples[0].where == str(locked)
+    assert {f.path: f.format for f in report.files}[str(locked)] == "unreadable"
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads a chmod 000 file anyway")
+def test_a_chmod_000_file_in_a_directory_is_one_named_rejected_record(table, tmp_path):
+    write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
+    locked = write(tmp_path / "logs" / "b.csv", HEADER + PYPI)
+    locked.chmod(0)
+    try:
+        report = run(table, [tmp_path / "logs"], tmp_path)
+    finally:
+        locked.chmod(0o644)
+    assert report.ledger.rejected == {"unreadable_file": 1}
+
+
+def test_an_unreadable_file_named_by_the_user_is_an_error(table, tmp_path, monkeypatch):
+    locked = write(tmp_path / "b.csv", HEADER + PYPI)
+    _deny(monkeypatch, locked, "open")
+    with pytest.raises(FlowInputError, match=r"b\.csv: cannot read: Permission denied"):
+        run(table, [locked], tmp_path)
+
+
+def test_an_unreadable_directory_named_by_the_user_is_an_error(table, tmp_path, monkeypatch):
+    write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
+    _deny(monkeypatch, tmp_path / "logs", "scandir")
+    with pytest.raises(FlowInputError, match=r"logs: cannot list .*Permission denied"):
+        list_inputs([str(tmp_path / "logs")])
+
+
+def test_a_dangling_link_and_a_fifo_in_a_directory_are_named_not_skipped(tmp_path):
+    write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
+    (tmp_path / "logs" / "gone.csv").symlink_to(tmp_path / "nowhere.csv")
+    os.mkfifo(tmp_path / "logs" / "pipe.csv")  # opening it would wait for a writer forever
+    listing = list_inputs([str(tmp_path / "logs")])
+    assert [f.path.name for f in listing.files] == ["a.csv"]
+    assert sorted((Path(p).name, why) for p, why in listing.unreadable) == [
+        ("gone.csv", "No such file or directory"), ("pipe.csv", "not a regular file")]
+
+
+def test_a_file_that_vanishes_between_listing_and_reading_is_a_named_reject(table, tmp_path, monkeypatch):
+    write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
+    gone = write(tmp_path / "logs" / "b.csv", HEADER + PYPI)
+    from egress_sim import replay as replay_module
+
+    real = replay_module.list_inputs
+
+    def list_then_delete(*args, **kwargs):
+        listing = real(*args, **kwargs)
+        gone.unlink()
+        return listing
+
+    monkeypatch.setattr(replay_module, "list_inputs", list_then_delete)
+    report = run(table, [tmp_path / "logs"], tmp_path)
+    assert report.ledger.rejected == {"unreadable_file": 1}
+    assert report.ledger.samples[0].where == str(gone) and "No such file" in report.ledger.samples[0].text
+
+
+def test_a_file_that_vanishes_after_detection_is_a_named_reject(table, tmp_path, monkeypatch):
+    write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
+    gone = write(tmp_path / "logs" / "b.csv", HEADER + PYPI)
+    from egress_sim import replay as replay_module
+
+    real = replay_module.detect
+
+    def detect_then_delete(log):
+        reader = real(log)
+        if log.path == gone:
+            gone.unlink()
+        return reader
+
+    monkeypatch.setattr(replay_module, "detect", detect_then_delete)
+    report = run(table, [tmp_path / "logs"], tmp_path)
+    assert report.ledger.rejected == {"unreadable_file": 1}
+    assert report.ledger.samples[0].where == str(gone)
+
+
+# --- 3. column types that differ between files ---------------------------------------------------------------
+
+
+def _parquet(path: Path, **columns) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = {"ts": ["2026-11-20T09:00:00Z"], "src_ip": ["10.0.3.5"], "dst_ip": ["151.101.0.223"],
+            "protocol": ["TCP"], "fqdn": ["pypi.org"], "dst_port": [443]}
+    pd.DataFrame({**base, **columns}).to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("output", ["out.parquet", "out.csv"])
+def test_a_text_column_of_another_type_in_one_parquet_file_is_a_reject_naming_file_and_column(table, tmp_path, output):
+    _parquet(tmp_path / "logs" / "a.parquet", compute_name=["gpu"])
+    odd = _parquet(tmp_path / "logs" / "b.parquet", compute_name=[5])
+    report = replay(table, [str(tmp_path / "logs")], tmp_path / output, default_compute="compute_cluster")
+    assert report.totals == {"read": 2, "evaluated": 1, "skipped": 0, "rejected": 1}
+    (sample,) = report.ledger.samples
+    assert sample.where == str(odd) and "column compute_name holds int64" in sample.text
+    assert len(pd.read_parquet(tmp_path / output) if output.endswith(".parquet") else pd.read_csv(tmp_path / output)) == 1
+
+
+def test_a_named_parquet_file_with_a_list_column_is_one_error_naming_the_column(table, tmp_path):
+    odd = _parquet(tmp_path / "b.parquet", fqdn=[["pypi.org", "x.org"]])
+    with pytest.raises(FlowInputError, match=r"b\.parquet: column fqdn holds list<"):
+        replay(table, [str(odd)], tmp_path / "out.parquet", default_compute="compute_cluster")
+
+
+def test_ports_as_numbers_in_one_file_and_text_in_another_are_replayed_together(table, tmp_path):
+    _parquet(tmp_path / "logs" / "a.parquet", dst_port=[443], bytes_out=[10])
+    _parquet(tmp_path / "logs" / "b.parquet", dst_port=["443"], bytes_out=["20"])
+    report = run(table, [tmp_path / "logs"], tmp_path)
+    assert report.totals["evaluated"] == 2
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert list(written["dst_port"]) == [443, 443] and list(written["bytes_out"]) == [10, 20]
+
+
+@pytest.mark.parametrize("bad", ["x", "1.5", "-3"])
+def test_a_byte_count_that_is_no_whole_number_is_rejected_not_emptied(table, tmp_path, bad):
+    _parquet(tmp_path / "logs" / "a.parquet", bytes_out=[10])
+    _parquet(tmp_path / "logs" / "b.parquet", bytes_out=[bad])
+    report = run(table, [tmp_path / "logs"], tmp_path)
+    assert report.ledger.rejected == {"invalid_bytes": 1}
+    assert report.ledger.samples[0].text == f"bytes_out={bad}"
+
+
+def test_a_fractional_float_byte_count_in_parquet_is_rejected(table, tmp_path):
+    _parquet(tmp_path / "a.parquet", bytes_out=[1.5])
+    report = run(table, [tmp_path / "a.parquet"], tmp_path)
+    assert report.ledger.rejected == {"invalid_bytes": 1}
+
+
+# --- 6. fractional ports in replayed tables ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output", ["out.parquet", "out.csv"])
+def test_a_fractional_float_port_in_parquet_is_a_rejected_row_not_a_traceback(table, tmp_path, output):
+    path = _parquet(tmp_path / "a.parquet", dst_port=[443.5])
+    report = replay(table, [str(path)], tmp_path / output, default_compute="compute_cluster")
+    assert report.evaluation.by_reason() == {"invalid_dst_port": 1}
+
+
+def test_a_fractional_port_in_a_replayed_csv_is_a_rejected_row_not_a_traceback(table, tmp_path):
+    path = write(tmp_path / "a.csv", HEADER + PYPI.replace(",443,", ",443.5,"))
+    report = run(table, [path], tmp_path)
+    assert report.evaluation.by_reason() == {"invalid_dst_port": 1}
+    assert pd.read_csv(tmp_path / "out.csv")["dst_port"].isna().all()  # written empty beside its verdict
+
+
+# --- 4. resource limits: long lines and large JSON records ---------------------------------------------------
+
+
+@pytest.fixture
+def small_limits(monkeypatch):
+    monkeypatch.setattr(limits, "MAX_LINE_BYTES", 4096)
+    monkeypatch.setattr(limits, "MAX_JSON_RECORD_BYTES", 64 * 1024)
+
+
+def _zeek_conn(long_line: bytes) -> bytes:
+    lines = (LOGS / "zeek" / "json" / "conn.log").read_bytes().splitlines(keepends=True)
+    return b"".join([lines[0], long_line + b"\n", *lines[1:]])
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_zeek_line_over_the_limit_is_a_reject_naming_its_line(tmp_path, small_limits, compress):
+    data = _zeek_conn(b'{"ts":1700000000.1,"uid":"' + b"x" * 5000 + b'"}')
+    path = write(tmp_path / ("conn.log.gz" if compress else "conn.log"), gzip.compress(data) if compress else data)
+    ledger = RecordLedger()
+    frames = list(ZEEK_READER.read_chunks(LogFile(path), ledger, 1000))
+    flows = sum(len(f) for f in frames)
+    assert ledger.rejected["line_too_long"] == 1
+    assert [s.where for s in ledger.samples if s.reason == "line_too_long"] == [f"{path}:2"]
+    assert ledger.records_read == flows + ledger.total_skipped + ledger.total_rejected
+    assert ledger.records_read == data.count(b"\n")  # every line after the long one still read, and numbered
+
+
+def test_a_csv_line_over_the_limit_is_a_reject_and_the_next_line_is_read(tmp_path, small_limits):
+    path = write(tmp_path / "a.csv", HEADER + "2026," + "9" * 5000 + "\n" + PYPI)
+    ledger = RecordLedger()
+    frames = list(CSV_READER.read_chunks(LogFile(path), ledger, 1000))
+    assert ledger.rejected == {"line_too_long": 1} and ledger.samples[0].where == f"{path}:2"
+    assert list(pd.concat(frames)["source"]) == [f"{path}:3"]
+
+
+def test_a_line_without_end_over_the_limit_is_never_held_whole(tmp_path, small_limits):
+    """A file that is one endless line: the reader holds at most the limit plus a block, and rejects it."""
+    path = write(tmp_path / "a.csv", HEADER.encode() + b"7" * 3_000_000)
+    ledger = RecordLedger()
+    with LogFile(path).open_binary(long_lines=lambda line, head: ledger.note(f"long {line}")) as stream:
+        assert stream.read() == HEADER.encode()
+    assert ledger.notes == {"long 2": 1}
+
+
+def _nsg(records: list[str]) -> bytes:
+    return ('{"records":[' + ",".join(records) + "]}").encode()
+
+
+def _nsg_record(tuples: int) -> str:
+    flow = '"1794823203,10.0.8.4,20.60.1.4,50002,443,T,O,A,E,3,767,2,1580"'
+    return ('{"time":"2026-11-16T10:01:00Z","category":"NetworkSecurityGroupFlowEvent","operationName":'
+            '"NetworkSecurityGroupFlowEvents","properties":{"Version":2,"flows":[{"rule":"R","flows":[{"mac":"M",'
+            '"flowTuples":[' + ",".join([flow] * tuples) + "]}]}]}}")
+
+
+@pytest.mark.parametrize("block", [4 * 2**20, 8 * 1024])  # the record within one read, or across many
+def test_an_nsg_record_over_the_limit_is_one_reject_and_the_next_record_is_read(tmp_path, small_limits, monkeypatch,
+                                                                               block):
+    monkeypatch.setattr(azure_flowlogs, "BLOCK_CHARS", block)
+    big = _nsg_record(2000)  # ~130 KB, over the 64 KiB test limit
+    path = write(tmp_path / "PT1H.json.gz", gzip.compress(_nsg([_nsg_record(1), big, _nsg_record(2)])))
+    held = []
+    fill = azure_flowlogs._JsonRecordStream._fill
+
+    def watched(stream, *args):
+        held.append(len(stream.buf))
+        return fill(stream, *args)
+
+    monkeypatch.setattr(azure_flowlogs._JsonRecordStream, "_fill", watched)
+    ledger = RecordLedger()
+    flows = sum(len(f) for f in NSG_READER.read_chunks(LogFile(path), ledger, 1000))
+    assert flows == 3 and ledger.rejected == {"record_too_large": 1}
+    if block < len(big):  # read across blocks: the record is never held whole
+        assert max(held) <= limits.MAX_JSON_RECORD_BYTES + 2 * block < len(big)
+    assert ledger.samples[0].where.endswith("record 2") and "MAX_JSON_RECORD_BYTES" in ledger.samples[0].text
+
+
+def test_a_file_that_is_one_nsg_record_over_the_limit_is_one_named_reject(table, tmp_path, small_limits):
+    path = write(tmp_path / "logs" / "PT1H.json", _nsg([_nsg_record(3000)]))
+    report = run(table, [tmp_path / "logs"], tmp_path)
+    assert report.totals["read"] == 1 and report.ledger.rejected == {"record_too_large": 1}
+    assert report.ledger.samples[0].where == f"{path}@12 record 1"
