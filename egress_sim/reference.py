@@ -1,8 +1,8 @@
 """The reference evaluator: a plain, per-flow, literal reading of spec §9, with a trace of every check.
 
 It is deliberately simple and independent of the vectorized evaluator's data structures: service tags are
-matched with pytricia (one tree per rule), host names with ``fnmatch`` on the rule's patterns, rules are
-tried one by one in order. It is the oracle of the property tests and the engine behind ``explain``.
+matched with a plain longest-prefix map (``prefixmap``; one per prefix set, parsed with ``ipaddress``), host
+names with ``fnmatch`` on the rule's patterns, rules are tried one by one in order. It is the oracle of the property tests and the engine behind ``explain``.
 Only the row parsers (``flows.schema``) are shared, so both engines agree on what a valid cell is.
 """
 
@@ -15,7 +15,6 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import pandas as pd
-import pytricia
 
 from .compile import is_storage_host
 from .evaluate import with_verdicts
@@ -25,6 +24,7 @@ from .flows.schema import (
 )
 from .ipnum import parse_ip
 from .model import ComputeType, FqdnDestination, IsolationMode, Protocol
+from .prefixmap import PrefixMap
 from .verdicts import Reason, Verdict
 
 
@@ -99,28 +99,27 @@ def parse_row(row: Mapping[str, Any], default_compute: ComputeType | None = None
 class ReferenceEvaluator:
     def __init__(self, effective: EffectiveRules):
         self.eff = effective
-        self._trees: list[tuple[pytricia.PyTricia, pytricia.PyTricia]] = []
+        # one map per prefix set: rules on the same tag share the tag's tuple of prefixes
+        maps: dict[int, PrefixMap[bool]] = {}
         for tag_rule in effective.service_tags:
-            v4, v6 = pytricia.PyTricia(32), pytricia.PyTricia(128)
-            for prefix in tag_rule.prefixes:
-                net = ipaddress.ip_network(prefix, strict=False)
-                (v4 if net.version == 4 else v6)[str(net)] = True
-            self._trees.append((v4, v6))
+            if id(tag_rule.prefixes) not in maps:
+                maps[id(tag_rule.prefixes)] = PrefixMap((ipaddress.ip_network(p, strict=False), True) for p in tag_rule.prefixes)
+        self._maps = [maps[id(tag_rule.prefixes)] for tag_rule in effective.service_tags]
 
     # --------------------------------------------------------------------------------------------- matching
     def _tag_matches(self, index: int, tag_rule: TagRule, flow: Flow) -> tuple[bool, str]:
         rule = tag_rule.rule
         if flow.ip is None:
             return False, "the flow has no destination IP"
-        tree = self._trees[index][0 if flow.ip.version == 4 else 1]
-        if str(flow.ip) not in tree:
+        match = self._maps[index].longest_match(flow.ip)
+        if match is None:
             what = "address_prefixes" if rule.uses_address_prefixes else f"service tag {rule.service_tag}"
             return False, f"{flow.ip} is not in {what}"
         if rule.protocol is not Protocol.ANY and rule.protocol is not flow.protocol:
             return False, f"protocol {flow.protocol.value} is not {rule.protocol.value}"
         if flow.port is not None and flow.port not in rule.port_ranges:
             return False, f"port {flow.port} is not in {rule.port_ranges.normalized}"
-        return True, f"{flow.ip} is in {tree.get_key(str(flow.ip))}, {flow.protocol.value}/{flow.port if flow.port is not None else '-'} allowed"
+        return True, f"{flow.ip} is in {match[0]}, {flow.protocol.value}/{flow.port if flow.port is not None else '-'} allowed"
 
     @staticmethod
     def _pe_matches(endpoint: PrivateEndpoint, flow: Flow) -> tuple[bool, str]:

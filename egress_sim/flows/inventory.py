@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytricia
 
 from ..errors import EgressSimError
 from ..ipnum import parse_ip, parse_network
 from ..model import ComputeType
+from ..prefixmap import PrefixMap
 from ..yamlfile import read_yaml
 
 
@@ -57,14 +57,13 @@ class Inventory:
     def __init__(self, entries: list[ComputeEntry], source: str = "<inventory>"):
         self.source = source
         self.entries = entries
-        self._v4 = pytricia.PyTricia(32)
-        self._v6 = pytricia.PyTricia(128)
+        owner: dict[str, int] = {}  # normalized prefix -> its (last) entry
         for index, entry in enumerate(entries):
-            trie = self._v6 if ":" in entry.prefix else self._v4
-            if trie.has_key(entry.prefix) and entries[trie[entry.prefix]].name != entry.name:
-                other = entries[trie[entry.prefix]]
+            if entry.prefix in owner and entries[owner[entry.prefix]].name != entry.name:
+                other = entries[owner[entry.prefix]]
                 raise InventoryError(f"{source}: {entry.prefix} is listed for both {other.name!r} and {entry.name!r}")
-            trie[entry.prefix] = index
+            owner[entry.prefix] = index
+        self._prefixes = PrefixMap((ipaddress.ip_network(prefix), index) for prefix, index in owner.items())
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -73,9 +72,8 @@ class Inventory:
         ip = parse_ip(address if isinstance(address, str) else str(address))
         if ip is None:
             return None
-        trie = self._v6 if ip.version == 6 else self._v4
-        index = trie.get(str(ip))
-        return None if index is None else self.entries[index]
+        match = self._prefixes.longest_match(ip)
+        return None if match is None else self.entries[match[1]]
 
     def lookup(self, addresses: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row: compute type (YAML text or None), compute name (or None), and whether the address is known.

@@ -15,9 +15,7 @@ times, counters ``Int64``), so files whose columns differ in type are replayed t
 
 from __future__ import annotations
 
-import csv
 import decimal
-import io
 import itertools
 import math
 from collections.abc import Callable, Iterator

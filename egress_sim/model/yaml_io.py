@@ -17,6 +17,7 @@ import yaml
 
 from ..errors import ModelError
 from ..findings import Finding, WorkspaceInvalid
+from ..limits import MAX_RULES_PER_WORKSPACE
 from .enums import IsolationMode, OutboundRuleType
 from .keys import (
     DEPRECATED_DESTINATION_KEYS,
@@ -122,6 +123,10 @@ def _network_from_dict(doc: Mapping[str, Any], error, warn) -> ManagedNetwork | 
         rules_doc = named
     if not isinstance(rules_doc, list):
         error("bad_rules", "'outbound_rules' must be a list of rules")
+        return None
+    if len(rules_doc) > MAX_RULES_PER_WORKSPACE:
+        error("too_many_rules", f"managed_network.outbound_rules: {len(rules_doc):,} rules, more than the limit of "
+              f"{MAX_RULES_PER_WORKSPACE:,} per workspace (see the README's Limits)")
         return None
     rules: list[AnyRule] = []
     seen: dict[str, str] = {}
