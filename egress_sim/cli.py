@@ -30,7 +30,7 @@ from .flows.inventory import load_inventory
 from .outputs import check_outputs, write_text_atomic
 from .pipeline import evaluate_file
 from .replay import replay as replay_logs
-from .replay import REPLAY_CHUNK_ROWS, total_size
+from .replay import REPLAY_CHUNK_ROWS, check_replay_outputs, total_size
 from .reference import ReferenceEvaluator
 from .report.markdown import MODE_HEADERS, mode_rows
 from .report.text import render_compiled, render_decision, render_evaluation, render_replay, render_simulation, table
@@ -308,7 +308,7 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
     if inventory is not None and compute is not None:
         raise click.UsageError("give --inventory or --compute, not both")
     rejects = rejects_path or f"{output}.rejects.jsonl"
-    check_outputs([output, rejects], inputs=[workspace, inventory, service_tags, *logs])
+    check_replay_outputs([output, rejects], logs, other_inputs=[workspace, inventory, service_tags])
     tags = _tags(service_tags)
     ws, _ = load_checked(workspace, tags)
     table = compile_rules(ws, tags, _mode(mode))
