@@ -204,6 +204,10 @@ def test_simulate_inventory_in_a_missing_directory_fails_before_the_flows_are_wr
     assert not (tmp_path / "f.parquet").exists()
 
 
+def test_an_empty_output_path_is_refused_not_read_as_the_current_directory(cli, tmp_path):
+    one_error_line(cli("evaluate", CONTOSO, flows_csv(tmp_path / "in.csv"), "-o", ""), "empty output path")
+
+
 def test_an_output_that_is_a_directory_is_refused(tmp_path):
     with pytest.raises(OutputFileError, match="it is a directory"):
         check_outputs([tmp_path])

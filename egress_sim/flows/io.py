@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import FlowInputError, OutputFileError
-from ..outputs import Outputs, check_outputs
+from ..outputs import Outputs
 from .spreadsheet import neutralise_frame, neutralise_table
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".csv.gz": "csv"}
@@ -223,12 +223,6 @@ class FlowWriter(_OutputFile):
         with contextlib.suppress(Exception):
             if self._csv is not None:
                 self._csv.close()
-
-
-def check_writable(path: Path) -> None:
-    """Fail early, with the path in the message, when an output file cannot be written (see
-    ``egress_sim.outputs.check_outputs``)."""
-    check_outputs([path])
 
 
 def make_output_dir(path: str | Path) -> Path:
