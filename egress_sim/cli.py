@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, Callable
@@ -35,6 +36,7 @@ from .model import ComputeType, IsolationMode, Protocol, dump_workspace, normali
 from .model.rest_io import untranslated_keys
 from .outputs import check_outputs, write_text_atomic
 from .pipeline import evaluate_file
+from .replay import check_replay_outputs
 from .reference import ReferenceEvaluator
 from .replay import REPLAY_CHUNK_ROWS, total_size
 from .replay import replay as replay_logs
@@ -103,6 +105,16 @@ def _report_error(code: str, message: str, file: str | None, exit_code: int, as_
     sys.exit(exit_code)
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (``timeout``, ``docker stop``) unwinds like Ctrl-C, so temporaries are removed and no partial
+    output is left (exit 143, as a shell reports a TERM-killed process)."""
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers (tests may call from others)
+        signal.signal(signal.SIGTERM, stop)
+
+
 class EgressSimCli(click.Group):
     """The command group, with one place that turns every failure into one line and an exit code."""
 
@@ -110,6 +122,7 @@ class EgressSimCli(click.Group):
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         as_json = "--json" in argv
+        _exit_on_sigterm()
         try:
             result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except WorkspaceInvalid as exc:
@@ -245,6 +258,7 @@ def validate(workspace: str, previous: str | None, location: str | None, service
 def convert(workspace: str, target: str, output: str, location: str | None, as_json: bool) -> None:
     """Write WORKSPACE (any form) in another form. The rules are kept as written, Azure's required ones
     included when the file lists them; loading the result gives the same compiled rule table."""
+    check_outputs([output], inputs=[workspace])
     loaded = read_workspace(workspace, location)
     ws = loaded.workspace
     notes = list(loaded.findings)
@@ -456,7 +470,7 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
         raise click.UsageError("say which compute sent the logged traffic: --inventory FILE (which compute owns "
                                "which source address) or --compute TYPE (every source is that compute type)")
     rejects = rejects_path or f"{output}.rejects.jsonl"
-    check_outputs([output, rejects], inputs=[workspace, inventory, service_tags, *logs])
+    check_replay_outputs([output, rejects], logs, other_inputs=[workspace, inventory, service_tags])
     tags = _tags(service_tags)
     loaded = read_checked(workspace, tags, location)
     _warn(loaded.findings, as_json)

@@ -58,6 +58,8 @@ def check_outputs(outputs: Iterable[PathLike | None], inputs: Iterable[PathLike 
     for raw in outputs:
         if raw is None:
             continue
+        if not os.fspath(raw).strip():  # before Path(), which reads "" as "."
+            raise OutputFileError("an empty output path was given")
         out = Path(raw)
         keys = _check_one(out)
         for key in keys:
@@ -96,8 +98,6 @@ def _check_one(out: Path) -> list[object]:
     def refuse(why: str) -> OutputFileError:
         return OutputFileError(f"{out}: cannot write: {why}", file=str(out))
 
-    if not str(out).strip():
-        raise OutputFileError("an empty output path was given")
     try:
         target = _target(out)
         status = _stat_or_none(target)

@@ -12,27 +12,31 @@ does not grow with the input (the Zeek reader holds a conn log's ssl/http/dns co
 
 from __future__ import annotations
 
+import glob
+import gzip
 import json
+import os
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .compile import RuleTable
-from .errors import FlowInputError
+from .errors import FlowInputError, OutputFileError
 from .evaluate import evaluate, with_verdicts
 from .flows.formats import Listing, detect, list_inputs, reader_named
 from .flows.inventory import Inventory
-from .flows.io import FlowWriter
+from .flows.io import FlowWriter, table_format
 from .flows.logs import RecordLedger, Sample, StrictInputError, UnreadableFileError, arrow_to_frame
 from .flows.schema import FlowBatch
 from .model import ComputeType
-from .outputs import Outputs, staged
+from .outputs import Outputs, check_outputs, staged
 from .summary import EvaluationSummary
 from .verdicts import Reason, Verdict
 
@@ -116,6 +120,7 @@ def replay(
     one found in a replayed directory or by a pattern is passed over), and both appear only once the whole
     replay has succeeded: a failure or an interrupt leaves the files standing at those names as they were."""
     own = tuple(p for p in (out_path, rejects_path) if p is not None)
+    check_replay_outputs(own, inputs)
     with Outputs(own, inputs=inputs) as outputs:
         report = _replay(table, inputs, out_path, inventory, default_compute, log_format, strict, chunk_rows, own,
                          outputs, progress)
@@ -192,6 +197,76 @@ def _replay(table: RuleTable, inputs: list[str], out_path: str | Path, inventory
             _evaluate_pending(table, pending, inventory, default_compute, report, writer, strict)
     report.check()
     return report
+
+
+VERDICT_COLUMNS = {"verdict", "reason", "rule"}
+REJECT_KEYS = {"reason", "where", "record"}
+_HEAD_BYTES = 1 << 16
+
+
+def check_replay_outputs(outputs: Iterable[str | Path | None], logs: Iterable[str],
+                         other_inputs: Iterable[str | Path | None] = ()) -> None:
+    """Before any work: ``check_outputs`` (no output is a log named explicitly, or another input), and no
+    output is a log the replay would find in a directory or by a pattern."""
+    outputs, logs = tuple(p for p in outputs if p is not None), list(logs)
+    check_outputs(outputs, inputs=[*logs, *other_inputs])
+    refuse_writing_over_a_log(outputs, logs)
+
+
+def refuse_writing_over_a_log(outputs: tuple[str | Path, ...], inputs: list[str]) -> None:
+    """An output standing inside a replayed directory (or matched by a replayed pattern) is passed over by the
+    replay, as an earlier run's verdicts or rejects should be; but if it is not one, it is somebody's log,
+    and replacing it would lose it: refuse. (A log named explicitly is refused by ``check_outputs``.)"""
+    for out in map(Path, outputs):
+        if not out.is_file() or _earlier_replay_output(out):
+            continue
+        for item in inputs:
+            if _reaches(item, out):
+                raise OutputFileError(
+                    f"{out}: is a file the replay of {item} would read, not an earlier verdict or rejects file; "
+                    f"write the output elsewhere", file=str(out))
+
+
+def _reaches(item: str, out: Path) -> bool:
+    """Whether expanding ``item`` (a directory or a pattern) finds ``out``."""
+    path = Path(item)
+    try:
+        if path.is_dir():
+            return Path(os.path.realpath(out)).is_relative_to(os.path.realpath(path))
+        if any(ch in item for ch in "*?["):
+            return any(os.path.samefile(found, out) for found in glob.glob(item, recursive=True)
+                       if os.path.isfile(found))
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _earlier_replay_output(path: Path) -> bool:
+    """An empty file, a verdict file (CSV, CSV.gz or Parquet with verdict, reason and rule columns) or a
+    rejects file (JSON lines of reason, where, record): what replay writes, safe to replace."""
+    try:
+        if path.stat().st_size == 0:
+            return True
+        if table_format_or_none(path) == "parquet":
+            return VERDICT_COLUMNS <= set(pq.read_schema(path).names)
+        with open(path, "rb") as raw:
+            head = raw.read(_HEAD_BYTES)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as unzipped:
+                head = unzipped.read(_HEAD_BYTES)
+        first = head.split(b"\n", 1)[0].decode("utf-8").strip()
+        if first.startswith("{"):
+            return REJECT_KEYS <= set(json.loads(first))
+        return VERDICT_COLUMNS <= {field.strip().strip('"') for field in first.split(",")}
+    except (OSError, ValueError, EOFError, zlib.error, pa.ArrowException, TypeError):
+        return False
+
+
+def table_format_or_none(path: Path) -> str | None:
+    try:
+        return table_format(path)
+    except FlowInputError:
+        return None
 
 
 def total_size(inputs: list[str]) -> int:

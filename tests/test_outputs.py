@@ -123,6 +123,29 @@ def test_an_earlier_verdict_file_inside_a_replayed_directory_is_passed_over_not_
     assert len(pd.read_csv(logs / "verdicts.csv")) == 3
 
 
+@pytest.mark.parametrize("how", ["directory", "pattern"])
+def test_replay_onto_a_log_found_in_a_replayed_directory_or_pattern_is_refused(cli, tmp_path, how):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = flows_csv(logs / "a.csv", rows=3)
+    before = log.read_bytes()
+    where = logs if how == "directory" else f"{logs}/*.csv"
+    result = cli("replay", CONTOSO, where, "--compute", "compute_cluster", "-o", log)
+    one_error_line(result, "a.csv", "is a file the replay", "would read")
+    assert log.read_bytes() == before
+
+
+def test_an_earlier_rejects_file_inside_a_replayed_directory_is_passed_over(cli, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.csv").write_text(HEADER + ROW.format(fqdn="pypi.org", bytes_out=1) + "bad,row\n")
+    for _ in range(2):
+        result = cli("replay", CONTOSO, logs, "--compute", "compute_cluster", "-o", logs / "v.parquet")
+        assert result.exit_code == 0, result.output
+        assert "read 2 records" in result.output
+    assert (logs / "v.parquet.rejects.jsonl").read_text().count("\n") == 1
+
+
 def test_evaluate_onto_its_workspace_file_is_refused(cli, tmp_path):
     workspace = tmp_path / "ws.yaml"
     shutil.copy(CONTOSO, workspace)
@@ -179,6 +202,10 @@ def test_simulate_inventory_in_a_missing_directory_fails_before_the_flows_are_wr
                  "--inventory-out", tmp_path / "missing" / "inv.yaml")
     one_error_line(result, "inv.yaml", "does not exist")
     assert not (tmp_path / "f.parquet").exists()
+
+
+def test_an_empty_output_path_is_refused_not_read_as_the_current_directory(cli, tmp_path):
+    one_error_line(cli("evaluate", CONTOSO, flows_csv(tmp_path / "in.csv"), "-o", ""), "empty output path")
 
 
 def test_an_output_that_is_a_directory_is_refused(tmp_path):

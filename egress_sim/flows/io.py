@@ -38,7 +38,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import FlowInputError, OutputFileError
-from ..outputs import Outputs, check_outputs
+from ..outputs import Outputs
 from .csvrows import CsvBlock, duplicated, header_names, parse_block
 from .schema import check_flow_schema
 from .spreadsheet import neutralise_frame, neutralise_table
@@ -337,12 +337,6 @@ class FlowWriter(_OutputFile):
         with contextlib.suppress(Exception):
             if self._csv is not None:
                 self._csv.close()
-
-
-def check_writable(path: Path) -> None:
-    """Fail early, with the path in the message, when an output file cannot be written (see
-    ``egress_sim.outputs.check_outputs``)."""
-    check_outputs([path])
 
 
 def make_output_dir(path: str | Path) -> Path:
