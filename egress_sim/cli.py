@@ -35,7 +35,7 @@ from .loading import read_checked
 from .model import ComputeType, IsolationMode, Protocol, dump_workspace, normalize_host, read_workspace, workspace_to_rest
 from .model.rest_io import untranslated_keys
 from .outputs import check_outputs, write_text_atomic
-from .pipeline import evaluate_file
+from .pipeline import evaluate_file, flow_count
 from .replay import check_replay_outputs
 from .reference import ReferenceEvaluator
 from .replay import REPLAY_CHUNK_ROWS, total_size
@@ -302,7 +302,9 @@ def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute:
     loaded = read_checked(workspace, tags, location)
     _warn(loaded.findings, as_json)
     table = compile_rules(loaded.workspace, tags, _mode(mode))
-    summary = evaluate_file(table, flows, output, compute, chunk_rows, keep_input=not verdicts_only)
+    with progress_bar(flow_count(flows), "evaluating") as progress:
+        summary = evaluate_file(table, flows, output, compute, chunk_rows, keep_input=not verdicts_only,
+                                progress=progress)
     if as_json:
         _emit_json({"workspace": workspace, "flows_file": flows, "output": output, "isolation_mode": table.mode.yaml,
                     **summary.to_dict(), "findings": _findings(loaded.findings)})
@@ -359,10 +361,21 @@ def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr when it is a terminal; nothing at all when output goes to a file or pipe."""
+def progress_bar(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal (a running count when the total is unknown); nothing at
+    all when output goes to a file or pipe."""
     if not sys.stderr.isatty() or total == 0:
         yield None
+        return
+    if total is None:
+        done = [0]
+
+        def count(n: int) -> None:
+            done[0] += n
+            click.echo(f"\r{label}: {done[0]:,} flows", nl=False, err=True)
+
+        yield count
+        click.echo(err=True)
         return
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
@@ -419,8 +432,10 @@ def simulate(workspace: str, n_flows: int, seed: int, output: str, inventory_out
 def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario: str | None, location: str | None,
          service_tags: str | None, as_json: bool) -> None:
     """Simulate a workspace's traffic, evaluate it under all three isolation modes, and report."""
-    with progress_bar(n_flows, "simulating") as progress:
-        report = run_demo(out_dir, n_flows, seed, workspace, scenario, service_tags, progress, location=location)
+    # one bar for the whole run: the simulation, then an evaluation under each of the three modes
+    with progress_bar(4 * n_flows, "simulating, then evaluating 3 modes") as progress:
+        report = run_demo(out_dir, n_flows, seed, workspace, scenario, service_tags, progress, location=location,
+                          evaluation_progress=progress)
     _warn(report.findings, as_json)
     if as_json:
         _emit_json(report.data)

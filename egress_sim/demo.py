@@ -49,6 +49,7 @@ def run_demo(
     service_tags_path: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     location: str | None = None,
+    evaluation_progress: Callable[[int], None] | None = None,
 ) -> DemoReport:
     """Simulate ``flows`` flows, evaluate them under all three modes, write JSON + Markdown into ``out_dir``.
 
@@ -63,7 +64,8 @@ def run_demo(
         workspace, findings = load_checked(ws_file, tags, location)
         scenario = load_scenario(scenario_path)
         plan, simulated = simulate(workspace, tags, scenario, flows, seed, flows_path, progress, outputs=outputs)
-        outcomes = evaluate_modes(workspace, tags, outputs.temp(flows_path), out, ALL_MODES, outputs=outputs)
+        outcomes = evaluate_modes(workspace, tags, outputs.temp(flows_path), out, ALL_MODES, outputs=outputs,
+                                  progress=evaluation_progress)
         data = {
             "workspace": {"name": workspace.name, "file": str(ws_file), "location": workspace.location,
                           "isolation_mode": workspace.managed_network.isolation_mode.yaml},

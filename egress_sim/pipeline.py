@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from .compile import RuleTable
 from .errors import FlowInputError
 from .evaluate import evaluate, input_renames, table_with_verdicts
-from .flows.io import DEFAULT_CHUNK_ROWS, FlowWriter, read_flow_tables
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .flows.io import table_format, DEFAULT_CHUNK_ROWS, FlowWriter, read_flow_tables
 from .flows.schema import EVALUATED_COLUMNS, flow_batch_from_table
 from .model import ComputeType
 from .outputs import Outputs, staged
@@ -26,6 +30,7 @@ def evaluate_file(
     labels: dict[str, tuple[str, ...]] | None = None,
     keep_input: bool = True,
     outputs: Outputs | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> EvaluationSummary:
     """Write the input rows, in order, with ``verdict``, ``reason`` and ``rule``; return the counts.
 
@@ -65,6 +70,18 @@ def evaluate_file(
             if keep_input:
                 summary.renamed_columns.update(input_renames(chunk.column_names))
             writer.write(table_with_verdicts(chunk if keep_input else chunk.select([]), verdicts))
+            if progress is not None:
+                progress(chunk.num_rows)
         if not (rows_read == writer.rows == summary.total):  # an internal invariant, not a user error
             raise AssertionError(f"row count mismatch: read {rows_read}, wrote {writer.rows}, counted {summary.total}")
     return summary
+
+
+def flow_count(flows_path: str | Path) -> int | None:
+    """How many flows a file holds, when that is known without reading it (Parquet's footer); else None."""
+    if table_format(flows_path) != "parquet":
+        return None
+    try:
+        return pq.ParquetFile(flows_path).metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return None  # the reader will say what is wrong with the file

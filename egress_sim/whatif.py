@@ -6,6 +6,7 @@ own file, and the summaries come back side by side, so a report can say what swi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def evaluate_modes(
     out_dir: str | Path,
     modes: tuple[IsolationMode, ...] = ALL_MODES,
     outputs: Outputs | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[IsolationMode, ModeOutcome]:
     """Evaluate one flow file under each mode; verdicts go to ``out_dir/verdicts-<mode>.parquet`` (published
     with the caller's other files when it passes its ``outputs``)."""
@@ -45,7 +47,8 @@ def evaluate_modes(
     outcomes = {}
     for mode in modes:
         path = verdicts_path(out, mode)
-        summary = evaluate_file(compile_rules(workspace, tags, mode), flows_path, path, outputs=outputs)
+        summary = evaluate_file(compile_rules(workspace, tags, mode), flows_path, path, outputs=outputs,
+                                progress=progress)
         outcomes[mode] = ModeOutcome(mode, summary, path)
     return outcomes
 
