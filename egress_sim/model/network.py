@@ -23,6 +23,15 @@ class ManagedNetworkProvisionStatus:
         if self.spark_ready is not None and not isinstance(self.spark_ready, bool):
             raise ModelError(f"managed network spark_ready {self.spark_ready!r} must be true or false")
 
+    def to_dict(self, spark_key: str) -> dict[str, Any]:
+        """The reported fields, ``spark_ready`` spelt ``spark_key`` (``spark_ready`` in YAML, ``sparkReady`` in REST)."""
+        out: dict[str, Any] = {}
+        if self.status is not None:
+            out["status"] = self.status.value
+        if self.spark_ready is not None:
+            out[spark_key] = self.spark_ready
+        return out
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ManagedNetwork:

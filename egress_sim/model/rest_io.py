@@ -219,12 +219,7 @@ def workspace_to_rest(workspace: Workspace, yaml_extra: Mapping[str, Any]) -> di
     if network.network_id is not None:
         managed["networkId"] = network.network_id
     if network.status is not None:
-        status: dict[str, Any] = {}
-        if network.status.status is not None:
-            status["status"] = network.status.status.value
-        if network.status.spark_ready is not None:
-            status["sparkReady"] = network.status.spark_ready
-        managed["status"] = status
+        managed["status"] = network.status.to_dict("sparkReady")
     snake_values = {**yaml_extra, **{k: getattr(workspace, k) for k in (
         "storage_account", "key_vault", "container_registry", "application_insights", "public_network_access")}}
     properties = {rest: snake_values[snake] for rest, snake in _PROPERTY_TWINS if snake_values.get(snake) is not None}

@@ -285,12 +285,7 @@ def workspace_to_dict(workspace: Workspace) -> dict[str, Any]:
     if network.network_id is not None:
         net["network_id"] = network.network_id
     if network.status is not None:
-        status: dict[str, Any] = {}
-        if network.status.status is not None:
-            status["status"] = network.status.status.value
-        if network.status.spark_ready is not None:
-            status["spark_ready"] = network.status.spark_ready
-        net["status"] = status
+        net["status"] = network.status.to_dict("spark_ready")
     out["managed_network"] = net
     out.update(workspace.extra)
     return out
