@@ -22,6 +22,7 @@ from egress_sim.flows import azure_flowlogs
 from egress_sim.flows.azure_flowlogs import NSG_READER
 from egress_sim.flows.formats import detect, list_inputs, readers
 from egress_sim.flows.logs import LogFile, RecordLedger
+from egress_sim.flows.azfw import READER as AZFW_READER
 from egress_sim.flows.tables import CSV_READER
 from egress_sim.flows.zeek import READER as ZEEK_READER
 from egress_sim.loading import load_checked
@@ -513,3 +514,13 @@ def test_a_replay_of_hostile_files_adds_up_or_stops_with_one_error_naming_a_file
         assert any(str(p) in str(exc) for p in paths)
         return
     report.check()
+
+
+def test_a_firewall_csv_row_over_the_csv_field_limit_is_one_reject_and_the_rows_after_it_are_read(tmp_path):
+    header = "TimeGenerated [UTC],Category,msg_s\n"
+    row = ('2026-11-20T09:00:00Z,AzureFirewallNetworkRule,'
+           '"TCP request from 10.0.3.5:50000 to 20.60.1.4:443. Action: Allow."\n')
+    path = write(tmp_path / "fw.csv", header + row + '2026-11-20T09:00:00Z,x,"' + "y" * 200_000 + '"\n' + row)
+    ledger = RecordLedger()
+    flows = sum(len(f) for f in AZFW_READER.read_chunks(LogFile(path), ledger, 100))
+    assert flows == 2 and ledger.rejected == {"bad_csv": 1} and ledger.samples[0].where == f"{path}:3"
