@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from egress_sim import limits
 from egress_sim.compile import compile_rules
 from egress_sim.errors import EgressSimError, FlowInputError, LimitExceeded
 from egress_sim.flows import azure_flowlogs
 from egress_sim.flows.azure_flowlogs import NSG_READER
-from egress_sim.flows.formats import list_inputs
+from egress_sim.flows.formats import detect, list_inputs, readers
 from egress_sim.flows.logs import LogFile, RecordLedger
+from egress_sim.flows.azfw import READER as AZFW_READER
 from egress_sim.flows.tables import CSV_READER
 from egress_sim.flows.zeek import READER as ZEEK_READER
 from egress_sim.loading import load_checked
@@ -110,10 +113,10 @@ def test_more_files_than_the_listing_limit_is_one_clear_error(tmp_path, monkeypa
     for k in range(4):
         write(tmp_path / "logs" / f"{k}.csv", HEADER + PYPI)
     monkeypatch.setattr(limits, "MAX_INPUT_FILES", 3)
-    for given in (tmp_path / "logs", tmp_path / "logs" / "*.csv"):
+    for named in (tmp_path / "logs", tmp_path / "logs" / "*.csv"):
         with pytest.raises(LimitExceeded, match=r"more than 3 files to replay.*MAX_INPUT_FILES") as info:
-            list_inputs([str(given)])
-        assert str(given) in str(info.value)
+            list_inputs([str(named)])
+        assert str(named) in str(info.value)
     assert len(list_inputs([str(tmp_path / "logs")], max_files=4).files) == 4
 
 
@@ -390,3 +393,134 @@ def test_a_file_that_is_one_nsg_record_over_the_limit_is_one_named_reject(table,
     report = run(table, [tmp_path / "logs"], tmp_path)
     assert report.totals["read"] == 1 and report.ledger.rejected == {"record_too_large": 1}
     assert report.ledger.samples[0].where == f"{path}@12 record 1"
+
+
+# --- 5. broken files: one error line or named rejects, never a traceback --------------------------------------
+
+
+def _cut_gzip(raw: bytes) -> bytes:
+    packed = gzip.compress(raw)
+    return packed[: len(packed) * 2 // 3]
+
+
+BROKEN = {
+    "cut.csv.gz": _cut_gzip((HEADER + PYPI * 2000).encode()),
+    "cut_nsg.json.gz": _cut_gzip((LOGS / "nsg" / "mixed_versions.json").read_bytes()),
+    "truncated_nsg.json": (LOGS / "nsg" / "mixed_versions.json").read_bytes()[:900],
+    "empty.log": b"",
+    "junk.bin": bytes(range(256)) * 8,
+    "nonutf8.csv": HEADER.encode() + b"2026-11-20T09:00:00Z,10.0.3.5,151.101.0.223,443,TCP,py\xff\xfe.org\n",
+    "gzip_of_nothing.gz": gzip.compress(b""),
+    "gzip_magic_then_junk.gz": b"\x1f\x8b" + bytes(range(200)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_a_broken_file_in_a_directory_is_counted_or_passed_over_by_name(table, tmp_path, name):
+    write(tmp_path / "logs" / "ok.csv", HEADER + PYPI)
+    broken = write(tmp_path / "logs" / name, BROKEN[name])
+    report = run(table, [tmp_path / "logs"], tmp_path)
+    assert str(broken) in {f.path for f in report.files}
+    assert report.totals["evaluated"] >= 1  # the good file still counts
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_a_broken_file_named_alone_is_one_error_line_or_a_counted_replay(cli, tmp_path, name):
+    broken = write(tmp_path / name, BROKEN[name])
+    result = cli("replay", str(CONTOSO), str(broken), "-o", str(tmp_path / "out.csv"), "--compute", "compute_cluster")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if result.exit_code == 2:
+        (line,) = [line for line in result.output.splitlines() if line.strip()]
+        assert line.startswith("error: ") and str(broken) in line
+    else:
+        assert result.exit_code == 0 and "read " in result.output
+
+
+# --- 7. fuzz: every reader and format detection, on random bytes and mutated real samples -------------------
+
+
+def _sample_bytes() -> list[bytes]:
+    out = []
+    for path in sorted(p for p in LOGS.rglob("*") if p.is_file() and p.suffix != ".md"):
+        data = path.read_bytes()
+        try:
+            out.append(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+        except (EOFError, OSError):
+            out.append(data)  # a cut gzip fixture stays as it is
+    return out
+
+
+SAMPLES = _sample_bytes()
+
+
+@st.composite
+def hostile_bytes(draw) -> bytes:
+    """Random bytes, or a real sample cut, spliced, with bytes flipped or inserted; sometimes gzip'ed (and cut)."""
+    if draw(st.booleans()):
+        data = draw(st.binary(max_size=3000))
+    else:
+        data = bytearray(draw(st.sampled_from(SAMPLES))[:20_000])
+        for _ in range(draw(st.integers(1, 4))):
+            at = draw(st.integers(0, len(data)))
+            kind = draw(st.sampled_from(["cut", "flip", "insert", "delete", "splice"]))
+            if kind == "cut":
+                del data[at:]
+            elif kind == "flip" and at < len(data):
+                data[at] ^= draw(st.integers(1, 255))
+            elif kind == "insert":
+                data[at:at] = draw(st.binary(min_size=1, max_size=40))
+            elif kind == "delete":
+                del data[at:at + draw(st.integers(1, 200))]
+            else:
+                other = draw(st.sampled_from(SAMPLES))
+                data[at:] = other[draw(st.integers(0, len(other))):][:2000]
+        data = bytes(data)
+    if draw(st.integers(0, 4)) == 0:
+        packed = gzip.compress(data)
+        data = packed[: draw(st.integers(2, len(packed)))]
+    return data
+
+
+_FUZZ_READERS = readers()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=hostile_bytes(), which=st.integers(0, len(_FUZZ_READERS) - 1), chunk_rows=st.sampled_from([1, 7, 1000]))
+def test_every_reader_counts_each_record_once_or_raises_one_error_naming_the_file(tmp_path, data, which, chunk_rows):
+    path = write(tmp_path / "conn.log", data)  # (a Zeek conn log's name, with no companions beside it)
+    log, ledger = LogFile(path), RecordLedger()
+    try:
+        detected = detect(log)
+        assert detected in _FUZZ_READERS
+    except EgressSimError as exc:
+        assert str(path) in str(exc)
+    reader = _FUZZ_READERS[which]
+    try:
+        flows = sum(len(chunk) for chunk in reader.read_chunks(log, ledger, chunk_rows))
+    except EgressSimError as exc:
+        assert str(path) in str(exc)
+        return
+    assert ledger.records_read == flows + ledger.total_skipped + ledger.total_rejected
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(hostile_bytes(), min_size=1, max_size=3))
+def test_a_replay_of_hostile_files_adds_up_or_stops_with_one_error_naming_a_file(table, tmp_path_factory, files):
+    logs = tmp_path_factory.mktemp("fuzz")
+    paths = [write(logs / "in" / f"{k}.log", data) for k, data in enumerate(files)]
+    try:
+        report = replay(table, [str(logs / "in")], logs / "v.csv", default_compute="compute_cluster")
+    except EgressSimError as exc:
+        assert any(str(p) in str(exc) for p in paths)
+        return
+    report.check()
+
+
+def test_a_firewall_csv_row_over_the_csv_field_limit_is_one_reject_and_the_rows_after_it_are_read(tmp_path):
+    header = "TimeGenerated [UTC],Category,msg_s\n"
+    row = ('2026-11-20T09:00:00Z,AzureFirewallNetworkRule,'
+           '"TCP request from 10.0.3.5:50000 to 20.60.1.4:443. Action: Allow."\n')
+    path = write(tmp_path / "fw.csv", header + row + '2026-11-20T09:00:00Z,x,"' + "y" * 200_000 + '"\n' + row)
+    ledger = RecordLedger()
+    flows = sum(len(f) for f in AZFW_READER.read_chunks(LogFile(path), ledger, 100))
+    assert flows == 2 and ledger.rejected == {"bad_csv": 1} and ledger.samples[0].where == f"{path}:3"

@@ -49,7 +49,8 @@ Rejections (reason, where): ``truncated_json`` / ``bad_json`` (with ``file:line`
 ``file@byte record N`` inside a document), ``invalid_utf8``, ``not_an_object``, ``unrecognised_message`` (a ``msg``
 that is not one of the forms above), ``unrecognised_record`` (no category and no recognisable fields),
 ``missing_field``, ``unknown_protocol``, ``unknown_action``, ``invalid_ip``, ``invalid_port``, ``invalid_fqdn``,
-``invalid_timestamp``, and for CSV ``bad_field_count`` / ``bad_csv``.
+``invalid_timestamp``, for CSV ``bad_field_count`` / ``bad_csv``, and for JSON lines and CSV ``line_too_long``
+(a line over ``limits.MAX_LINE_BYTES``, never held whole).
 
 Shapes read, all streamed: at most ``min(chunk_rows, 50_000)`` records are held at a time (a record costs a few
 KiB while its block is interpreted), plus a few MiB of text:
@@ -814,9 +815,10 @@ def _csv_records(log: LogFile, stream: io.BufferedReader) -> Iterator[tuple[str,
                 row = next(reader)
             except StopIteration:
                 return
-            except csv.Error:
-                yield f"{name}:{previous + 1}", "", "bad_csv"
-                return
+            except csv.Error as exc:  # (a field over csv's size limit, a quote never closed): the next row goes on
+                yield f"{name}:{previous + 1}", str(exc), "bad_csv"
+                previous = reader.line_num
+                continue
             where = f"{name}:{previous + 1}"
             previous = reader.line_num
             if not any(cell.strip() for cell in row):

@@ -38,6 +38,7 @@ What a reader does with them:
   JSON record (record-level rejects): ``<file>@<byte offset> record <n>`` (n from 1).
 * Damage at the JSON level concerns a whole JSON record, whose tuples are then unknown: it counts as *one*
   rejected record (``truncated_json`` when the file ends inside it, ``invalid_json`` for a syntax error,
+  ``record_too_large`` past ``limits.MAX_JSON_RECORD_BYTES``, after which reading resumes at the next record,
   ``invalid_record`` when an element of ``records`` is not an object, ``missing_field`` for a record or a
   rule group without its tuple list; ``unsupported_version`` counts the tuples it holds). After a syntax
   error the reader resynchronises on the next object that looks like a record; when there is none, or the
@@ -53,7 +54,7 @@ What a reader does with them:
 
 Streaming: the file is decoded block by block (bytes that are not UTF-8 are kept as lone surrogates, so
 byte offsets stay exact and a tuple holding them is rejected as ``invalid_utf8``), and one JSON record at
-a time is decoded with ``json.JSONDecoder.raw_decode``; memory is bounded by one block, the largest record
+a time is decoded with ``json.JSONDecoder.raw_decode``; memory is bounded by one block, the record limit
 and ``chunk_rows`` tuples. The tuples of a chunk are cut at their commas with numpy and validated column
 by column, never tuple by tuple in Python (see "Parsing the tuples of a chunk" below).
 """

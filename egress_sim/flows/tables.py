@@ -2,7 +2,8 @@
 
 CSV (plain or gzip) is read in blocks of lines by ``csvrows`` (every column as text, so nothing is
 reinterpreted); a row with the wrong number of fields is rejected with its line number and the rest of the
-file goes on. A value cannot span lines.
+file goes on. A value cannot span lines. A line over ``limits.MAX_LINE_BYTES`` is rejected
+(``line_too_long``) without being held whole.
 Parquet keeps its types, within what each flow-schema column can hold (text columns text, counters and ports
 numbers or text, ``ts`` a time or text): a column of another type (``compute_name`` as integers, a list column)
 makes the file unreadable as a flow table, named with the column, before any of it is evaluated.

@@ -28,7 +28,7 @@ name from ``#fields`` (a later ``#fields`` block, as in concatenated logs, takes
 One record = one ``conn.log`` line (meta and blank lines are not records). ``local_orig`` F → skipped as
 ``inbound``; T or unset (no ``Site::local_nets``) → an outbound flow. ``proto`` other than tcp/udp/icmp is
 rejected as ``unknown_protocol``. ``bytes_out`` = ``orig_bytes``, ``bytes_in`` = ``resp_bytes``. Rejection
-reasons: ``wrong_field_count``, ``no_fields_header``, ``invalid_utf8``, ``invalid_json``, ``truncated_json``,
+reasons: ``line_too_long`` (over ``limits.MAX_LINE_BYTES``, never held whole), ``wrong_field_count``, ``no_fields_header``, ``invalid_utf8``, ``invalid_json``, ``truncated_json``,
 ``not_a_json_object``, ``missing_field``, ``invalid_ip``, ``invalid_port``, ``unknown_protocol``,
 ``invalid_byte_count``, ``invalid_timestamp``, ``invalid_local_orig``; ``where`` is ``file:line``.
 
