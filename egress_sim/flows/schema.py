@@ -351,7 +351,9 @@ def unique_slices(uniques: np.ndarray | pa.Array) -> Iterator[tuple[int, list]]:
     """The unique values as Python lists of at most ``DISTINCT_VALUES_PER_SLICE``, each with its offset."""
     for start in range(0, len(uniques), DISTINCT_VALUES_PER_SLICE):
         part = uniques[start:start + DISTINCT_VALUES_PER_SLICE]
-        yield start, part.to_pylist() if isinstance(part, pa.Array) else part.tolist()
+        # Arrow's to_numpy (then tolist) is ~10x faster than to_pylist; it gives what the old whole-array
+        # path gave: str, Python ints, floats (NaN for a null number), None for a null text cell.
+        yield start, (part.to_numpy(zero_copy_only=False) if isinstance(part, pa.Array) else part).tolist()
 
 
 def _parsed_per_unique(column: Column, parse, name: str = "") -> tuple[np.ndarray, np.ndarray]:
