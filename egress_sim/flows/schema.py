@@ -252,6 +252,13 @@ class FlowBatch:
         )
 
 
+    def valid_ports(self) -> pd.arrays.IntegerArray:
+        """Each flow's port as parsed (``Int64``), missing where the flow has none (ICMP) or its cell was
+        empty or not a port: what an output can show without coercing a cell nobody wrote as a port
+        (``pd.to_numeric`` would turn ``1e3`` into 1000 and fail on ``443.5``)."""
+        return pd.arrays.IntegerArray(self.port.astype(np.int64), self.port < 0)
+
+
 def _prior_rejects(n: int, unknown_source: np.ndarray | None, malformed: np.ndarray | None) -> np.ndarray:
     """Per row, the rejection decided before any cell is parsed (0: none): a malformed line first."""
     prior = np.zeros(n, dtype=np.uint8)
