@@ -4,12 +4,15 @@ Usage::
 
     python benchmarks/hostname_memory.py --flows 10000000 --names 1000 1000000
     python benchmarks/hostname_memory.py --flows 2000000 --names 1000 1000000    # quick
+    python benchmarks/hostname_memory.py --verdicts-only                          # without copying the input
 
 For each name count, a Parquet file of ``--flows`` flows (compute_cluster, TCP/443, 5,000 destination
 addresses, host names drawn uniformly from ``--names`` distinct ones, row groups of 1,000,000 rows, text
 dictionary-encoded as Parquet stores it) is written once into ``--workdir`` (reused when present), then
 evaluated against the bundled contoso workspace in a fresh process that reports its own peak RSS (``VmHWM``;
 see ``evaluate_memory.py``). Evaluation streams in chunks of ``--chunk-rows`` rows (the CLI's default).
+``--verdicts-only`` writes only the verdict columns, as ``evaluate --verdicts-only`` does: what is left is
+reading and evaluating, without the Parquet writer's cost of writing the input's host-name column back.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from evaluate_memory import _CHILD, WORKSPACE
+
+_VERDICTS_ONLY_CHILD = _CHILD.replace("chunk_rows=chunk_rows)", "chunk_rows=chunk_rows, keep_input=False)")
+assert _VERDICTS_ONLY_CHILD != _CHILD
 
 ROW_GROUP_ROWS = 1_000_000
 
@@ -55,11 +61,12 @@ def flows_file(flows: int, names: int, workdir: Path, seed: int = 0) -> Path:
     return path
 
 
-def measure(flows: int, names: int, workdir: Path, chunk_rows: int) -> dict[str, float]:
+def measure(flows: int, names: int, workdir: Path, chunk_rows: int, verdicts_only: bool = False) -> dict[str, float]:
     """Evaluate the file in a fresh process: its time and peak RSS."""
     source = flows_file(flows, names, workdir)
     out = workdir / f"verdicts-hostnames-{flows}-{names}.parquet"
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(WORKSPACE), str(source), str(out), str(chunk_rows)],
+    child = _VERDICTS_ONLY_CHILD if verdicts_only else _CHILD
+    done = subprocess.run([sys.executable, "-c", child, str(WORKSPACE), str(source), str(out), str(chunk_rows)],
                           check=True, capture_output=True, text=True)
     out.unlink(missing_ok=True)
     return {"names": names, **json.loads(done.stdout.strip().splitlines()[-1])}
@@ -71,10 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--names", type=int, nargs="+", default=[1_000, 1_000_000])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/egress-sim-bench"))
     parser.add_argument("--chunk-rows", type=int, default=1_000_000)
+    parser.add_argument("--verdicts-only", action="store_true", help="write only the verdict columns")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     for names in args.names:
-        r = measure(args.flows, names, args.workdir, args.chunk_rows)
+        r = measure(args.flows, names, args.workdir, args.chunk_rows, args.verdicts_only)
         print(f"{r['flows']:>13,} flows  {r['names']:>10,} distinct names  {r['seconds']:7.1f} s  "
               f"peak RSS {r['peak_rss_mb']:7.0f} MB", flush=True)
     return 0

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from . import kernel
 from .compile import RuleTable
-from .flows.schema import COMPUTE_TYPES, PROTOCOLS, FlowBatch
+from .flows.schema import COMPUTE_TYPES, PROTOCOLS, FlowBatch, unique_slices
 from .model import ComputeType, IsolationMode, Protocol
 from .verdicts import REASONS, Verdict
 
@@ -98,9 +98,13 @@ def evaluate(table: RuleTable, batch: FlowBatch) -> Verdicts:
 
 def host_answers(table: RuleTable, batch: FlowBatch) -> np.ndarray:
     """Per unique host name, the first rule per ``HostQuestion``; as int16 when the rules allow, so the
-    kernel's random reads into it stay in cache twice as long (~30% faster with 100k distinct names)."""
-    answers = table.hosts.match(batch.hosts)
-    return answers.astype(np.int16) if len(table.rule_names) < np.iinfo(np.int16).max else answers
+    kernel's random reads into it stay in cache twice as long (~30% faster with 100k distinct names).
+    Names are matched a slice at a time (``unique_slices``), so only a slice of them are Python strings."""
+    small = len(table.rule_names) < np.iinfo(np.int16).max
+    answers = np.empty((len(batch.hosts), table.hosts.n_questions), dtype=np.int16 if small else np.int32)
+    for start, names in unique_slices(batch.hosts):
+        answers[start:start + len(names)] = table.hosts.match(names)
+    return answers
 
 
 def destination_tags(table: RuleTable, batch: FlowBatch) -> np.ndarray:

@@ -127,8 +127,11 @@ def random_flows(table, seed: int, n: int = FLOWS_PER_EXAMPLE) -> pd.DataFrame:
         if kind == 4:
             return pe_ips[rng.integers(len(pe_ips))]
         if kind == 5:
-            return [None, "", "not-an-ip", "1.2.3", "::g"][rng.integers(5)]
+            return [None, "", "not-an-ip", "1.2.3", "::g", "fe80::1%eth0", "fd00::4%\x00"][rng.integers(7)]
         pool = edges_v4 or [int(rng.integers(0, 2**32))]
+        if kind == 6:  # IPv4-mapped IPv6, dotted or in hex words: decides as the IPv4 address it carries
+            mapped = ipaddress.IPv6Address(0xFFFF << 32 | pool[rng.integers(len(pool))])
+            return str(mapped) if rng.integers(2) else f"::ffff:{mapped.ipv4_mapped}"
         return str(ipaddress.IPv4Address(pool[rng.integers(len(pool))]))
 
     fqdn_patterns = [p.text for rule in eff.fqdns for p in rule.patterns]
@@ -191,6 +194,19 @@ def test_vectorized_evaluator_equals_reference(tags, workspace, seed):
     assert len(fast) == len(flows)
     # the same flows as categoricals (what Parquet dictionary columns read as) take the codes-as-given path
     assert (decisions(evaluate_frame(table, flows.astype("category"))) == decisions(fast)).all()
+    # an IPv4-mapped IPv6 address decides exactly as the IPv4 address it carries
+    plain = flows.assign(dst_ip=[ipv4_of_mapped(a) for a in flows["dst_ip"]])
+    assert (decisions(evaluate_frame(table, plain)) == decisions(fast)).all()
+
+
+def ipv4_of_mapped(text):
+    """``::ffff:a.b.c.d`` (in any spelling) as ``a.b.c.d``, by ``ipaddress`` alone; anything else as it is."""
+    try:
+        address = ipaddress.ip_address(text)
+    except (TypeError, ValueError):
+        return text
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped) if mapped is not None and not address.scope_id else text
 
 
 def test_random_flows_cover_every_family_and_many_reasons(tags):
@@ -204,5 +220,6 @@ def test_random_flows_cover_every_family_and_many_reasons(tags):
     flows = random_flows(table, 7)
     out = evaluate_frame(table, flows)
     assert flows["dst_ip"].astype(str).str.contains(":").sum() > 500
+    assert flows["dst_ip"].astype(str).str.lower().str.startswith("::ffff:").sum() > 500
     assert {"service_tag", "fqdn", "private_endpoint", "default_deny", "no_sni", "storage_requires_pe",
             "spark_fqdn_ignored", "unsupported_compute", "invalid_dst_ip", "invalid_fqdn"} <= set(out["reason"].astype(str))

@@ -3,10 +3,11 @@
 Both flow-table readers use it: ``evaluate``'s (``flows.io``), which keeps a malformed line as a rejected row
 in its place, and ``replay``'s (``flows.tables``), which rejects it in its ledger. A line is malformed when it
 is not exactly one row of the header's width (a trailing extra field, a missing one, a quote that never
-closes): pandas would shift such a row's values into the wrong columns, so here it is never read at all.
+closes, a line of blanks): pandas would shift such a row's values into the wrong columns, so here it is
+never read at all.
 
 Every cell is text, nothing is reinterpreted (``443`` stays ``443``, a host named ``NA`` stays ``NA``); only
-an empty unquoted cell is missing. A value cannot span lines; blank lines are not rows.
+an empty unquoted cell is missing. A value cannot span lines; empty lines are not rows.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def parse_block(lines: list[str], first_line: int, names: list[str]) -> CsvBlock
     bad: list[tuple[int, str]] = []
     for offset, line in enumerate(lines):
         content = line.rstrip("\r\n")
-        if not content.strip():
+        if not content:  # only an empty line is no row: one of blanks or control characters is a bad row
             continue
         if bad_left and content == bad_left[0]:
             bad_left.pop(0)
@@ -86,7 +87,7 @@ def _parse_lines(lines: list[str], first_line: int, names: list[str]) -> CsvBloc
     bad: list[tuple[int, str]] = []
     for offset, line in enumerate(lines):
         content = line.rstrip("\r\n")
-        if not content.strip():
+        if not content:  # only an empty line is no row: one of blanks or control characters is a bad row
             continue
         try:
             fields = next(csv.reader([content], strict=True))

@@ -91,7 +91,7 @@ def read_flow_tables(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS,
 
 
 def _csv_chunks(path: Path, chunk_rows: int, wanted: set[str] | None) -> Iterator[FlowChunk]:
-    line = 1
+    line, lines = 1, []  # the line the block being read starts at, and the block's lines read so far
     try:
         with _open_text(path) as text:
             header = text.readline()
@@ -105,7 +105,6 @@ def _csv_chunks(path: Path, chunk_rows: int, wanted: set[str] | None) -> Iterato
                                      file=str(path))
             keep = names if wanted is None else [n for n in names if n in wanted]
             line, rows = 2, 0
-            lines: list[str] = []
             while _next_lines(text, chunk_rows, lines):
                 _check_utf8(lines, path, line)
                 chunk = _in_line_order(parse_block(lines, line, names))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 
 from ..errors import FlowInputError
 from ..ipnum import BLANKS, parse_ip_array
+from ..limits import DISTINCT_VALUES_PER_SLICE
 from ..model.enums import ComputeType, Protocol
 from ..model.hostnames import try_normalize_host
 from ..verdicts import Reason
@@ -143,7 +144,10 @@ class FlowBatch:
     """Flows as typed numpy arrays, independent of any rule set.
 
     Destination addresses and host names are dictionary-encoded: a code per flow into arrays of the unique
-    values, which are parsed (and later matched against rules) once each.
+    values, which are parsed (and later matched against rules) once each, in slices of at most
+    ``limits.DISTINCT_VALUES_PER_SLICE`` values: only a slice's values exist as Python objects at a time, so
+    memory does not grow with the number of distinct names in a chunk beyond compact arrays (the host names
+    are kept as Arrow text, ~30 bytes a name instead of ~150 as Python strings).
     ``reject`` holds a rejection ``Reason`` code per row, or 0 for a row that can be evaluated (``Reason``
     value 0 is an allow reason, never a rejection, so 0 is free as "valid").
     """
@@ -157,7 +161,7 @@ class FlowBatch:
     dest_hi: np.ndarray  # uint64 per unique destination (IPv6 upper word)
     dest_lo: np.ndarray  # uint64 per unique destination (IPv4 address, or IPv6 lower word)
     host_code: np.ndarray  # int32 index into hosts, -1 when no host
-    hosts: np.ndarray  # object array of normalized unique host names
+    hosts: pa.Array  # normalized host names, one per distinct cell (two cells may normalize alike)
     reject: np.ndarray  # uint8 Reason code, 0 when the row is valid
     name_logged: np.ndarray  # bool: False where the log cannot record a host name (NSG tuples, network-rule hits)
 
@@ -205,25 +209,18 @@ class FlowBatch:
         port = _ports(columns["dst_port"])
 
         if "dst_ip" in columns:
-            dest_code, ip_uniques = factorize(columns["dst_ip"], "dst_ip")
-            dest_version, dest_hi, dest_lo = parse_ip_array(ip_uniques)
-            blank = np.array([is_missing(v) for v in ip_uniques], dtype=bool)
-            dest_state = np.where(dest_version != 0, DEST_VALID, np.where(blank, DEST_NONE, DEST_INVALID)).astype(np.uint8)
+            dest_code, ip_uniques = encode(columns["dst_ip"], "dst_ip")
+            dest_version, dest_hi, dest_lo, dest_state = _destinations(ip_uniques)
         else:
             dest_code = np.full(n, -1, dtype=np.int32)
             dest_version, dest_hi, dest_lo = np.zeros(0, np.uint8), np.zeros(0, np.uint64), np.zeros(0, np.uint64)
             dest_state = np.zeros(0, dtype=np.uint8)
 
         if "fqdn" in columns:
-            host_codes, host_uniques = factorize(columns["fqdn"], "fqdn")
-            parsed = [parse_fqdn(v) for v in host_uniques]
-            host_bad = np.array([p == _INVALID for p in parsed], dtype=bool)
-            names = [p for p in parsed if isinstance(p, str)]
-            hosts, inverse = np.unique(np.array(names, dtype=object), return_inverse=True) if names else (np.array([], object), np.array([], np.intp))
-            host_index = np.full(len(parsed), -1, dtype=np.int32)
-            host_index[[i for i, p in enumerate(parsed) if isinstance(p, str)]] = inverse
+            host_codes, host_uniques = encode(columns["fqdn"], "fqdn")
+            hosts, host_index, host_bad = _host_names(host_uniques)
         else:
-            hosts = np.array([], dtype=object)
+            hosts = pa.array([], pa.string())
             host_codes = np.full(n, -1, dtype=np.int32)
             host_index, host_bad = np.zeros(0, np.int32), np.zeros(0, bool)
 
@@ -253,6 +250,13 @@ class FlowBatch:
             hosts=hosts,
             reject=reject,
         )
+
+
+    def valid_ports(self) -> pd.arrays.IntegerArray:
+        """Each flow's port as parsed (``Int64``), missing where the flow has none (ICMP) or its cell was
+        empty or not a port: what an output can show without coercing a cell nobody wrote as a port
+        (``pd.to_numeric`` would turn ``1e3`` into 1000 and fail on ``443.5``)."""
+        return pd.arrays.IntegerArray(self.port.astype(np.int64), self.port < 0)
 
 
 def _prior_rejects(n: int, unknown_source: np.ndarray | None, malformed: np.ndarray | None) -> np.ndarray:
@@ -318,7 +322,16 @@ def parse_flag(value: Any) -> int:
 
 
 def factorize(column: Column, name: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Codes (int32, -1 for a missing cell) and the unique values (object array).
+    """Codes (int32, -1 for a missing cell) and the unique values (object array). See ``encode``."""
+    codes, uniques = encode(column, name)
+    if isinstance(uniques, pa.Array):
+        uniques = np.asarray(uniques.to_numpy(zero_copy_only=False), dtype=object)
+    return codes, uniques
+
+
+def encode(column: Column, name: str = "") -> tuple[np.ndarray, np.ndarray | pa.Array]:
+    """Codes (int32, -1 for a missing cell) and the unique values: an object array for pandas input, the
+    Arrow array of distinct values for Arrow input (no Python object per value until ``unique_slices``).
 
     A column that is already dictionary-encoded (a pandas categorical, an Arrow dictionary array: how
     Parquet text columns arrive) is used as it is, with no hashing of the rows; unused categories are
@@ -338,13 +351,56 @@ def factorize(column: Column, name: str = "") -> tuple[np.ndarray, np.ndarray]:
         _check_column_type(name, array.type)
         array = pc.dictionary_encode(array)
     codes = pc.fill_null(array.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    return codes, np.asarray(array.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    return codes, array.dictionary
+
+
+def unique_slices(uniques: np.ndarray | pa.Array) -> Iterator[tuple[int, list]]:
+    """The unique values as Python lists of at most ``DISTINCT_VALUES_PER_SLICE``, each with its offset."""
+    for start in range(0, len(uniques), DISTINCT_VALUES_PER_SLICE):
+        part = uniques[start:start + DISTINCT_VALUES_PER_SLICE]
+        # Arrow's to_numpy (then tolist) is ~10x faster than to_pylist; it gives what the old whole-array
+        # path gave: str, Python ints, floats (NaN for a null number), None for a null text cell.
+        yield start, (part.to_numpy(zero_copy_only=False) if isinstance(part, pa.Array) else part).tolist()
 
 
 def _parsed_per_unique(column: Column, parse, name: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Codes per row and ``parse`` of each unique value (int32)."""
-    codes, uniques = factorize(column, name)
-    return codes, np.array([parse(v) for v in uniques], dtype=np.int32)
+    codes, uniques = encode(column, name)
+    parsed = np.empty(len(uniques), dtype=np.int32)
+    for start, values in unique_slices(uniques):
+        parsed[start:start + len(values)] = [parse(v) for v in values]
+    return codes, parsed
+
+
+def _destinations(uniques: np.ndarray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per distinct ``dst_ip`` cell: ``parse_ip_array``'s version, hi and lo words, and its DEST_* state."""
+    n = len(uniques)
+    version, hi, lo = np.zeros(n, np.uint8), np.zeros(n, np.uint64), np.zeros(n, np.uint64)
+    state = np.empty(n, dtype=np.uint8)
+    for start, values in unique_slices(uniques):
+        end = start + len(values)
+        version[start:end], hi[start:end], lo[start:end] = parse_ip_array(np.fromiter(values, dtype=object, count=len(values)))
+        blank = np.array([is_missing(v) for v in values], dtype=bool)
+        state[start:end] = np.where(version[start:end] != 0, DEST_VALID, np.where(blank, DEST_NONE, DEST_INVALID))
+    return version, hi, lo, state
+
+
+def _host_names(uniques: np.ndarray | pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Per distinct ``fqdn`` cell: its index into the normalized names (-1: empty or not a host name) and
+    whether it is bad (not a host name); and the normalized names as Arrow text."""
+    index = np.full(len(uniques), -1, dtype=np.int32)
+    bad = np.zeros(len(uniques), dtype=bool)
+    parts: list[pa.Array] = []
+    count = 0
+    for start, values in unique_slices(uniques):
+        parsed = [parse_fqdn(v) for v in values]
+        names = [p for p in parsed if isinstance(p, str)]
+        valid = np.fromiter((isinstance(p, str) for p in parsed), dtype=bool, count=len(parsed))
+        bad[start:start + len(parsed)] = np.fromiter((isinstance(p, int) for p in parsed), dtype=bool, count=len(parsed))
+        index[start + np.flatnonzero(valid)] = np.arange(count, count + len(names), dtype=np.int32)
+        parts.append(pa.array(names, pa.string()))
+        count += len(names)
+    return (pa.concat_arrays(parts) if parts else pa.array([], pa.string())), index, bad
 
 
 def _ports(column: Column) -> np.ndarray:

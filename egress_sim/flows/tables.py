@@ -29,7 +29,7 @@ from ..errors import FlowInputError
 from .csvrows import duplicated, header_names, parse_block
 from .logs import LogFile, RecordLedger, rejects_long_lines
 from .io import open_parquet
-from .schema import REQUIRED_COLUMNS
+from .schema import REQUIRED_COLUMNS, check_flow_schema
 
 def _looks_like_our_header(line: str) -> bool:
     names = {c.strip().strip('"').lower() for c in line.split(",")}
@@ -119,6 +119,7 @@ class ParquetTableReader:
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         try:
             parquet = open_parquet(log.path)
+            check_flow_schema(parquet.schema_arrow, log.name)  # a list or struct column: one error naming it
             check_parquet_schema(parquet.schema_arrow, log.name)
             done = 0
             for batch in parquet.iter_batches(batch_size=chunk_rows):
