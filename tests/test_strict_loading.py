@@ -196,3 +196,19 @@ def test_any_text_file_loads_or_fails_with_a_library_error(tmp_path_factory, tex
         read_workspace(path)
     except EgressSimError:
         pass
+
+
+# --- address prefixes mean what flows mean -------------------------------------------------------------------------
+
+def _prefix_rule(write_yaml, prefix: str):
+    text = GOOD.replace("      service_tag: DataFactory\n", f"      service_tag: DataFactory\n      address_prefixes: ['{prefix}']\n")
+    return read_workspace(write_yaml(text)).workspace.managed_network.outbound_rules[0]
+
+
+def test_an_ipv4_mapped_prefix_is_read_as_its_ipv4_prefix(write_yaml):
+    assert [str(n) for n in _prefix_rule(write_yaml, "::ffff:10.0.0.0/104").networks] == ["10.0.0.0/8"]
+
+
+def test_a_prefix_with_a_zone_id_is_refused(write_yaml):
+    assert any("zone id" in m for m in errors_of(write_yaml, GOOD.replace(
+        "      service_tag: DataFactory\n", "      service_tag: DataFactory\n      address_prefixes: ['fe80::%eth0/64']\n")))

@@ -93,8 +93,10 @@ class ServiceTagDestination(OutboundRule):
                 raise self._fail(f"address_prefixes {self.address_prefixes!r} must be a list of CIDR strings")
             object.__setattr__(self, "address_prefixes", tuple(self.address_prefixes))
             for prefix in self.address_prefixes:
+                if "%" in prefix:
+                    raise self._fail(f"address prefix {prefix!r} has an IPv6 zone id, which names a local interface")
                 try:
-                    networks.append(ipaddress.ip_network(prefix.strip(), strict=False))
+                    networks.append(_unmapped(ipaddress.ip_network(prefix.strip(), strict=False)))
                 except ValueError:
                     raise self._fail(f"address prefix {prefix!r} is not an IP address or CIDR prefix") from None
             if not networks:
@@ -142,6 +144,15 @@ class PrivateEndpointDestination(OutboundRule):
 
 
 AnyRule = FqdnDestination | ServiceTagDestination | PrivateEndpointDestination
+
+_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+
+
+def _unmapped(network: IpNetwork) -> IpNetwork:
+    """``::ffff:10.0.0.0/104`` → ``10.0.0.0/8``: flows carry IPv4-mapped addresses as IPv4, so rules must too."""
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
+        return ipaddress.IPv4Network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
+    return network
 
 
 def _coerce(obj: object, attr: str, enum: type, what: str) -> None:
