@@ -19,3 +19,5 @@ MAX_WORKSPACE_BYTES = 16 * 2**20   # a workspace file (YAML or JSON); real ones 
 # and slows from 2.7 s to 21 s. 1,000 keeps evaluation at the memory the README quotes; real workspaces
 # have tens of rules.
 MAX_RULES_PER_WORKSPACE = 1_000
+MAX_SERVICE_TAG_BYTES = 64 * 2**20  # a ServiceTags_Public_*.json; the real one is 4.1 MB (3,039 tags, 93 k prefixes),
+                                    # so 15x its size; parsing 64 MB of JSON peaks near 1 GB, the most we allow it
