@@ -11,6 +11,8 @@ Cases (one thread; wall clock with ``time.perf_counter``; best of ``--repeat`` u
 
 * ``compile``: ``compile_rules`` of the benchmark workspace (required rules + 30 user rules, 10 of them
   wildcard FQDNs) against the bundled service-tag file.
+* ``compile N rules``: ``N`` service-tag rules on ``AzureCloud`` (13,080 prefixes), each with its own
+  port, compiled in a fresh process (``compile_scaling.py``, which also has a mix of tags); note: peak RSS.
 * ``kernel ipv4`` / ``ipv6`` / ``mixed`` / ``host names``: ``evaluate(table, batch)`` on in-memory columns
   (a ``FlowBatch`` of codes per flow, distinct values once, as a Parquet dictionary column gives them), with
   5,000 distinct destinations (``host names``: 100,000 distinct names over the flows). Includes the work
@@ -52,6 +54,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baselines import PytriciaLoop  # noqa: E402
+from compile_scaling import measure as measure_compile  # noqa: E402
 from evaluate_memory import measure as measure_memory  # noqa: E402
 from evaluate_memory import simulated  # noqa: E402
 from nsg_replay import FLEET, SIZE_GB, end_to_end, generated_logs, parse_only  # noqa: E402
@@ -168,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{summary['service_tag_prefixes']['ipv4'] + summary['service_tag_prefixes']['ipv6']:,} prefixes -> "
                 f"{summary['intervals']['ipv4']:,} + {summary['intervals']['ipv6']:,} intervals, "
                 f"{len(table.rule_names)} rules"))
+    for rules in (100, 1_000) if args.quick else (100, 1_000, 10_000):
+        scaled = measure_compile("azurecloud", rules)
+        if "killed" in scaled:
+            show(Result(f"compile {rules:,} rules", 0, float("nan"), None, None, None, f"killed: {scaled['killed']}"))
+            continue
+        show(Result(f"compile {rules:,} rules", 0, scaled["compile_seconds"], None, None, None,
+                    f"service-tag rules on AzureCloud, one port each: peak RSS {scaled['compile_peak_rss_mb']:,.0f} MB, "
+                    f"tables {scaled['table_mb']:,.0f} MB"))
     table = make_table()
     baselines = Baselines(table, reference_flows, trie_flows)
     for family in ("ipv4", "ipv6", "mixed"):

@@ -184,7 +184,7 @@ class _Checker:
 
     def object(self, value: object, where: str) -> dict:
         if not isinstance(value, dict):
-            raise self.error(f"{where} must be a JSON object, not {_kind(value)} {_show(value)}")
+            raise self.error(f"{where} must be a JSON object, not {_describe(value)}")
         duplicates = getattr(value, "duplicates", None)
         if duplicates:
             raise self.error(f"{where}: key {duplicates[0]!r} is given twice; one would silently replace the other")
@@ -194,7 +194,7 @@ class _Checker:
         """``obj[key]`` when present and not null, checked to be of ``kind`` (a bool is not an int)."""
         value = obj.get(key)
         if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-            raise self.error(f"{where}: {key!r} must be {_KIND_NAMES[kind]}, not {_kind(value)} {_show(value)}")
+            raise self.error(f"{where}: {key!r} must be {_KIND_NAMES[kind]}, not {_describe(value)}")
         return value
 
     def unknown_keys(self, obj: dict, known: set[str], where: str, depth: int) -> None:
@@ -209,7 +209,7 @@ class _Checker:
         entry = self.object(value, where)
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise self.error(f"{where}: a tag needs a 'name' (a non-empty string), not {_kind(name)} {_show(name)}")
+            raise self.error(f"{where}: a tag needs a 'name' (a non-empty string), not {_describe(name)}")
         where = f"tag {name!r} ({where})"
         props = self.object(entry.get("properties"), f"{where} 'properties'")
         for obj, fields, depth in ((entry, _TAG_FIELDS, 3), (props, _PROPERTY_FIELDS, 4)):
@@ -219,10 +219,10 @@ class _Checker:
         features = props.get("networkFeatures") or ()
         bad = next((f for f in features if not isinstance(f, str)), None)
         if bad is not None:
-            raise self.error(f"{where}: 'networkFeatures' must list strings, not {_kind(bad)} {_show(bad)}")
+            raise self.error(f"{where}: 'networkFeatures' must list strings, not {_describe(bad)}")
         prefixes = props.get("addressPrefixes")
         if not isinstance(prefixes, list):
-            raise self.error(f"{where}: 'addressPrefixes' must be a list of CIDR prefixes, not {_kind(prefixes)} {_show(prefixes)}")
+            raise self.error(f"{where}: 'addressPrefixes' must be a list of CIDR prefixes, not {_describe(prefixes)}")
         for position, prefix in enumerate(prefixes):
             if type(prefix) is not str:
                 raise self.error(f"{where}: addressPrefixes[{position}] {_show(prefix)} is {_kind(prefix)}, not a string")
@@ -307,6 +307,11 @@ _KINDS = {dict: "an object", _JsonObject: "an object", list: "a list", str: "a s
 def _kind(value: object) -> str:
     """What a JSON value is, in words, for error messages."""
     return _KINDS.get(type(value), type(value).__name__)
+
+
+def _describe(value: object) -> str:
+    """``a string 'x'``, ``a list [...]``, ``null``: the kind and the value, for error messages."""
+    return "null" if value is None else f"{_kind(value)} {_show(value)}"
 
 
 def _show(value: object, width: int = 60) -> str:
