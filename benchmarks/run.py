@@ -26,11 +26,12 @@ Cases (one thread; wall clock with ``time.perf_counter``; best of ``--repeat`` u
 * ``memory``: peak RSS of ``evaluate_file`` in a fresh process at two sizes (``evaluate_memory.py``); the
   comparison that matters is the full run's 10^7 against 10^8 (quick sizes only show it runs).
 
-Ratios: ``x ref`` is the case's flows/s over the reference evaluator's (``reference.py``: pytricia +
-fnmatch, one flow at a time) on the first ``--reference-flows`` flows of the same data; ``x trie`` over a
-plain per-flow pytricia loop (``baselines.py``: service-tag step only) on the first ``--trie-flows``. The run
-fails (exit 1) if the evaluator and the reference disagree on any compared flow's verdict, reason or rule, or
-the loop and the evaluator on any flow's service-tag rule. Results go to ``reports/bench/run.json``.
+Ratios: ``x ref`` is the case's flows/s over the reference evaluator's (``reference.py``: a plain-Python
+prefix map + fnmatch, one flow at a time) on the first ``--reference-flows`` flows of the same data;
+``x trie`` over a plain per-flow pytricia loop (``baselines.py``: service-tag step only) on the first
+``--trie-flows``. The run fails (exit 1) if the evaluator and the reference disagree on any compared flow's
+verdict, reason or rule, or the loop and the evaluator on any flow's service-tag rule. Results go to
+``reports/bench/run.json``.
 """
 
 from __future__ import annotations
