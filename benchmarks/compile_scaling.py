@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-gb", type=float, default=8, help="address-space cap of each run (0: none)")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
-    header = (f"{'rule set':<11} {'rules':>7} {'prefixes':>12} {'intervals v4+v6':>16} {'compile s':>10} "
+    header = (f"{'rule set':<11} {'rules':>7} {'rule prefixes':>14} {'intervals v4+v6':>16} {'compile s':>10} "
               f"{'peak':>9} {'tables':>8}")
     if args.evaluate_flows:
         header += f" {'evaluate s':>11} {'peak':>9}"
@@ -141,7 +141,7 @@ def row(r: dict) -> str:
     """One line of the table for a result of ``measure``."""
     if "killed" in r:
         return f"{r['set']:<11} {r['rules']:>7,}  killed: {r['killed']}"
-    line = (f"{r['set']:<11} {r['rules']:>7,} {r['prefixes']:>12,} {r['ipv4_intervals']:>8,}+{r['ipv6_intervals']:<7,} "
+    line = (f"{r['set']:<11} {r['rules']:>7,} {r['prefixes']:>14,} {r['ipv4_intervals']:>8,}+{r['ipv6_intervals']:<7,} "
             f"{r['compile_seconds']:>10.2f} {r['compile_peak_rss_mb']:>6,.0f} MB {r['table_mb']:>5,.0f} MB")
     if "evaluate_seconds" in r:
         line += f" {r['evaluate_seconds']:>11.2f} {r['peak_rss_mb']:>6,.0f} MB"

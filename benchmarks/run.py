@@ -11,6 +11,8 @@ Cases (one thread; wall clock with ``time.perf_counter``; best of ``--repeat`` u
 
 * ``compile``: ``compile_rules`` of the benchmark workspace (required rules + 30 user rules, 10 of them
   wildcard FQDNs) against the bundled service-tag file.
+* ``compile N rules``: ``N`` service-tag rules on ``AzureCloud`` (13,080 prefixes), each with its own
+  port, compiled in a fresh process (``compile_scaling.py``, which also has a mix of tags); note: peak RSS.
 * ``kernel ipv4`` / ``ipv6`` / ``mixed`` / ``host names``: ``evaluate(table, batch)`` on in-memory columns
   (a ``FlowBatch`` of codes per flow, distinct values once, as a Parquet dictionary column gives them), with
   5,000 distinct destinations (``host names``: 100,000 distinct names over the flows). Includes the work
@@ -24,11 +26,12 @@ Cases (one thread; wall clock with ``time.perf_counter``; best of ``--repeat`` u
 * ``memory``: peak RSS of ``evaluate_file`` in a fresh process at two sizes (``evaluate_memory.py``); the
   comparison that matters is the full run's 10^7 against 10^8 (quick sizes only show it runs).
 
-Ratios: ``x ref`` is the case's flows/s over the reference evaluator's (``reference.py``: pytricia +
-fnmatch, one flow at a time) on the first ``--reference-flows`` flows of the same data; ``x trie`` over a
-plain per-flow pytricia loop (``baselines.py``: service-tag step only) on the first ``--trie-flows``. The run
-fails (exit 1) if the evaluator and the reference disagree on any compared flow's verdict, reason or rule, or
-the loop and the evaluator on any flow's service-tag rule. Results go to ``reports/bench/run.json``.
+Ratios: ``x ref`` is the case's flows/s over the reference evaluator's (``reference.py``: a plain-Python
+prefix map + fnmatch, one flow at a time) on the first ``--reference-flows`` flows of the same data;
+``x trie`` over a plain per-flow pytricia loop (``baselines.py``: service-tag step only) on the first
+``--trie-flows``. The run fails (exit 1) if the evaluator and the reference disagree on any compared flow's
+verdict, reason or rule, or the loop and the evaluator on any flow's service-tag rule. Results go to
+``reports/bench/run.json``.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baselines import PytriciaLoop  # noqa: E402
+from compile_scaling import measure as measure_compile  # noqa: E402
 from evaluate_memory import measure as measure_memory  # noqa: E402
 from evaluate_memory import simulated  # noqa: E402
 from nsg_replay import FLEET, SIZE_GB, end_to_end, generated_logs, parse_only  # noqa: E402
@@ -168,6 +172,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{summary['service_tag_prefixes']['ipv4'] + summary['service_tag_prefixes']['ipv6']:,} prefixes -> "
                 f"{summary['intervals']['ipv4']:,} + {summary['intervals']['ipv6']:,} intervals, "
                 f"{len(table.rule_names)} rules"))
+    for rules in (100, 1_000) if args.quick else (100, 1_000, 10_000):
+        scaled = measure_compile("azurecloud", rules)
+        if "killed" in scaled:
+            show(Result(f"compile {rules:,} rules", 0, float("nan"), None, None, None, f"killed: {scaled['killed']}"))
+            continue
+        show(Result(f"compile {rules:,} rules", 0, scaled["compile_seconds"], None, None, None,
+                    f"service-tag rules on AzureCloud, one port each: peak RSS {scaled['compile_peak_rss_mb']:,.0f} MB, "
+                    f"tables {scaled['table_mb']:,.0f} MB"))
     table = make_table()
     baselines = Baselines(table, reference_flows, trie_flows)
     for family in ("ipv4", "ipv6", "mixed"):

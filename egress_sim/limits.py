@@ -28,11 +28,10 @@ MAX_JSON_RECORD_BYTES = 64 * 2**20
 # --- service tags and compile (issue 10, slice "tags") -----------------------------------------------------------
 # Outbound rules a workspace defines (its own rules as written; the ~13 rules Azure adds are not counted).
 # Compile now grows linearly (benchmarks/compile_scaling.py): 1,000 rules on AzureCloud compile in 0.1 s and
-# 90 MB, 10,000 in ~1 s and 210 MB. What bounds the count is evaluation: every service-tag rule is one bit of
-# every distinct destination's mask and of every flow's port/protocol check, so a 1 M-flow chunk of distinct
-# addresses peaks at 770 MB with 1,000 rules (550 MB with 10) but 1.0 GB with 2,000 and 3.0 GB with 10,000,
-# and slows from 2.7 s to 21 s. 1,000 keeps evaluation at the memory the README quotes; real workspaces
-# have tens of rules.
+# 91 MB, 10,000 in 0.3-0.5 s and 202 MB. What bounds the count is evaluation: every service-tag rule is one
+# bit of every distinct destination's mask and of every flow's port/protocol check, so evaluating a 1 M-flow
+# chunk of distinct addresses peaks at 0.7 GB with 1,000 rules (0.5 GB with 10), 1.0 GB with 2,000 and
+# 3.0 GB with 10,000. 1,000 keeps evaluation near the memory the README quotes; real workspaces have tens.
 MAX_RULES_PER_WORKSPACE = 1_000
 
 # --- flowtables (issue 10): flow tables read by ``evaluate`` (and the flow schema ``replay`` shares) ---
@@ -42,3 +41,8 @@ MAX_RULES_PER_WORKSPACE = 1_000
 # on top of the Arrow data. 65,536 strings are ~10 MB, and slices this large keep the per-slice overhead
 # (a few Arrow and numpy calls) below 1% of the work.
 DISTINCT_VALUES_PER_SLICE = 65_536
+
+# --- tags (issue 10): the service-tag file ---
+# A ServiceTags_Public_*.json: the real one is 4.1 MB (3,039 tags, 93 k prefixes), and loading it grows peak
+# memory by ~19 MB (~5x its size), so the limit, 15x the real file, bounds a load to ~0.3 GB.
+MAX_SERVICE_TAG_BYTES = 64 * 2**20

@@ -266,7 +266,7 @@ def test_a_text_column_of_another_type_in_one_parquet_file_is_a_reject_naming_fi
 
 def test_a_named_parquet_file_with_a_list_column_is_one_error_naming_the_column(table, tmp_path):
     odd = _parquet(tmp_path / "b.parquet", fqdn=[["pypi.org", "x.org"]])
-    with pytest.raises(FlowInputError, match=r"b\.parquet: column fqdn holds list<"):
+    with pytest.raises(FlowInputError, match=r"b\.parquet: column 'fqdn' holds list<"):
         replay(table, [str(odd)], tmp_path / "out.parquet", default_compute="compute_cluster")
 
 
