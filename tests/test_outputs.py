@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from conftest import one_error_line
 
 from egress_sim.compile import compile_rules
 from egress_sim.demo import run_demo
@@ -25,7 +26,11 @@ from egress_sim.errors import OutputFileError
 from egress_sim.flows.io import FlowWriter, TableWriter, write_flows
 from egress_sim.flows.scenario import load_scenario
 from egress_sim.flows.simulator import simulate
-from egress_sim.flows.spreadsheet import is_formula_like, neutralise_frame, neutralise_table
+from egress_sim.flows.spreadsheet import (
+    is_formula_like,
+    neutralise_frame,
+    neutralise_table,
+)
 from egress_sim.loading import load_checked
 from egress_sim.outputs import Outputs, check_outputs, write_text_atomic
 from egress_sim.pipeline import evaluate_file
@@ -38,14 +43,6 @@ HEADER = "ts,compute_type,compute_name,src_ip,dst_ip,dst_port,protocol,fqdn,byte
 ROW = "2026-11-20T09:00:00Z,compute_cluster,gpu,10.0.2.4,151.101.0.223,443,TCP,{fqdn},{bytes_out},10\n"
 
 
-def one_error_line(result, *fragments: str) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def leftovers(directory: Path) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import one_error_line
 
 from egress_sim.cli import main
 
@@ -33,15 +34,6 @@ SMALL_SCENARIO = {
 }
 
 
-def one_error_line(result, *fragments: str) -> str:
-    """Exit 2, exactly one line on stderr holding every fragment, no traceback anywhere."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def scenario_with(**changes) -> dict:
