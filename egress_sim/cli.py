@@ -340,9 +340,14 @@ def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol
         raise click.UsageError("--port is required for TCP and UDP")
     is_ip = destination_address(dst, "--dst") is not None
     if not is_ip:
+        if re.fullmatch(r"[0-9.]+", dst.strip()):  # 010.1.1.1 or 1.2.3: an address in intent, not a host name
+            raise EgressSimError(f"--dst {dst!r} is not a valid IPv4 address (four numbers 0-255, no leading zeros)")
         normalize_host(dst)  # a ModelError names what is wrong with the host name (empty labels, length...)
-    if ip is not None and destination_address(ip, "--ip") is None:
-        raise EgressSimError(f"--ip {ip!r} is not an IPv4 or IPv6 address")
+    if ip is not None:
+        if is_ip:
+            raise click.UsageError("--ip gives the address of a host name in --dst; --dst is already an address")
+        if destination_address(ip, "--ip") is None:
+            raise EgressSimError(f"--ip {ip!r} is not an IPv4 or IPv6 address")
     row = {"compute_type": compute, "protocol": proto.value, "dst_port": port,
            "dst_ip": dst if is_ip else ip, "fqdn": None if is_ip else dst}
     decision = ReferenceEvaluator(table.effective).evaluate_row(row)
@@ -357,6 +362,8 @@ def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol
     else:
         say(render_decision(flow_text, decision))
     if expect is not None and decision.verdict.label != expect:
+        if not as_json:
+            say(f"expected {expect}, got {decision.verdict.label} ({decision.reason.code})", err=True)
         sys.exit(EXIT_CHECK_FAILED)
 
 

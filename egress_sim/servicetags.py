@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import stat
 import socket
 from collections import Counter
 from collections.abc import Iterable
@@ -138,7 +139,10 @@ def _read_bounded(file: Path) -> bytes:
     """The file's bytes, refused before reading when it is larger than ``MAX_SERVICE_TAG_BYTES``."""
     limit = MAX_SERVICE_TAG_BYTES
     try:
-        size = file.stat().st_size
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block, a device never end
+            raise ServiceTagError(f"{file}: service-tag file is not a regular file", file=str(file))
+        size = info.st_size
         if size > limit:
             raise LimitExceeded(
                 f"{file}: service-tag file of {size:,} bytes is above the limit of {limit:,} (MAX_SERVICE_TAG_BYTES)",

@@ -15,7 +15,9 @@ is refused rather than read in a way its author may not have meant:
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +159,8 @@ def read_document(path: str | Path, what: str, error: type[EgressSimError], max_
     and column when it is broken, ``LimitExceeded`` (naming the file) past a limit."""
     source = str(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+            raise error(f"{source}: {what} is not a regular file", file=source)
         with open(path, "rb") as file:
             raw = file.read(max_bytes + 1)
     except OSError as exc:
@@ -177,7 +181,7 @@ def read_document(path: str | Path, what: str, error: type[EgressSimError], max_
                 raise error(f"{source}: not valid JSON: {exc}", file=source) from None
         return parse_yaml(text)
     except LimitExceeded as exc:
-        raise LimitExceeded(f"{source}: {what} is {exc}", file=source) from None
+        raise LimitExceeded(f"{source}: {what}: {exc}", file=source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -4,6 +4,7 @@ or under --json with the one documented error object."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -105,3 +106,24 @@ def test_replay_without_inventory_or_compute_says_which_option_is_missing(cli, t
     result = cli("replay", WS, FLOWS, "-o", tmp_path / "o.csv")
     assert result.exit_code == 2 and "--inventory" in result.stderr and "--compute" in result.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("args", [["--dst", "004.149.098.193"], ["--dst", "1.2.3"], ["--dst", "1.2.3.4", "--ip", "5.6.7.8"]])
+def test_explain_refuses_an_address_it_cannot_read_rather_than_take_it_for_a_host(cli, args):
+    result = cli("explain", WS, *args, "--port", "443")
+    assert result.exit_code == 2 and result.stderr.startswith("error: ")
+
+
+def test_explain_expect_says_what_it_got_when_the_check_fails(cli):
+    result = cli("explain", WS, "--dst", "8.8.8.8", "--port", "443", "--expect", "allow")
+    assert result.exit_code == 1 and result.stderr.strip() == "expected allow, got deny (no_sni)"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("option", ["workspace", "--service-tags"])
+def test_a_fifo_given_as_a_document_is_refused_not_waited_on(cli, tmp_path, option):
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    args = [fifo] if option == "workspace" else [WS, "--service-tags", fifo]
+    result = cli("validate", *args)
+    assert result.exit_code == 2 and "is not a regular file" in result.stderr

@@ -524,3 +524,31 @@ def test_a_firewall_csv_row_over_the_csv_field_limit_is_one_reject_and_the_rows_
     ledger = RecordLedger()
     flows = sum(len(f) for f in AZFW_READER.read_chunks(LogFile(path), ledger, 100))
     assert flows == 2 and ledger.rejected == {"bad_csv": 1} and ledger.samples[0].where == f"{path}:3"
+
+
+# --- JSON nested deeper than Python's decoder goes: one reject, never a RecursionError --------------------------
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+def _deep_nsg() -> str:
+    return '{"records": [{"time": "2026-01-01T00:00:00Z", "properties": {"flows": ' + DEEP + "}}]}"
+
+
+def _deep_zeek() -> str:
+    good = (ROOT / "tests/data/logs/zeek/json/conn.log").read_text().splitlines()[0]
+    return good + "\n" + '{"ts": 1700000001.0, "uid": ' + DEEP + "}\n"
+
+
+def _deep_azfw() -> str:
+    good = (ROOT / "tests/data/logs/azfw/legacy_variants.json").read_text().splitlines()[0]
+    return good + "\n" + '{"category": "AzureFirewallNetworkRule", "properties": ' + DEEP + "}\n"
+
+
+@pytest.mark.parametrize("name, fmt, make", [
+    ("PT1H.json", "nsg", _deep_nsg), ("conn.log", "zeek", _deep_zeek), ("fw.json", "azfw", _deep_azfw),
+])
+def test_json_nested_too_deeply_is_a_counted_reject(table, tmp_path, name, fmt, make):
+    log = write(tmp_path / "logs" / name, make())
+    report = run(table, [log], tmp_path, log_format=fmt)
+    assert report.totals["rejected"] >= 1

@@ -90,7 +90,7 @@ import pyarrow.json as pajson
 
 from ..model.hostnames import try_normalize_host
 from ..ipnum import IPV4_PATTERN
-from .logs import LogFile, LongLineHandler, RecordLedger, is_ip_text, rejects_long_lines
+from .logs import LogFile, LongLineHandler, RecordLedger, is_ip_text, loads, raw_decode, rejects_long_lines
 
 COLUMNS: tuple[str, ...] = ("ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged", "observed_action",
                             "source")
@@ -427,7 +427,7 @@ def _fields_any_case(record: dict) -> tuple:
     props = top.get("properties")
     if isinstance(props, str):  # some forwarders ship properties as a JSON string
         try:
-            props = json.loads(props)
+            props = loads(props)
         except ValueError:
             props = None
     inner = {str(k).lower(): v for k, v in props.items()} if isinstance(props, dict) else {}
@@ -599,7 +599,7 @@ def _line_records(line: bytes, where: str, cut_by: str = "") -> Iterator[tuple[s
         yield where, line, "invalid_utf8"
         return
     try:
-        value = json.loads(text)
+        value = loads(text)
     except json.JSONDecodeError as exc:
         if cut_by:
             yield where, f"[{cut_by}] {text}", "truncated_json"
@@ -722,7 +722,7 @@ def _document_records(log: LogFile, stream: io.BufferedReader,
             start = win.pos
             where = f"{name}@{win.byte_at(start)}{suffix}"
             try:
-                value, end = _DECODER.raw_decode(win.buf, start)
+                value, end = raw_decode(_DECODER, win.buf, start)
             except json.JSONDecodeError as exc:
                 snippet = win.buf[start:start + 2000]
                 match = _RESYNC.search(win.buf, start + 1)
@@ -786,11 +786,11 @@ def _close_wrapper(win: _TextWindow) -> None:
             continue
         win.fill()
         try:  # "key": value
-            _, end = _DECODER.raw_decode(win.buf, win.pos)
+            _, end = raw_decode(_DECODER, win.buf, win.pos)
             colon = _WS.match(win.buf, end).end()
             if win.buf[colon:colon + 1] != ":":
                 raise ValueError
-            _, end = _DECODER.raw_decode(win.buf, _WS.match(win.buf, colon + 1).end())
+            _, end = raw_decode(_DECODER, win.buf, _WS.match(win.buf, colon + 1).end())
             win.pos = end
         except ValueError:
             newline = win.buf.find("\n", win.pos)
@@ -1008,7 +1008,7 @@ def _shape(head: bytes) -> str:
             return "lines"
         for line in lines[:-1][:5]:  # complete lines only: one whole object on a line means JSON lines
             try:
-                if isinstance(json.loads(line), dict):
+                if isinstance(loads(line), dict):
                     return "lines"
             except ValueError:
                 continue

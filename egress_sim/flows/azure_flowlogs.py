@@ -77,7 +77,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import limits
-from .logs import LogFile, RecordLedger, arrow_to_frame, ip_cells
+from .logs import LogFile, RecordLedger, arrow_to_frame, ip_cells, raw_decode
 
 BLOCK_CHARS = 4 * 1024 * 1024  # bytes read per refill of the decode buffer
 N_FIELDS = 13  # a tuple once normalised (NSG version 1 tuples are padded with five empty fields)
@@ -208,7 +208,7 @@ class _JsonRecordStream:
         value is not complete within ``max_record`` characters (about as many bytes: JSON is mostly ASCII)."""
         while True:
             try:
-                value, end = self._decoder.raw_decode(self.buf, self.pos)
+                value, end = raw_decode(self._decoder, self.buf, self.pos)
             except json.JSONDecodeError as exc:
                 cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 8
                 if not cut:

@@ -13,6 +13,7 @@ an empty unquoted cell is missing. A value cannot span lines; empty lines are no
 from __future__ import annotations
 
 import csv
+from collections import Counter
 import io
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ def header_names(line: str) -> list[str]:
 
 def duplicated(names: list[str]) -> list[str]:
     """Names that occur more than once, sorted (a header that names a column twice cannot be read)."""
-    return sorted({n for n in names if names.count(n) > 1})
+    return sorted(name for name, count in Counter(names).items() if count > 1)
 
 
 def parse_block(lines: list[str], first_line: int, names: list[str]) -> CsvBlock:

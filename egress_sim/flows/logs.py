@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import ipaddress
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol, TextIO
+from typing import Any, BinaryIO, Protocol, TextIO
 
 import numpy as np
 import pandas as pd
@@ -412,3 +413,26 @@ def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
 def frame(rows: dict[str, list], columns: tuple[str, ...]) -> pd.DataFrame:
     """A chunk from column lists (readers collect values per column, then build the frame once)."""
     return pd.DataFrame({c: rows[c] for c in columns})
+
+
+def raw_decode(decoder: json.JSONDecoder, text: str, pos: int = 0) -> tuple[Any, int]:
+    """``decoder.raw_decode`` for hostile input: a value nested too deeply for Python's decoder (a
+    ``RecursionError``) is a ``json.JSONDecodeError`` like any other malformed value, so it is one reject."""
+    try:
+        return decoder.raw_decode(text, pos)
+    except RecursionError:
+        raise _too_deep(text, pos) from None
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` with the same treatment of deep nesting as ``raw_decode``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _too_deep(text, 0) from None
+
+
+def _too_deep(text: str | bytes, pos: int) -> json.JSONDecodeError:
+    # JSONDecodeError counts lines in its document, which must be text
+    return json.JSONDecodeError("nested too deeply", text, pos) if isinstance(text, str) else \
+        json.JSONDecodeError("nested too deeply", "", 0)

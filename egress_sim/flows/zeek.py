@@ -81,7 +81,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from ..model.hostnames import try_normalize_host
-from .logs import LogFile, LongLineHandler, RecordLedger, ip_cells, rejects_long_lines
+from .logs import LogFile, LongLineHandler, RecordLedger, ip_cells, loads, rejects_long_lines
 
 _NEWLINE = 10
 _HASH = ord("#")
@@ -446,7 +446,7 @@ def _json_python(piece: _Piece, rows: np.ndarray, wanted: dict[str, tuple[str, s
     for i in rows:
         text = piece.span(int(i), int(i) + 1).decode("utf-8").rstrip("\r\n")
         try:
-            obj = json.loads(text)
+            obj = loads(text)
         except json.JSONDecodeError as exc:
             cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
             bad.append((int(i), "truncated_json" if cut else "invalid_json"))
@@ -534,7 +534,7 @@ def _guess_ts_type(piece: _Piece, a: int, b: int) -> pa.DataType:
     """The ``ts`` type the JSON writer was configured with, from the first line that says."""
     for i in range(a, min(b, a + 100)):
         try:
-            value = json.loads(piece.span(i, i + 1)).get("ts")
+            value = loads(piece.span(i, i + 1)).get("ts")
         except (ValueError, AttributeError):
             continue
         if isinstance(value, str):
@@ -978,7 +978,7 @@ def zeek_kind(head: bytes, file_name: str) -> str | None:
     if not lines[0].startswith(b"{"):
         return None
     try:
-        obj = json.loads(lines[0])
+        obj = loads(lines[0])
         keys = set(obj) if isinstance(obj, dict) else set()
     except ValueError:  # a line longer than the head: look at the keys' text
         text = lines[0].decode("utf-8", errors="replace")
