@@ -83,6 +83,8 @@ def _json_error(code: str, message: str, file: str | None, findings: Sequence[Fi
 
 def _fail_invalid(exc: WorkspaceInvalid, exit_code: int, as_json: bool) -> None:
     """Every error of an invalid workspace, one line each, naming the file (the warnings too under --json)."""
+    if main.owns_process:
+        _ignore_late_interrupts()
     errors = exc.errors
     if as_json:
         first = errors[0] if errors else None
@@ -93,16 +95,41 @@ def _fail_invalid(exc: WorkspaceInvalid, exit_code: int, as_json: bool) -> None:
             if finding.level == "warning":
                 say(str(finding), err=True)
         for finding in errors:
-            say(f"error: {finding}", err=True)
+            click.echo(one_line(f"error: {finding}"), err=True)
     sys.exit(exit_code)
+
+
+def one_line(text: str) -> str:
+    """An error line stays one line whatever it quotes (a file name may hold a newline)."""
+    return clean(text).replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _report_error(code: str, message: str, file: str | None, exit_code: int, as_json: bool) -> None:
-    if as_json:
-        _emit_json(_json_error(code, message, file))
-    else:
-        say(f"error: {message}", err=True)
+    if main.owns_process:
+        _ignore_late_interrupts()
+    try:
+        if as_json:
+            _emit_json(_json_error(code, message, file))
+        else:
+            click.echo(one_line(f"error: {message}"), err=True)
+    except OSError:  # stdout itself may be what failed (a full disk, a closed pipe): say it on stderr
+        _silence_stdout()
+        with contextlib.suppress(OSError):
+            click.echo(one_line(f"error: {message}"), err=True)
     sys.exit(exit_code)
+
+
+def _silence_stdout() -> None:
+    """After stdout failed, point it at the null device so the flush at exit cannot fail again."""
+    with contextlib.suppress(OSError):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until the process ends
+
+
+def _ignore_late_interrupts() -> None:
+    """Once the work is done (outputs renamed into place) or an error is being reported, a Ctrl-C can only
+    garble the ending: let the process finish its last lines."""
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _exit_on_sigterm() -> None:
@@ -116,13 +143,19 @@ def _exit_on_sigterm() -> None:
 
 
 class EgressSimCli(click.Group):
-    """The command group, with one place that turns every failure into one line and an exit code."""
+    """The command group, with one place that turns every failure into one line and an exit code.
+
+    ``owns_process`` (set by the ``egress-sim`` entry point, not by tests that call ``main`` in-process) lets it
+    install signal handlers: SIGTERM unwinds like Ctrl-C, and a Ctrl-C after the work is done is ignored."""
+
+    owns_process = False
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         as_json = "--json" in argv
-        _exit_on_sigterm()
+        if self.owns_process:
+            _exit_on_sigterm()
         try:
             result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except WorkspaceInvalid as exc:
@@ -145,18 +178,24 @@ class EgressSimCli(click.Group):
                               EXIT_INTERRUPTED, as_json)
             _report_error("internal", "input ended unexpectedly (EOFError)", None, EXIT_INTERNAL, as_json)
         except BrokenPipeError:  # `egress-sim ... | head`: the reader left; say nothing more
-            with contextlib.suppress(OSError):
-                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+            _silence_stdout()
             sys.exit(EXIT_BAD_INPUT)
         except MemoryError:
-            _report_error("out_of_memory", "out of memory: lower --chunk-rows, or see the README's Limits section",
-                          None, EXIT_BAD_INPUT, as_json)
+            _report_error("out_of_memory", "out of memory (see the README's Limits section; for evaluate and "
+                          "replay a smaller --chunk-rows helps)", None, EXIT_BAD_INPUT, as_json)
+        except OSError as exc:  # the system refused a read or write the library did not expect to fail
+            _silence_stdout()
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            _report_error("io_error", f"input/output error: {exc.strerror or exc}{where}",
+                          getattr(exc, "filename", None), EXIT_BAD_INPUT, as_json)
         except Exception as exc:  # a bug: one line, not a traceback (EGRESS_SIM_DEBUG=1 shows it)
             if os.environ.get("EGRESS_SIM_DEBUG"):
                 raise
             _report_error("internal", f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                           "please report it, with EGRESS_SIM_DEBUG=1 for the traceback", None, EXIT_INTERNAL, as_json)
         if standalone_mode:
+            if self.owns_process:
+                _ignore_late_interrupts()
             sys.exit(result if isinstance(result, int) else EXIT_OK)
         return result
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 # --- documents: workspace, scenario, service catalog, inventory (YAML or JSON) ---------------------------
 # A real workspace file is a few KB (1,000 rules ~200 KB). The strict YAML reader is pure Python (~0.3-0.5 MB/s
-# on this 2-core machine), so 4 MiB bounds a load to ~10 s; a larger compute inventory belongs in its CSV form.
-MAX_DOCUMENT_BYTES = 4 * 2**20
+# and ~1 KB of memory per value on this 2-core machine), so 2 MiB bounds a load to seconds and a few hundred MB;
+# a compute inventory of more than ~20,000 computes belongs in its CSV form.
+MAX_DOCUMENT_BYTES = 2 * 2**20
 MAX_DOCUMENT_DEPTH = 64            # nesting of mappings and lists; Azure's deepest real form is about 8
-MAX_DOCUMENT_NODES = 5_000_000     # values once YAML aliases are expanded ("billion laughs" stops here)
+MAX_DOCUMENT_NODES = 500_000       # values once YAML aliases are expanded ("billion laughs" stops here)
 
 # --- Replay input: listing files and reading logs (issue 10, slice "logs") ---
 # A month of NSG flow logs for 500 NICs is ~360,000 hourly blobs; a million leaves room for that and stays at a

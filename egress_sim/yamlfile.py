@@ -7,7 +7,7 @@ is refused rather than read in a way its author may not have meant:
   ``isolation_mode:`` would quietly win);
 - **plain scalars that YAML 1.1 and YAML 1.2 read differently** are an error asking for quotes: ``1:20``
   (1.1 base 60, read as 80), ``0755`` (1.1 octal), ``0b101``, ``1_000``, ``yes``/``no``/``on``/``off``
-  (1.1 booleans). Azure's own client reads YAML 1.1; most other tools read 1.2; quoting means the same to both;
+  (1.1 booleans), ``2024-01-01`` (a 1.1 date). Azure's own client reads YAML 1.1; most other tools read 1.2; quoting means the same to both;
 - **depth, size and alias expansion are bounded** (``limits``), so a hostile file stops with an error instead
   of a ``RecursionError`` or an exhausted machine.
 """
@@ -36,6 +36,8 @@ _AMBIGUOUS = re.compile(
       | [-+]?0b[0-1_]+                                    # binary
       | [-+]?(?:[0-9]+_[0-9_]*|\.[0-9]+_[0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?  # digit separators
       | yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF         # 1.1 booleans
+      | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}                     # 1.1 timestamps (a date, not text)
+        (?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?
     )$""",
     re.X,
 )
@@ -91,7 +93,7 @@ class StrictLoader(yaml.SafeLoader):
     def construct_ambiguous(self, node: ScalarNode) -> Any:
         raise ConstructorError(
             None, None,
-            f"{node.value!r} means different things in YAML 1.1 and 1.2 (a number or true/false, or text): "
+            f"{node.value!r} means different things in YAML 1.1 and 1.2 (a number, true/false or a date, or text): "
             f"quote it ('{node.value}')",
             node.start_mark,
         )

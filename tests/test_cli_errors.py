@@ -76,8 +76,8 @@ def test_control_characters_from_inputs_never_reach_the_terminal_raw(cli, tmp_pa
     assert "\x1b" not in result.output and "\\x1b[2Jevil: unknown key" in result.stderr
 
 
-def test_ctrl_c_exits_130_with_one_line(tmp_path):
-    """A real SIGINT to a real process: the group turns KeyboardInterrupt into one line and exit 130."""
+def test_a_keyboard_interrupt_in_a_command_exits_130_with_one_line(tmp_path):
+    """The group turns KeyboardInterrupt raised anywhere in a command into one line and exit 130."""
     script = ("import signal, sys\n"
               "import egress_sim.cli as c\n"
               "def boom(*a, **k):\n    raise KeyboardInterrupt\n"
@@ -127,3 +127,39 @@ def test_a_fifo_given_as_a_document_is_refused_not_waited_on(cli, tmp_path, opti
     args = [fifo] if option == "workspace" else [WS, "--service-tags", fifo]
     result = cli("validate", *args)
     assert result.exit_code == 2 and "is not a regular file" in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("delay", [0.05, 0.3, 0.6, 1.0, 1.5])
+def test_ctrl_c_at_any_moment_is_one_line_and_130_or_a_finished_run(tmp_path, delay):
+    """A real SIGINT to `python -m egress_sim`, from while it imports pandas to while it writes: either the run
+    had finished (exit 0) or it stops with exit 130 and one line; never a traceback."""
+    import signal
+    import time
+
+    out = tmp_path / "v.csv"
+    process = subprocess.Popen([sys.executable, "-m", "egress_sim", "evaluate", WS, FLOWS, "-o", out,
+                                "--chunk-rows", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert "Traceback" not in err
+    if process.returncode == 130:
+        assert err.strip().splitlines() == ["error: interrupted; no output was left under the names asked for"]
+        assert not out.exists()
+    else:
+        assert process.returncode == 0 and out.exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_stdout_is_one_error_line_not_an_internal_error():
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "egress_sim", "validate", WS], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["error: input/output error: No space left on device"]
+
+
+def test_an_error_line_stays_one_line_when_the_file_name_holds_a_newline(cli, tmp_path):
+    result = cli("validate", tmp_path / "a\nb.yaml")
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and "a\\nb.yaml" in result.stderr

@@ -212,3 +212,28 @@ def test_an_ipv4_mapped_prefix_is_read_as_its_ipv4_prefix(write_yaml):
 def test_a_prefix_with_a_zone_id_is_refused(write_yaml):
     assert any("zone id" in m for m in errors_of(write_yaml, GOOD.replace(
         "      service_tag: DataFactory\n", "      service_tag: DataFactory\n      address_prefixes: ['fe80::%eth0/64']\n")))
+
+
+@pytest.mark.parametrize("value", ["2024-01-01", "2024-01-01T10:00:00Z", "2024-1-1 10:00:00"])
+def test_an_unquoted_date_yaml_1_1_reads_as_a_timestamp_is_refused(write_yaml, value):
+    with pytest.raises(WorkspaceFileError, match="quote it"):
+        read_workspace(write_yaml(GOOD.replace("name: ws\n", f"name: ws\ndescription: {value}\n")))
+
+
+def test_text_that_starts_with_a_date_is_just_text(write_yaml):
+    read_workspace(write_yaml(GOOD.replace("name: ws\n", "name: ws\ndescription: 2024-01-01 migration\n")))
+
+
+def test_a_misspelt_type_key_is_named_not_reported_as_type_none(write_yaml):
+    messages = errors_of(write_yaml, GOOD.replace("    type: service_tag\n", "    typ: service_tag\n"))
+    assert any("outbound_rules[df].typ: unknown key (did you mean type?)" in m for m in messages)
+    assert not any("None" in m for m in messages)
+
+
+def test_port_ranges_take_ascii_digits_only(write_yaml):
+    assert any("not a port number" in m for m in errors_of(write_yaml, GOOD.replace("port_ranges: '443'", "port_ranges: '٤٤٣'")))
+
+
+def test_an_empty_location_option_is_an_error(write_yaml):
+    with pytest.raises(WorkspaceInvalid, match="--location is empty"):
+        read_workspace(write_yaml(GOOD), location="")

@@ -82,7 +82,8 @@ def read_flow_tables(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS,
     of them the file has (Parquet then reads nothing else). See the module docstring for what is refused."""
     fmt = table_format(path)
     if not Path(path).is_file():
-        raise FlowInputError(f"{path}: no such flow file", file=str(path))
+        why = "is not a regular file" if Path(path).exists() else "no such flow file"  # a FIFO would block
+        raise FlowInputError(f"{path}: {why}", file=str(path))
     wanted = None if columns is None else set(columns)
     if fmt == "csv":
         yield from _csv_chunks(Path(path), chunk_rows, wanted)

@@ -94,6 +94,9 @@ def workspace_from_document(document: Any, source: str | None = None, location: 
     except WorkspaceInvalid as exc:
         raise WorkspaceInvalid(findings + exc.findings) from None
     findings += more
+    if location is not None and not location.strip():
+        error("bad_location", "--location is empty: give a region such as eastus, or leave the option out")
+        raise WorkspaceInvalid(findings)
     if location is not None:
         if workspace.location and workspace.location.replace(" ", "").lower() != location.replace(" ", "").lower():
             warn("location_override", f"--location {location} replaces the file's location {workspace.location}")

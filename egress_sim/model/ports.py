@@ -71,7 +71,7 @@ class PortRanges:
 
 
 def _port(text: str, piece: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # '٤٤٣' is digits to str.isdigit, not a port
         raise ModelError(f"port range {piece!r}: {text!r} is not a port number")
     port = int(text)
     if port > MAX_PORT:

@@ -161,6 +161,10 @@ def _rule_from_dict(doc: Any, index: int, error, warn) -> AnyRule | None:
         error("missing_name", f"outbound rule #{index} has no 'name'")
         return None
     path = f"managed_network.outbound_rules[{label}]"
+    if doc.get("type") is None:  # name the misspelt key, if that is what happened
+        check_keys(doc, PRIVATE_ENDPOINT_RULE_KEYS, path, lambda code, message: error(code, message), warn)
+        error("missing_type", "has no 'type' (fqdn, service_tag or private_endpoint)", label)
+        return None
     try:
         kind = OutboundRuleType.parse(doc.get("type"), "rule type")
     except ModelError as exc:
