@@ -184,7 +184,6 @@ class EgressSimCli(click.Group):
             _report_error("out_of_memory", "out of memory (see the README's Limits section; for evaluate and "
                           "replay a smaller --chunk-rows helps)", None, EXIT_BAD_INPUT, as_json)
         except OSError as exc:  # the system refused a read or write the library did not expect to fail
-            _silence_stdout()
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             _report_error("io_error", f"input/output error: {exc.strerror or exc}{where}",
                           getattr(exc, "filename", None), EXIT_BAD_INPUT, as_json)

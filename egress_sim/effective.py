@@ -192,9 +192,9 @@ def required_private_endpoint_rules(workspace: Workspace) -> tuple[PrivateEndpoi
             targets.append(("required-keyvault", workspace.key_vault, "vault"))
         if workspace.container_registry:
             targets.append(("required-registry", workspace.container_registry, "registry"))
-    given = {(r.service_resource_id.lower(), r.subresource_target.lower())
+    given = {_endpoint_key(r.service_resource_id, r.subresource_target)
              for r in workspace.managed_network.private_endpoint_rules if r.category is OutboundRuleCategory.REQUIRED}
-    targets = [t for t in targets if (t[1].lower(), t[2].lower()) not in given]
+    targets = [t for t in targets if _endpoint_key(t[1], t[2]) not in given]
     return tuple(
         PrivateEndpointDestination(
             name=name,
@@ -205,6 +205,12 @@ def required_private_endpoint_rules(workspace: Workspace) -> tuple[PrivateEndpoi
         )
         for name, resource, sub in targets
     )
+
+
+def _endpoint_key(resource_id: str, subresource: str) -> tuple[str, str]:
+    """A private endpoint's target as provider/type/name and sub-resource: the same resource whatever the
+    subscription and resource group its id spells (a file may know them when egress_sim has to guess)."""
+    return resource_id.lower().rsplit("/providers/", 1)[-1], subresource.lower()
 
 
 def private_endpoint_patterns(rule: PrivateEndpointDestination, region: str | None) -> tuple[FqdnPattern, ...]:

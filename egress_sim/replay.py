@@ -476,11 +476,9 @@ def _sample_rejections(chunk: pd.DataFrame, reasons: np.ndarray, rejected: np.nd
 def write_rejects(report: ReplayReport, path: str | Path, outputs: Outputs | None = None) -> int:
     """Samples of every rejection reason, as JSON lines: reason, where (file:line or file@offset), record.
 
-    Nothing rejected: no file, and none left over from an earlier run (removed when the replay succeeds)."""
+    Nothing rejected: an empty file, so a file standing at ``path`` from before is replaced like any output,
+    never just removed, and an earlier run's samples cannot pass for this run's."""
     samples = [*report.ledger.samples, *report.evaluator_samples]
     with staged(outputs, [path]) as files:
-        if samples:
-            files.write_text(path, "".join(json.dumps(sample.to_dict()) + "\n" for sample in samples))
-        else:
-            files.remove(path)
+        files.write_text(path, "".join(json.dumps(sample.to_dict()) + "\n" for sample in samples))
     return len(samples)

@@ -78,6 +78,8 @@ class StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` merges; PyYAML flattens it below
+                continue
             key = self.construct_object(key_node, deep=True)
             try:
                 hash(key)
@@ -180,7 +182,10 @@ def read_document(path: str | Path, what: str, error: type[EgressSimError], max_
             try:
                 return parse_json(text.lstrip("\ufeff"))
             except ValueError as exc:
-                raise error(f"{source}: not valid JSON: {exc}", file=source) from None
+                try:  # `{name: ws, ...}` is YAML in flow style, not JSON
+                    return parse_yaml(text)
+                except yaml.YAMLError:
+                    raise error(f"{source}: not valid JSON: {exc}", file=source) from None
         return parse_yaml(text)
     except LimitExceeded as exc:
         raise LimitExceeded(f"{source}: {what}: {exc}", file=source) from None

@@ -368,3 +368,27 @@ def test_read_flows_gives_malformed_lines_as_rows_of_empty_cells(tmp_path):
     (tmp_path / "f.csv").write_text(f"{HEADER}\na,b,c,d,e,f\ncompute_cluster,{AAD_IP},443,TCP,\n")
     frame = read_flows(tmp_path / "f.csv")
     assert len(frame) == 2 and frame.iloc[0].isna().all()
+
+
+# --- a quoted value across lines is one record (from the review of this change) ----------------------------
+
+QUOTED_NEWLINE = ("note,compute_type,protocol,dst_ip,dst_port,fqdn\n"
+                  '"line1\nline2",compute_cluster,TCP,,443,pypi.org\n'
+                  "plain,compute_cluster,TCP,,443,evil.example.com\n")
+
+
+def test_a_quoted_value_across_lines_is_one_row_so_verdicts_stay_row_for_row(tmp_path, cli):
+    flows = tmp_path / "q.csv"
+    flows.write_text(QUOTED_NEWLINE)
+    out = tmp_path / "v.csv"
+    assert cli("evaluate", "data/workspaces/contoso-research.yaml", flows, "-o", out, "--verdicts-only").exit_code == 0
+    assert list(pd.read_csv(out)["verdict"]) == ["allow", "deny"]
+    assert len(pd.read_csv(flows)) == 2
+
+
+def test_replay_reads_a_quoted_value_across_lines_as_one_record(tmp_path, cli):
+    flows = tmp_path / "q.csv"
+    flows.write_text(QUOTED_NEWLINE)
+    result = cli("replay", "data/workspaces/contoso-research.yaml", flows, "--compute", "compute_cluster",
+                 "-o", tmp_path / "v.csv", "--json")
+    assert json.loads(result.stdout)["totals"] == {"read": 2, "evaluated": 2, "skipped": 0, "rejected": 0}

@@ -500,3 +500,13 @@ def test_the_simulators_csv_writer_quotes_formula_like_text(tmp_path):
     frame = pd.read_csv(tmp_path / "sim.csv")
     assert frame["name"].tolist() == ["'=cmd", "ok"]
     assert frame["bytes"].tolist() == [-1, 2]
+
+
+def test_a_replay_with_nothing_rejected_replaces_the_rejects_file_never_just_deletes_it(cli, tmp_path):
+    flows = tmp_path / "in.csv"
+    flows.write_text(HEADER + ROW.format(fqdn="pypi.org", bytes_out=10))
+    rejects = tmp_path / "notes.jsonl"
+    rejects.write_text("precious\n")
+    result = cli("replay", CONTOSO, flows, "--compute", "compute_cluster", "-o", tmp_path / "v.csv",
+                 "--rejects", rejects)
+    assert result.exit_code == 0 and rejects.exists() and rejects.read_text() == ""

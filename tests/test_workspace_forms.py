@@ -308,3 +308,60 @@ def test_a_template_with_two_workspaces_is_refused(tmp_path):
 def test_unknown_workspace_properties_outside_the_network_only_warn(tmp_path):
     loaded = read_workspace(write_json(tmp_path, "ws.json", WORKSPACE_RESOURCE))
     assert any(f.code == "ignored_key" and "someFuturePropertyAzureAdds" in f.message for f in loaded.findings)
+
+
+# --- from the review of this change --------------------------------------------------------------------------
+
+def test_a_template_with_child_resources_of_the_workspace_is_refused(tmp_path):
+    template = json.loads(json.dumps(ARM_TEMPLATE))
+    template["resources"][1]["resources"] = [{"type": "outboundRules", "name": "all",
+                                              "properties": {"type": "FQDN", "destination": "*"}}]
+    assert "child resources of the workspace" in rest_error(tmp_path, template)
+
+
+def test_a_template_with_a_managed_network_sibling_resource_is_refused(tmp_path):
+    template = json.loads(json.dumps(ARM_TEMPLATE))
+    template["resources"].append({"type": "Microsoft.MachineLearningServices/workspaces/managedNetworks",
+                                  "name": "ws/default", "properties": {"isolationMode": "AllowInternetOutbound"}})
+    assert "child resources of the workspace" in rest_error(tmp_path, template)
+
+
+@pytest.mark.parametrize("document", [
+    {"name": "proj", "kind": "project", "hub_id": f"{SUB}/Microsoft.MachineLearningServices/workspaces/hub"},
+    {**WORKSPACE_RESOURCE, "kind": "Project", "properties": {"hubResourceId": f"{SUB}/x/workspaces/hub"}},
+])
+def test_a_project_is_refused_because_its_hub_decides_its_outbound_traffic(tmp_path, document):
+    assert "hub's managed network" in rest_error(tmp_path, document)
+
+
+@pytest.mark.parametrize("document", [
+    {"name": "ws", "managed_network": {"isolation_mode": None}},
+    {"isolationMode": None, "outboundRules": {}},
+])
+def test_an_empty_isolation_mode_is_an_error_not_disabled(tmp_path, document):
+    assert "isolation_mode is empty" in rest_error(tmp_path, document)
+
+
+def test_azures_own_workspace_endpoint_in_a_managed_network_response_is_not_doubled(tmp_path, tags):
+    own = {"__SYS_PE_ws_amlworkspace": {
+        "type": "PrivateEndpoint", "category": "Required", "status": "Active",
+        "destination": {"serviceResourceId": WORKSPACE_ID, "subresourceTarget": "amlworkspace", "sparkEnabled": False}}}
+    response = {**MANAGED_NETWORK_RESPONSE, "properties": {**REST_NETWORK, "outboundRules": {**own, **REST_RULES}}}
+    loaded = read_workspace(write_json(tmp_path, "mn.json", response), location="eastus")
+    endpoints = [r["name"] for r in rules_understood(loaded.workspace, tags)
+                 if r["in_force"] and r["destination"].endswith("(amlworkspace)")]
+    assert endpoints == ["__SYS_PE_ws_amlworkspace"]
+
+
+def test_yaml_merge_keys_are_read(write_yaml):
+    text = YAML_FORM.replace(
+        "      service_tag: DataFactory\n      protocol: TCP\n      port_ranges: 80, 8080-8089\n",
+        "      <<: {protocol: TCP, port_ranges: '80, 8080-8089'}\n      service_tag: DataFactory\n")
+    rule = read_workspace(write_yaml(text)).workspace.managed_network.outbound_rules[1]
+    assert (rule.protocol.value, rule.port_ranges.text) == ("TCP", "80, 8080-8089")
+
+
+def test_a_yaml_flow_mapping_is_read_though_it_starts_like_json(tmp_path):
+    path = tmp_path / "ws.yaml"
+    path.write_text("{name: ws, managed_network: {isolation_mode: allow_internet_outbound}}\n")
+    assert read_workspace(path).workspace.managed_network.isolation_mode.yaml == "allow_internet_outbound"

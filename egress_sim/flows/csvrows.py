@@ -7,14 +7,17 @@ closes, a line of blanks): pandas would shift such a row's values into the wrong
 never read at all.
 
 Every cell is text, nothing is reinterpreted (``443`` stays ``443``, a host named ``NA`` stays ``NA``); only
-an empty unquoted cell is missing. A value cannot span lines; empty lines are not rows.
+an empty unquoted cell is missing. Empty lines are not rows. A quoted value may span lines (``records``
+gathers such a record's lines by quote parity, up to ``MAX_RECORD_LINES``), so each record is one row or one
+rejected row, never several: ``evaluate --verdicts-only`` stays row for row with what any CSV reader reads.
 """
 
 from __future__ import annotations
 
 import csv
-from collections import Counter
 import io
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -43,10 +46,57 @@ def duplicated(names: list[str]) -> list[str]:
     return sorted(name for name, count in Counter(names).items() if count > 1)
 
 
-def parse_block(lines: list[str], first_line: int, names: list[str]) -> CsvBlock:
-    """Parse ``lines`` (numbered from ``first_line``) as rows of ``names``: one Arrow call for the block; a
-    block Arrow cannot split into rows (a quote that never closes) is redone line by line with the csv
-    module, so line numbers stay exact whatever the block holds."""
+# A quoted value spanning more lines than this is taken for a quote that never closes: its lines are then
+# read one by one (each rejected as malformed) rather than gathered into one ever-growing record.
+MAX_RECORD_LINES = 100
+
+
+class Records:
+    """The records of CSV text: a line, or the lines of one record whose quoted value spans lines, joined."""
+
+    def __init__(self, text: Iterator[str], first_line: int) -> None:
+        self._text = text
+        self._pending: list[str] = []  # lines read ahead while looking for a closing quote that never came
+        self.line = first_line  # the physical line the next record starts at
+
+    def take(self, count: int) -> tuple[list[str], list[int]]:
+        """Up to ``count`` records and the line each starts at."""
+        records: list[str] = []
+        starts: list[int] = []
+        while len(records) < count:
+            line = self._pending.pop(0) if self._pending else next(self._text, None)
+            if line is None:
+                break
+            parts = [line]
+            if line.count('"') % 2:  # an odd number of quotes opens a value that goes on to the next line
+                while len(parts) < MAX_RECORD_LINES:
+                    more = self._pending.pop(0) if self._pending else next(self._text, None)
+                    if more is None:
+                        break
+                    parts.append(more)
+                    if more.count('"') % 2:
+                        break
+                else:
+                    self._pending = parts[1:] + self._pending
+                    parts = parts[:1]
+                if sum(p.count('"') for p in parts) % 2:  # never closed: each line stands alone
+                    self._pending = parts[1:] + self._pending
+                    parts = parts[:1]
+            records.append("".join(parts))
+            starts.append(self.line)
+            self.line += len(parts)
+        return records, starts
+
+
+def parse_block(lines: list[str], first_line: int, names: list[str], starts: list[int] | None = None) -> CsvBlock:
+    """Parse ``lines`` (numbered from ``first_line``, or each from ``starts`` when records span lines) as rows
+    of ``names``: one Arrow call for the block; a block Arrow cannot split into rows (a quote that never
+    closes, a value across lines) is redone record by record with the csv module, so line numbers stay
+    exact whatever the block holds."""
+    if starts is None:
+        starts = list(range(first_line, first_line + len(lines)))
+    if any("\n" in line.rstrip("\r\n") for line in lines):  # a value across lines: Arrow splits at it
+        return _parse_lines(lines, starts, names)
     bad_texts: list[str] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -62,7 +112,7 @@ def parse_block(lines: list[str], first_line: int, names: list[str]) -> CsvBlock
                                                  strings_can_be_null=True, quoted_strings_can_be_null=False),
         )
     except pa.ArrowInvalid:
-        return _parse_lines(lines, first_line, names)
+        return _parse_lines(lines, starts, names)
     bad_left = list(bad_texts)
     kept: list[int] = []
     bad: list[tuple[int, str]] = []
@@ -72,15 +122,15 @@ def parse_block(lines: list[str], first_line: int, names: list[str]) -> CsvBlock
             continue
         if bad_left and content == bad_left[0]:
             bad_left.pop(0)
-            bad.append((first_line + offset, content))
+            bad.append((starts[offset], content))
         else:
-            kept.append(first_line + offset)
+            kept.append(starts[offset])
     if bad_left or len(kept) != table.num_rows:  # Arrow saw rows differently from lines: decide line by line
-        return _parse_lines(lines, first_line, names)
+        return _parse_lines(lines, starts, names)
     return CsvBlock(table, kept, bad)
 
 
-def _parse_lines(lines: list[str], first_line: int, names: list[str]) -> CsvBlock:
+def _parse_lines(lines: list[str], starts: list[int], names: list[str]) -> CsvBlock:
     """One line at a time with the csv module (strict quoting): a line that is not one row of the header's
     width is malformed."""
     columns: list[list[str | None]] = [[] for _ in names]
@@ -95,11 +145,11 @@ def _parse_lines(lines: list[str], first_line: int, names: list[str]) -> CsvBloc
         except csv.Error:
             fields = []
         if len(fields) != len(names):
-            bad.append((first_line + offset, content))
+            bad.append((starts[offset], content))
             continue
         for column, value in zip(columns, fields):
             column.append(value if value != "" else None)
-        kept.append(first_line + offset)
+        kept.append(starts[offset])
     table = pa.table({name: pa.array(column, pa.string()) for name, column in zip(names, columns)}) if names \
         else pa.table({})
     return CsvBlock(table, kept, bad)

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from ..errors import FlowInputError, OutputFileError
 from ..outputs import Outputs
-from .csvrows import CsvBlock, duplicated, header_names, parse_block
+from .csvrows import CsvBlock, Records, duplicated, header_names, parse_block
 from .schema import check_flow_schema
 from .spreadsheet import neutralise_frame, neutralise_table
 
@@ -106,10 +106,14 @@ def _csv_chunks(path: Path, chunk_rows: int, wanted: set[str] | None) -> Iterato
                                      file=str(path))
             keep = names if wanted is None else [n for n in names if n in wanted]
             line, rows = 2, 0
-            while _next_lines(text, chunk_rows, lines):
+            records = Records(text, line)
+            while True:
+                lines, starts = records.take(chunk_rows)
+                if not lines:
+                    break
                 _check_utf8(lines, path, line)
-                chunk = _in_line_order(parse_block(lines, line, names))
-                line += len(lines)
+                chunk = _in_line_order(parse_block(lines, line, names, starts))
+                line = records.line
                 rows += chunk.num_rows
                 lines = []
                 yield FlowChunk(chunk.table.select(keep), chunk.malformed)
@@ -130,12 +134,6 @@ def _open_text(path: Path) -> Iterator[TextIO]:
         binary = gzip.GzipFile(fileobj=raw, mode="rb") if raw.peek(2)[:2] == _GZIP_MAGIC else raw
         with io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
             yield text
-
-
-def _next_lines(text: TextIO, count: int, lines: list[str]) -> bool:
-    """Read up to ``count`` lines into ``lines`` (which keeps those read when the stream breaks off)."""
-    lines.extend(itertools.islice(text, count))
-    return bool(lines)
 
 
 def _check_utf8(lines: list[str], path: Path, first_line: int) -> None:

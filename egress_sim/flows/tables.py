@@ -17,7 +17,6 @@ times, counters ``Int64``), so files whose columns differ in type are replayed t
 from __future__ import annotations
 
 import decimal
-import itertools
 import math
 from collections.abc import Callable, Iterator
 
@@ -26,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import FlowInputError
-from .csvrows import duplicated, header_names, parse_block
+from .csvrows import Records, duplicated, header_names, parse_block
 from .logs import LogFile, RecordLedger, rejects_long_lines
 from .io import open_parquet
 from .schema import REQUIRED_COLUMNS, check_flow_schema
@@ -56,15 +55,19 @@ class CsvTableReader:
             if duplicated(names):
                 raise FlowInputError(f"{log.name}:1: the header names {', '.join(duplicated(names))} more than once",
                                      file=log.name)
-            first_line = 2
-            while lines := list(itertools.islice(text, chunk_rows)):
-                yield self._parse_block(lines, first_line, names, log.name, ledger)
-                first_line += len(lines)
+            records = Records(text, 2)
+            while True:
+                first_line = records.line
+                lines, starts = records.take(chunk_rows)
+                if not lines:
+                    break
+                yield self._parse_block(lines, first_line, starts, names, log.name, ledger)
 
     @staticmethod
-    def _parse_block(lines: list[str], first_line: int, names: list[str], name: str, ledger: RecordLedger) -> pd.DataFrame:
-        """Parse a block of lines (``csvrows``); a malformed row is rejected with its exact line number."""
-        block = parse_block(lines, first_line, names)
+    def _parse_block(lines: list[str], first_line: int, starts: list[int], names: list[str], name: str,
+                     ledger: RecordLedger) -> pd.DataFrame:
+        """Parse a block of records (``csvrows``); a malformed row is rejected with its exact line number."""
+        block = parse_block(lines, first_line, names, starts)
         for line_number, content in block.bad:
             ledger.read()
             ledger.reject("bad_field_count", f"{name}:{line_number}", content)

@@ -87,6 +87,9 @@ def workspace_from_document(document: Any, source: str | None = None, location: 
         path = "properties" if form == "managed_network_resource" else ""
         yaml_doc = {"name": _workspace_name(document, source),
                     "managed_network": managed_network_to_yaml(network, error, warn, path)}
+        workspace_id = str(document.get("id", "")).split("/managedNetworks/")[0]
+        if "/workspaces/" in workspace_id.lower():
+            yaml_doc["id"] = workspace_id
     if any(f.level == "error" for f in findings):
         raise WorkspaceInvalid(findings)
     try:
@@ -108,10 +111,13 @@ def _template_workspace(template: Mapping[str, Any], source: str | None, error, 
     """The one workspace resource of an ARM template, as the YAML form."""
     resources = [r for r in template["resources"] if isinstance(r, Mapping)]
     workspaces = [r for r in resources if str(r.get("type", "")).lower() == WORKSPACE_RESOURCE_TYPE.lower()]
-    children = [r for r in resources if str(r.get("type", "")).lower().startswith(WORKSPACE_RESOURCE_TYPE.lower() + "/outboundrules")]
-    if children:
-        error("unsupported_resource", "the template declares outbound rules as separate workspaces/outboundRules "
-              "resources, which are not read: put them in properties.managedNetwork.outboundRules")
+    children = [r for r in resources if str(r.get("type", "")).lower().startswith(WORKSPACE_RESOURCE_TYPE.lower() + "/")]
+    nested = [r for w in workspaces for r in (w.get("resources") or []) if isinstance(w.get("resources"), list)]
+    if children or nested:
+        kinds = sorted({str(r.get("type")) for r in [*children, *nested] if isinstance(r, Mapping)})
+        error("unsupported_resource", f"the template declares child resources of the workspace ({', '.join(kinds)}), "
+              "which are not read and could change its rules: put the managed network and its rules in the "
+              "workspace's properties.managedNetwork")
     if len(workspaces) != 1:
         found = ", ".join(repr(r.get("name")) for r in workspaces) or "none"
         error("workspace_count", f"an ARM template must hold exactly one {WORKSPACE_RESOURCE_TYPE} resource (found {found})")

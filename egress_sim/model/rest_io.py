@@ -43,7 +43,7 @@ _PROPERTY_TWINS = (
     ("imageBuildCompute", "image_build_compute"), ("primaryUserAssignedIdentity", "primary_user_assigned_identity"),
     ("enableDataIsolation", "enable_data_isolation"), ("systemDatastoresAuthMode", "system_datastores_auth_mode"),
     ("provisionNetworkNow", "provision_network_now"), ("allowRoleAssignmentOnRG", "allow_roleassignment_on_rg"),
-    ("discoveryUrl", "discovery_url"), ("mlFlowTrackingUri", "mlflow_tracking_uri"),
+    ("discoveryUrl", "discovery_url"), ("mlFlowTrackingUri", "mlflow_tracking_uri"), ("hubResourceId", "hub_id"),
 )
 
 
@@ -75,6 +75,8 @@ def workspace_resource_to_yaml(resource: Mapping[str, Any], error: Report, warn:
         out["location"] = location
     if resource.get("tags") is not None:
         out["tags"] = resource["tags"]
+    if resource.get("kind") is not None:
+        out["kind"] = resource["kind"]
     properties = resource.get("properties")
     if properties is None:
         properties = {}
@@ -105,7 +107,9 @@ def managed_network_to_yaml(network: Any, error: Report, warn: Report, path: str
     check_keys(network, REST_NETWORK_KEYS, path, error, warn)
     _refuse_expressions(network, path, error)
     out: dict[str, Any] = {}
-    for rest, snake in (("isolationMode", "isolation_mode"), ("firewallSku", "firewall_sku"), ("networkId", "network_id")):
+    if "isolationMode" in network:  # null stays null: the YAML builder refuses it rather than read "disabled"
+        out["isolation_mode"] = network["isolationMode"]
+    for rest, snake in (("firewallSku", "firewall_sku"), ("networkId", "network_id")):
         if network.get(rest) is not None:
             out[snake] = network[rest]
     status = network.get("status")
@@ -225,6 +229,10 @@ def workspace_to_rest(workspace: Workspace, yaml_extra: Mapping[str, Any]) -> di
     properties = {rest: snake_values[snake] for rest, snake in _PROPERTY_TWINS if snake_values.get(snake) is not None}
     properties["managedNetwork"] = managed
     resource: dict[str, Any] = {"type": WORKSPACE_RESOURCE_TYPE, "apiVersion": ARM_API_VERSION, "name": workspace.name}
+    if isinstance(yaml_extra.get("id"), str):  # the deployed workspace's id, which its own endpoint rule names
+        resource["id"] = yaml_extra["id"]
+    if yaml_extra.get("kind") is not None:
+        resource["kind"] = yaml_extra["kind"]
     if workspace.location is not None:
         resource["location"] = workspace.location
     if yaml_extra.get("tags") is not None:
@@ -235,5 +243,5 @@ def workspace_to_rest(workspace: Workspace, yaml_extra: Mapping[str, Any]) -> di
 
 def untranslated_keys(yaml_extra: Mapping[str, Any]) -> list[str]:
     """YAML keys with no REST twin in ``workspace_to_rest`` (identity, customer_managed_key, ...)."""
-    twins = {snake for _, snake in _PROPERTY_TWINS} | {"tags"}
+    twins = {snake for _, snake in _PROPERTY_TWINS} | {"tags", "kind"}
     return sorted(k for k in yaml_extra if k not in twins and k not in ("$schema", "id"))

@@ -50,6 +50,9 @@ def workspace_from_dict(document: Any, source: str | None = None) -> tuple[Works
         error("not_a_mapping", "a workspace file must be a mapping with at least 'name'")
         raise WorkspaceInvalid(findings)
     check_keys(document, WORKSPACE_KEYS, "", error, warn)
+    if str(document.get("kind") or "").lower() == "project" or document.get("hub_id"):
+        error("project_uses_hub", "this is an AI project: its outbound traffic goes through its hub's managed network "
+              "(hub_id), so simulate the hub's workspace file instead")
     name = document.get("name")
     if not isinstance(name, str) or not name.strip():
         error("missing_name", "workspace 'name' is missing or empty")
@@ -88,6 +91,9 @@ def _network_from_dict(doc: Mapping[str, Any], error, warn) -> ManagedNetwork | 
     check_keys(doc, NETWORK_KEYS, "managed_network", error, warn)
     try:
         mode = doc.get("isolation_mode")
+        if mode is None and "isolation_mode" in doc:  # written but empty: not the same as absent
+            raise ModelError("managed_network.isolation_mode is empty: write disabled, allow_internet_outbound or "
+                             "allow_only_approved_outbound")
         kwargs["isolation_mode"] = IsolationMode.parse("disabled" if mode is None else mode, "isolation mode")
     except ModelError as exc:
         error("unknown_mode", str(exc))
