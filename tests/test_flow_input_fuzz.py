@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from egress_sim.compile import compile_rules
 from egress_sim.errors import FlowInputError
+from egress_sim.flows.csvrows import MAX_RECORD_LINES
 from egress_sim.model import workspace_from_dict
 from egress_sim.pipeline import evaluate_file
 
@@ -81,11 +82,20 @@ def csv_files(draw) -> bytes:
 
 
 def rows_in(data: bytes) -> int:
-    """Data rows of a CSV as ``evaluate`` defines them: the lines after the header that are not empty."""
+    """Data rows of a CSV as ``evaluate`` defines them: the records after the header that are not empty, where
+    a line with an odd number of quotes runs on to the next such line (at most ``MAX_RECORD_LINES`` lines)."""
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    lines = list(io.StringIO(data.decode("utf-8-sig"), newline=""))
-    return sum(1 for line in lines[1:] if line.rstrip("\r\n"))
+    lines = list(io.StringIO(data.decode("utf-8-sig"), newline=""))[1:]
+    rows, i = 0, 0
+    while i < len(lines):
+        span = 1
+        if lines[i].count('"') % 2:
+            closing = [j for j in range(i + 1, min(i + MAX_RECORD_LINES, len(lines))) if lines[j].count('"') % 2]
+            span = closing[0] - i + 1 if closing else 1
+        rows += bool("".join(lines[i:i + span]).rstrip("\r\n"))
+        i += span
+    return rows
 
 
 def check(table, path: Path, out: Path, chunk_rows: int, expected_rows) -> None:
