@@ -107,7 +107,7 @@ def required_rule_name(tag: str, protocol: Protocol) -> str:
     return f"__SYS_ST_{tag}_{protocol.value}"
 
 
-def _base_tag(tag: str) -> str:
+def base_tag(tag: str) -> str:
     """``BatchNodeManagement.EastUS`` → ``BatchNodeManagement``: how a required rule is matched across regions."""
     base = tag.split(".", 1)[0]
     return base if base in REGIONAL_TAGS else tag
@@ -123,7 +123,7 @@ def required_service_tag_rules(workspace: Workspace, tags: ServiceTagSet) -> tup
     is what private endpoints model (each with its own address), so a blanket 10.0.0.0/16 rule would let
     Spark reach endpoints that are not ``spark_enabled``.
     """
-    given = {(_base_tag(r.service_tag or ""), r.protocol) for r in workspace.managed_network.service_tag_rules
+    given = {(base_tag(r.service_tag or ""), r.protocol) for r in workspace.managed_network.service_tag_rules
              if r.category is OutboundRuleCategory.REQUIRED}
     rules: list[ServiceTagDestination] = []
     for tag, protocol, ports in REQUIRED_SERVICE_TAGS:

@@ -8,7 +8,7 @@ file, Private Link targets, and the change from a previous mode.
 from __future__ import annotations
 
 from .compile import STORAGE_HOST_SUFFIXES, is_storage_host
-from .effective import REGIONAL_TAGS, REQUIRED_SERVICE_TAGS, regional_tag_name
+from .effective import REGIONAL_TAGS, REQUIRED_SERVICE_TAGS, base_tag, regional_tag_name
 from .errors import ModelError, ServiceTagError
 from .findings import Finding
 from .model import (
@@ -17,6 +17,7 @@ from .model import (
     IsolationMode,
     OutboundRuleCategory,
     PatternKind,
+    PortRanges,
     PrivateEndpointDestination,
     ResourceId,
     ServiceTagDestination,
@@ -60,6 +61,14 @@ def validate_workspace(workspace: Workspace, tags: ServiceTagSet, source: str | 
                  f"({len(tags.get('BatchNodeManagement').address_prefixes):,} prefixes in {regions} regions "
                  f"instead of one region's), so Batch node-management traffic to every region is allowed")
 
+    built_in = {(tag, protocol): PortRanges.parse(ports) for tag, protocol, ports in REQUIRED_SERVICE_TAGS}
+    for rule in network.service_tag_rules:
+        ours = built_in.get((base_tag(rule.service_tag or ""), rule.protocol))
+        if rule.category is OutboundRuleCategory.REQUIRED and ours is not None \
+                and ours.normalized != rule.port_ranges.normalized:
+            warn("required_rule_differs", f"this required rule allows ports {rule.port_ranges.text} where the spec's "
+                 f"{base_tag(rule.service_tag or '')} {rule.protocol.value} rule allows {ours.text}; the file's "
+                 "ports are used (as Azure reported them)", rule.name)
     for rule in network.outbound_rules:
         if mode is DISABLED:
             warn("ignored_rule", "isolation mode is disabled, so outbound rules have no effect", rule.name)

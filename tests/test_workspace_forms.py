@@ -14,6 +14,7 @@ from egress_sim.compile import compile_rules
 from egress_sim.describe import rules_understood
 from egress_sim.findings import WorkspaceInvalid
 from egress_sim.model import detect_form, read_workspace
+from egress_sim.validate import validate_workspace
 
 SUB = "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers"
 LAKE = f"{SUB}/Microsoft.Storage/storageAccounts/lake"
@@ -365,3 +366,11 @@ def test_a_yaml_flow_mapping_is_read_though_it_starts_like_json(tmp_path):
     path = tmp_path / "ws.yaml"
     path.write_text("{name: ws, managed_network: {isolation_mode: allow_internet_outbound}}\n")
     assert read_workspace(path).workspace.managed_network.isolation_mode.yaml == "allow_internet_outbound"
+
+
+def test_a_required_rule_azure_lists_with_other_ports_than_the_spec_is_used_with_a_warning(tmp_path, tags):
+    network = {**REST_NETWORK, "outboundRules": {**AZURE_REQUIRED, **REST_RULES}}
+    loaded = read_workspace(write_json(tmp_path, "mn.json", network), location="eastus")
+    findings = validate_workspace(loaded.workspace, tags)
+    differs = [f for f in findings if f.code == "required_rule_differs"]
+    assert [f.rule for f in differs] == ["__SYS_ST_AzureMachineLearning_TCP"]
