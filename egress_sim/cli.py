@@ -378,8 +378,6 @@ def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol
         raise click.UsageError("--port is required for TCP and UDP")
     is_ip = destination_address(dst, "--dst") is not None
     if not is_ip:
-        if re.fullmatch(r"[0-9.]+", dst.strip()):  # 010.1.1.1 or 1.2.3: an address in intent, not a host name
-            raise EgressSimError(f"--dst {dst!r} is not a valid IPv4 address (four numbers 0-255, no leading zeros)")
         normalize_host(dst)  # a ModelError names what is wrong with the host name (empty labels, length...)
     if ip is not None:
         if is_ip:

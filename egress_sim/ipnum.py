@@ -110,7 +110,8 @@ def destination_address(text: str, option: str = "--dst") -> Address | None:
     """A destination typed on the command line: its address, or None when it is a host name.
 
     Refuses, with one line naming ``option`` and the text, what a flow table would count as a bad cell but a
-    person must hear about: an IPv6 zone id and control characters (a NUL byte included)."""
+    person must hear about: an IPv6 zone id, control characters (a NUL byte included), and dotted numbers
+    that are no address (``010.1.1.1``, ``1.2.3``): meant as an address, not as a host name."""
     if not text.isprintable():
         raise AddressError(f"{option} {text!r}: contains a control character; give an address or a host name")
     if "%" in text:
@@ -118,7 +119,10 @@ def destination_address(text: str, option: str = "--dst") -> Address | None:
         if parse_ip(address) is not None:
             raise AddressError(f"{option} {text!r}: an IPv6 zone id (%{zone}) names a local interface, not a "
                                f"destination; give the address without it ({address.strip(BLANKS)})")
-    return parse_ip(text)
+    address = parse_ip(text)
+    if address is None and text.strip(BLANKS) and not text.strip(BLANKS).strip("0123456789."):
+        raise AddressError(f"{option} {text!r} is not a valid IPv4 address (four numbers 0-255, no leading zeros)")
+    return address
 
 
 def parse_ip_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -130,7 +130,7 @@ def _network_from_dict(doc: Mapping[str, Any], error, warn) -> ManagedNetwork | 
     if not isinstance(rules_doc, list):
         error("bad_rules", "'outbound_rules' must be a list of rules")
         return None
-    if len(rules_doc) > MAX_RULES_PER_WORKSPACE:
+    if len(rules_doc) > MAX_RULES_PER_WORKSPACE:  # compile checks it too, for library callers; here the file is named
         error("too_many_rules", f"managed_network.outbound_rules: {len(rules_doc):,} rules, more than the limit of "
               f"{MAX_RULES_PER_WORKSPACE:,} per workspace (see the README's Limits)")
         return None
