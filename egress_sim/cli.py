@@ -267,8 +267,9 @@ def validate(workspace: str, previous: str | None, location: str | None, service
         findings += check_transition(old.managed_network.isolation_mode, loaded.workspace.managed_network.isolation_mode,
                                      workspace)
     errors = [f for f in findings if f.level == "error"]
-    understood = describe_workspace(loaded, tags, location_given=location is not None)
-    summary = compile_rules(loaded.workspace, tags).summary() if not errors else None
+    table = compile_rules(loaded.workspace, tags)
+    understood = describe_workspace(loaded, tags, location_given=location is not None, effective=table.effective)
+    summary = table.summary() if not errors else None
     if as_json:
         _emit_json({"file": workspace, "valid": not errors, "workspace": understood, "findings": _findings(findings),
                     "compiled": summary})

@@ -46,9 +46,12 @@ def rule_row(rule: AnyRule, origin: str, in_force: bool) -> dict[str, Any]:
     return row
 
 
-def rules_understood(workspace: Workspace, tags: ServiceTagSet) -> list[dict[str, Any]]:
-    """Rules in force first (required, automatic, the file's in evaluation order), then the file's idle ones."""
-    eff: EffectiveRules = effective_rules(workspace, tags)
+def rules_understood(workspace: Workspace, tags: ServiceTagSet,
+                     effective: EffectiveRules | None = None) -> list[dict[str, Any]]:
+    """Rules in force first (required, automatic, the file's in evaluation order), then the file's idle ones.
+
+    ``effective``: the workspace's rules in force when the caller has them already (a compiled table's)."""
+    eff = effective if effective is not None else effective_rules(workspace, tags)
     in_force = {id(rule) for rule in eff.all_rules}
     automatic_names = {r.name for r in required_private_endpoint_rules(workspace)}
     rows: list[dict[str, Any]] = []
@@ -66,7 +69,8 @@ def rules_understood(workspace: Workspace, tags: ServiceTagSet) -> list[dict[str
     return rows
 
 
-def describe_workspace(loaded: WorkspaceFile, tags: ServiceTagSet, location_given: bool) -> dict[str, Any]:
+def describe_workspace(loaded: WorkspaceFile, tags: ServiceTagSet, location_given: bool,
+                       effective: EffectiveRules | None = None) -> dict[str, Any]:
     """Name, location, isolation mode, firewall SKU and every rule, as ``validate --json`` prints them."""
     ws = loaded.workspace
     network = ws.managed_network
@@ -82,5 +86,5 @@ def describe_workspace(loaded: WorkspaceFile, tags: ServiceTagSet, location_give
         "firewall": network.isolation_mode is IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND and network.has_firewall,
         "provisioned": network.is_provisioned,
         "spark_ready": network.spark_ready,
-        "rules": rules_understood(ws, tags),
+        "rules": rules_understood(ws, tags, effective),
     }
