@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytricia
 
-from egress_sim.compile import RuleTable
+from egress_sim.ruletable.compile import RuleTable
 from egress_sim.flows.schema import PROTOCOLS, parse_port, parse_protocol
 
 

@@ -44,10 +44,10 @@ import json, resource, sys, time
 set_name, n, max_bytes, flows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 if max_bytes:
     resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
-from egress_sim.compile import compile_effective
-from egress_sim.effective import effective_rules
+from egress_sim.ruletable.compile import compile_effective
+from egress_sim.ruletable.effective import effective_rules
 from egress_sim.model import ManagedNetwork, ServiceTagDestination, Workspace
-from egress_sim.servicetags import load_service_tags
+from egress_sim.net.servicetags import load_service_tags
 
 tags = load_service_tags()
 if set_name == "azurecloud":
@@ -77,7 +77,7 @@ if flows:
     import ipaddress
     import numpy as np
     import pandas as pd
-    from egress_sim.evaluate import evaluate
+    from egress_sim.evaluation.evaluate import evaluate
     from egress_sim.flows.schema import FlowBatch
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({

@@ -24,10 +24,10 @@ WORKSPACE = REPO / "data" / "workspaces" / "contoso-research.yaml"
 
 _CHILD = """
 import json, resource, sys, time
-from egress_sim.compile import compile_rules
+from egress_sim.ruletable.compile import compile_rules
 from egress_sim.model import load_workspace
-from egress_sim.pipeline import evaluate_file
-from egress_sim.servicetags import load_service_tags
+from egress_sim.app.pipeline import evaluate_file
+from egress_sim.net.servicetags import load_service_tags
 workspace, flows, out, chunk_rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 table = compile_rules(load_workspace(workspace)[0], load_service_tags())
 start = time.perf_counter()

@@ -65,10 +65,10 @@ import pytricia  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import best_of  # noqa: E402
-from egress_sim.compile import RuleTable, compile_rules  # noqa: E402
-from egress_sim.ipnum import prefix_bounds  # noqa: E402
+from egress_sim.ruletable.compile import RuleTable, compile_rules  # noqa: E402
+from egress_sim.net.ipnum import prefix_bounds  # noqa: E402
 from egress_sim.model import workspace_from_dict  # noqa: E402
-from egress_sim.servicetags import ServiceTagSet, load_service_tags  # noqa: E402
+from egress_sim.net.servicetags import ServiceTagSet, load_service_tags  # noqa: E402
 from workload import WORKSPACE, make_table  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -43,13 +43,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from egress_sim.compile import RuleTable, compile_rules
-from egress_sim.flows.formats import expand_inputs, reader_named
-from egress_sim.flows.inventory import Inventory, load_inventory
-from egress_sim.flows.logs import LogFile, RecordLedger
-from egress_sim.loading import load_checked
-from egress_sim.replay import REPLAY_CHUNK_ROWS, replay
-from egress_sim.servicetags import load_service_tags
+from egress_sim.ruletable.compile import RuleTable, compile_rules
+from egress_sim.logs.registry import expand_inputs, reader_named
+from egress_sim.logs.inventory import Inventory, load_inventory
+from egress_sim.logs.common import LogFile, RecordLedger
+from egress_sim.app.loading import load_checked
+from egress_sim.app.replay import REPLAY_CHUNK_ROWS, replay
+from egress_sim.net.servicetags import load_service_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = ROOT / "data" / "workspaces" / "contoso-research.yaml"

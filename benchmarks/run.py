@@ -62,16 +62,16 @@ from nsg_replay import FLEET, SIZE_GB, end_to_end, generated_logs, parse_only  #
 from workload import WORKSPACE, make_frame, make_host_frame, make_table  # noqa: E402
 
 from timing import best_of  # noqa: E402
-from egress_sim.compile import RuleTable, compile_rules  # noqa: E402
-from egress_sim.evaluate import evaluate, evaluate_frame  # noqa: E402
-from egress_sim.flows.formats import expand_inputs  # noqa: E402
-from egress_sim.flows.inventory import load_inventory  # noqa: E402
+from egress_sim.ruletable.compile import RuleTable, compile_rules  # noqa: E402
+from egress_sim.evaluation.evaluate import evaluate, evaluate_frame  # noqa: E402
+from egress_sim.logs.registry import expand_inputs  # noqa: E402
+from egress_sim.logs.inventory import load_inventory  # noqa: E402
 from egress_sim.flows.schema import FlowBatch  # noqa: E402
 from egress_sim.model import load_workspace, workspace_from_dict  # noqa: E402
-from egress_sim.pipeline import evaluate_file  # noqa: E402
-from egress_sim.reference import ReferenceEvaluator  # noqa: E402
-from egress_sim.servicetags import load_service_tags  # noqa: E402
-from egress_sim.verdicts import Reason  # noqa: E402
+from egress_sim.app.pipeline import evaluate_file  # noqa: E402
+from egress_sim.evaluation.reference import ReferenceEvaluator  # noqa: E402
+from egress_sim.net.servicetags import load_service_tags  # noqa: E402
+from egress_sim.flows.verdicts import Reason  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "reports" / "bench" / "run.json"

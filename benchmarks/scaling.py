@@ -50,12 +50,12 @@ import pandas as pd  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timing import best_of  # noqa: E402
-from egress_sim.compile import RuleTable, compile_rules  # noqa: E402
-from egress_sim.evaluate import evaluate  # noqa: E402
+from egress_sim.ruletable.compile import RuleTable, compile_rules  # noqa: E402
+from egress_sim.evaluation.evaluate import evaluate  # noqa: E402
 from egress_sim.flows.schema import FlowBatch  # noqa: E402
 from egress_sim.model import workspace_from_dict  # noqa: E402
-from egress_sim.reference import ReferenceEvaluator  # noqa: E402
-from egress_sim.servicetags import ServiceTagSet, load_service_tags  # noqa: E402
+from egress_sim.evaluation.reference import ReferenceEvaluator  # noqa: E402
+from egress_sim.net.servicetags import ServiceTagSet, load_service_tags  # noqa: E402
 from workload import WORKSPACE, make_frame, make_table  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,12 +13,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import egress_sim.compile  # noqa: E402
-import egress_sim.servicetags  # noqa: E402
-from egress_sim.evaluate import evaluate, evaluate_frame  # noqa: E402
+import egress_sim.ruletable.compile  # noqa: E402
+import egress_sim.net.servicetags  # noqa: E402
+from egress_sim.evaluation.evaluate import evaluate, evaluate_frame  # noqa: E402
 from egress_sim.flows.schema import FlowBatch  # noqa: E402
 from egress_sim.model import workspace_from_dict  # noqa: E402
-from egress_sim.reference import ReferenceEvaluator  # noqa: E402
+from egress_sim.evaluation.reference import ReferenceEvaluator  # noqa: E402
 from workload import WORKSPACE, make_frame, make_host_frame, make_table  # noqa: E402
 
 FLOWS = 1_000_000
@@ -64,6 +64,6 @@ def test_reference_10k(benchmark, table, frame):
 
 def test_compile_rule_table(benchmark):
     workspace, _ = workspace_from_dict(WORKSPACE)
-    tags = egress_sim.servicetags.load_service_tags()
-    table = benchmark(egress_sim.compile.compile_rules, workspace, tags)
+    tags = egress_sim.net.servicetags.load_service_tags()
+    table = benchmark(egress_sim.ruletable.compile.compile_rules, workspace, tags)
     assert table.effective.service_tags

@@ -21,9 +21,9 @@ import random
 import numpy as np
 import pandas as pd
 
-import egress_sim.compile
-import egress_sim.servicetags
-from egress_sim.compile import RuleTable
+import egress_sim.ruletable.compile
+import egress_sim.net.servicetags
+from egress_sim.ruletable.compile import RuleTable
 from egress_sim.model import workspace_from_dict
 
 RESOURCE_GROUP = "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg"
@@ -86,7 +86,7 @@ PORTS = ((443, "TCP", 0.80), (80, "TCP", 0.08), (22, "TCP", 0.04), (5831, "UDP",
 
 def make_table() -> RuleTable:
     workspace, _ = workspace_from_dict(WORKSPACE)
-    return egress_sim.compile.compile_rules(workspace, egress_sim.servicetags.load_service_tags())
+    return egress_sim.ruletable.compile.compile_rules(workspace, egress_sim.net.servicetags.load_service_tags())
 
 
 def _address_in(prefix: str, rng: random.Random) -> str:

@@ -4,7 +4,7 @@ Library first: load a workspace (``load_workspace``), compile it with Microsoft'
 (``compile_rules``), evaluate flows (``evaluate_frame``), or explain one flow (``ReferenceEvaluator``).
 """
 
-from . import numbacache
+from .base import numbacache
 
 __version__ = "0.1.0"
 

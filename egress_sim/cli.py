@@ -21,26 +21,26 @@ from typing import Any, Callable
 import click
 
 from . import __version__
-from .compile import compile_rules
-from .demo import DEFAULT_FLOWS, DEFAULT_SEED, run_demo
-from .describe import describe_workspace
-from .errors import EgressSimError
-from .findings import Finding, WorkspaceInvalid
-from .ipnum import destination_address
-from .flows.formats import format_names
-from .flows.inventory import load_inventory
-from .flows.scenario import load_scenario
-from .flows.simulator import simulate as simulate_flows
-from .loading import read_checked
+from .ruletable.compile import compile_rules
+from .app.demo import DEFAULT_FLOWS, DEFAULT_SEED, run_demo
+from .app.describe import describe_workspace
+from .base.errors import EgressSimError
+from .base.findings import Finding, WorkspaceInvalid
+from .net.ipnum import destination_address
+from .logs.registry import format_names
+from .logs.inventory import load_inventory
+from .simulate.scenario import load_scenario
+from .simulate.simulator import simulate as simulate_flows
+from .app.loading import read_checked
 from .model import ComputeType, IsolationMode, Protocol, dump_workspace, normalize_host, read_workspace, workspace_to_rest
 from .model.rest_io import untranslated_keys
-from .outputs import check_outputs, write_text_atomic
-from .pipeline import evaluate_file, flow_count
-from .replay import check_replay_outputs
-from .reference import ReferenceEvaluator
-from .replay import REPLAY_CHUNK_ROWS, total_size
-from .replay import replay as replay_logs
-from .report.markdown import MODE_HEADERS, mode_rows
+from .base.outputs import check_outputs, write_text_atomic
+from .app.pipeline import evaluate_file, flow_count
+from .app.replay import check_replay_outputs
+from .evaluation.reference import ReferenceEvaluator
+from .app.replay import REPLAY_CHUNK_ROWS, total_size
+from .app.replay import replay as replay_logs
+from .report.markdown import MODE_HEADERS, mode_rows, render_demo_markdown
 from .report.text import (
     render_compiled,
     render_decision,
@@ -50,8 +50,8 @@ from .report.text import (
     render_simulation,
     table,
 )
-from .servicetags import ServiceTagSet, load_service_tags
-from .validate import check_transition
+from .net.servicetags import ServiceTagSet, load_service_tags
+from .app.validate import check_transition
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 MAX_FLOWS = 10**12  # a trillion flows: far beyond any disk, small enough for every counter
@@ -200,7 +200,7 @@ class EgressSimCli(click.Group):
 
 
 def write_text(path: str, text: str) -> None:
-    """A small text output, written whole or not at all (see ``egress_sim.outputs``)."""
+    """A small text output, written whole or not at all (see ``egress_sim.base.outputs``)."""
     write_text_atomic(path, text)
 
 
@@ -479,7 +479,7 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
     # one bar for the whole run: the simulation, then an evaluation under each of the three modes
     with progress_bar(4 * n_flows, "simulating, then evaluating 3 modes") as progress:
         report = run_demo(out_dir, n_flows, seed, workspace, scenario, service_tags, progress, location=location,
-                          evaluation_progress=progress)
+                          evaluation_progress=progress, render_markdown=render_demo_markdown)
     _warn(report.findings, as_json)
     if as_json:
         _emit_json(report.data)

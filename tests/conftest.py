@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from egress_sim.cli import main
-from egress_sim.servicetags import ServiceTagSet, load_service_tags
+from egress_sim.net.servicetags import ServiceTagSet, load_service_tags
 
 DATA = Path(__file__).parent / "data"
 

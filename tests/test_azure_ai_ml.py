@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from egress_sim.errors import ModelError
+from egress_sim.base.errors import ModelError
 from egress_sim.model import (
     FirewallSku,
     FqdnDestination,

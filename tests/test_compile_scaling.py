@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 from test_properties import COLUMNS, decisions, random_flows
 
-import egress_sim.compile as compile_module
-from egress_sim.compile import compile_effective, compile_rules
-from egress_sim.effective import effective_rules
-from egress_sim.errors import LimitExceeded
-from egress_sim.evaluate import evaluate_frame
-from egress_sim.limits import MAX_RULES_PER_WORKSPACE
+import egress_sim.ruletable.compile as compile_module
+from egress_sim.ruletable.compile import compile_effective, compile_rules
+from egress_sim.ruletable.effective import effective_rules
+from egress_sim.base.errors import LimitExceeded
+from egress_sim.evaluation.evaluate import evaluate_frame
+from egress_sim.base.limits import MAX_RULES_PER_WORKSPACE
 from egress_sim.model import FqdnDestination, ManagedNetwork, Workspace, workspace_from_dict
-from egress_sim.reference import ReferenceEvaluator
+from egress_sim.evaluation.reference import ReferenceEvaluator
 
 BIG_TAGS = ["AzureCloud", "AzureCloud.eastus", "Storage", "AzureActiveDirectory", "AzureFrontDoor.Frontend"]
 

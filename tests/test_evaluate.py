@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from egress_sim.compile import compile_rules
-from egress_sim.evaluate import evaluate_frame
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.evaluation.evaluate import evaluate_frame
 from egress_sim.flows.io import read_flows, write_flows
 from egress_sim.model import workspace_from_dict
-from egress_sim.reference import ReferenceEvaluator
+from egress_sim.evaluation.reference import ReferenceEvaluator
 
 LAKE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/mydatalake"
 AAD_IP = "52.180.181.61"

@@ -19,14 +19,14 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress_sim.compile import compile_rules
-from egress_sim.evaluate import evaluate_frame
-from egress_sim.hostindex import NO_MATCH, HostIndex
-from egress_sim.ipnum import parse_ip_array
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.evaluation.evaluate import evaluate_frame
+from egress_sim.ruletable.hostindex import NO_MATCH, HostIndex
+from egress_sim.net.ipnum import parse_ip_array
 from egress_sim.model import workspace_from_dict
 from egress_sim.model.hostnames import FqdnPattern
-from egress_sim.pipeline import evaluate_file
-from egress_sim.reference import ReferenceEvaluator
+from egress_sim.app.pipeline import evaluate_file
+from egress_sim.evaluation.reference import ReferenceEvaluator
 
 LABELS = ["a", "b", "x", "org", "com", "blob", "core", "windows", "net", "pytorch", "cdn"]
 host_names = st.lists(st.sampled_from(LABELS), min_size=1, max_size=5).map(".".join)
@@ -145,7 +145,7 @@ quad_like = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(values=st.lists(quad_like, max_size=40))
 def test_parse_ip_array_agrees_with_ipaddress(values):
-    from egress_sim.ipnum import MASK64, parse_ip
+    from egress_sim.net.ipnum import MASK64, parse_ip
 
     version, hi, lo = parse_ip_array(np.array(values + [None], dtype=object)[:-1] if values else np.array([], dtype=object))
     for i, value in enumerate(values):
@@ -168,7 +168,7 @@ prefix_texts = st.one_of(
 @settings(max_examples=500, deadline=None)
 @given(text=prefix_texts)
 def test_prefix_bounds_agrees_with_ipaddress(text):
-    from egress_sim.ipnum import prefix_bounds
+    from egress_sim.net.ipnum import prefix_bounds
 
     try:
         network = ipaddress.ip_network(text.strip(), strict=False)

@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress_sim.compile import compile_rules
-from egress_sim.errors import FlowInputError
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.base.errors import FlowInputError
 from egress_sim.flows.csvrows import MAX_RECORD_LINES
 from egress_sim.model import workspace_from_dict
-from egress_sim.pipeline import evaluate_file
+from egress_sim.app.pipeline import evaluate_file
 
 COLUMNS = ["ts", "compute_type", "compute_name", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged",
            "verdict", "extra"]

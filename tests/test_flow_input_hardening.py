@@ -14,16 +14,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from egress_sim.compile import compile_rules
-from egress_sim.errors import FlowInputError
-from egress_sim.evaluate import evaluate_frame
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.base.errors import FlowInputError
+from egress_sim.evaluation.evaluate import evaluate_frame
 from egress_sim.flows import schema
-from egress_sim.flows.inventory import InventoryError, load_inventory
+from egress_sim.logs.inventory import InventoryError, load_inventory
 from egress_sim.flows.io import read_flows
 from egress_sim.flows.schema import FlowBatch
 from egress_sim.model import workspace_from_dict
-from egress_sim.pipeline import evaluate_file
-from egress_sim.reference import ReferenceEvaluator
+from egress_sim.app.pipeline import evaluate_file
+from egress_sim.evaluation.reference import ReferenceEvaluator
 
 AAD_IP = "52.180.181.61"  # in AzureActiveDirectory, a required rule: allowed in every isolated workspace
 HEADER = "compute_type,dst_ip,dst_port,protocol,fqdn"

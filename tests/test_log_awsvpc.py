@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress_sim.flows import awsvpc
-from egress_sim.flows.awsvpc import READER
-from egress_sim.flows.logs import LogFile, RecordLedger, StrictInputError, ip_cells
+from egress_sim.logs import awsvpc
+from egress_sim.logs.awsvpc import READER
+from egress_sim.logs.common import LogFile, RecordLedger, StrictInputError, ip_cells
 from egress_sim.flows.schema import FlowBatch
 
 DATA = Path(__file__).parent / "data" / "logs" / "awsvpc"

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from egress_sim.flows import azfw
-from egress_sim.flows.azfw import COLUMNS, READER
-from egress_sim.flows.logs import LogFile, RecordLedger, StrictInputError
+from egress_sim.logs import azfw
+from egress_sim.logs.azfw import COLUMNS, READER
+from egress_sim.logs.common import LogFile, RecordLedger, StrictInputError
 from egress_sim.flows.schema import FlowBatch
 
 DATA = Path(__file__).parent / "data" / "logs" / "azfw"

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress_sim.flows.logs import LogFile, RecordLedger, StrictInputError
+from egress_sim.logs.common import LogFile, RecordLedger, StrictInputError
 from egress_sim.flows.schema import FlowBatch
-from egress_sim.flows.zeek import COMPANION_READER, READER, companion_paths
+from egress_sim.logs.zeek import COMPANION_READER, READER, companion_paths
 
 DATA = Path(__file__).parent / "data" / "logs" / "zeek"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from egress_sim.errors import ModelError
+from egress_sim.base.errors import ModelError
 from egress_sim.model import (
     ComputeType,
     FqdnDestination,

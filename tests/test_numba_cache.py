@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from egress_sim.numbacache import numba_cache_dir
+from egress_sim.base.numbacache import numba_cache_dir
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = Path("/opt/pkg/egress_sim")

@@ -20,20 +20,20 @@ import pyarrow as pa
 import pytest
 from conftest import one_error_line
 
-from egress_sim.compile import compile_rules
-from egress_sim.demo import run_demo
-from egress_sim.errors import OutputFileError
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.app.demo import run_demo
+from egress_sim.base.errors import OutputFileError
 from egress_sim.flows.io import FlowWriter, TableWriter, write_flows
-from egress_sim.flows.scenario import load_scenario
-from egress_sim.flows.simulator import simulate
+from egress_sim.simulate.scenario import load_scenario
+from egress_sim.simulate.simulator import simulate
 from egress_sim.flows.spreadsheet import (
     is_formula_like,
     neutralise_frame,
     neutralise_table,
 )
-from egress_sim.loading import load_checked
-from egress_sim.outputs import Outputs, check_outputs, write_text_atomic
-from egress_sim.pipeline import evaluate_file
+from egress_sim.app.loading import load_checked
+from egress_sim.base.outputs import Outputs, check_outputs, write_text_atomic
+from egress_sim.app.pipeline import evaluate_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTOSO = ROOT / "data" / "workspaces" / "contoso-research.yaml"

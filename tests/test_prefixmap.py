@@ -14,9 +14,9 @@ import pytricia
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress_sim.flows.inventory import ComputeEntry, Inventory
+from egress_sim.logs.inventory import ComputeEntry, Inventory
 from egress_sim.model import ComputeType
-from egress_sim.prefixmap import PrefixMap
+from egress_sim.net.prefixmap import PrefixMap
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""Tests for egress_sim.privatelink: the Private Link target table and host-name derivation."""
+"""Tests for egress_sim.net.privatelink: the Private Link target table and host-name derivation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from egress_sim.privatelink import ANY_SUBRESOURCE, TARGETS, find_target, host_patterns, known_subresources
+from egress_sim.net.privatelink import ANY_SUBRESOURCE, TARGETS, find_target, host_patterns, known_subresources
 
 STORAGE = "Microsoft.Storage/storageAccounts"
 _LABEL = re.compile(r"^[a-z0-9_-]+$")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from egress_sim.compile import compile_rules
-from egress_sim.loading import load_checked
-from egress_sim.pipeline import evaluate_file, flow_count
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.app.loading import load_checked
+from egress_sim.app.pipeline import evaluate_file, flow_count
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "flows" / "sample_flows.csv"

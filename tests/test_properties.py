@@ -14,10 +14,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress_sim.compile import compile_rules
-from egress_sim.evaluate import evaluate_frame
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.evaluation.evaluate import evaluate_frame
 from egress_sim.model import workspace_from_dict
-from egress_sim.reference import ReferenceEvaluator
+from egress_sim.evaluation.reference import ReferenceEvaluator
 
 FLOWS_PER_EXAMPLE = 10_000
 LABELS = ["pytorch", "org", "a", "b", "cdn", "x-y", "blob", "core", "windows", "net", "contoso", "com", "lake"]

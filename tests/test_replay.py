@@ -11,14 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from egress_sim.compile import compile_rules
-from egress_sim.errors import FlowInputError
-from egress_sim.flows.formats import detect, expand_inputs
-from egress_sim.flows.inventory import InventoryError, load_inventory
-from egress_sim.flows.logs import LogFile, RecordLedger, StrictInputError
-from egress_sim.flows.tables import CSV_READER
-from egress_sim.loading import load_checked
-from egress_sim.replay import replay
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.base.errors import FlowInputError
+from egress_sim.logs.registry import detect, expand_inputs
+from egress_sim.logs.inventory import InventoryError, load_inventory
+from egress_sim.logs.common import LogFile, RecordLedger, StrictInputError
+from egress_sim.logs.tables import CSV_READER
+from egress_sim.app.loading import load_checked
+from egress_sim.app.replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTOSO = ROOT / "data" / "workspaces" / "contoso-research.yaml"

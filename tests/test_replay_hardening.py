@@ -15,18 +15,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress_sim import limits
-from egress_sim.compile import compile_rules
-from egress_sim.errors import EgressSimError, FlowInputError, LimitExceeded
-from egress_sim.flows import azure_flowlogs
-from egress_sim.flows.azure_flowlogs import NSG_READER
-from egress_sim.flows.formats import detect, list_inputs, readers
-from egress_sim.flows.logs import LogFile, RecordLedger
-from egress_sim.flows.azfw import READER as AZFW_READER
-from egress_sim.flows.tables import CSV_READER
-from egress_sim.flows.zeek import READER as ZEEK_READER
-from egress_sim.loading import load_checked
-from egress_sim.replay import replay
+from egress_sim.base import limits
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.base.errors import EgressSimError, FlowInputError, LimitExceeded
+from egress_sim.logs import azure_flowlogs
+from egress_sim.logs.azure_flowlogs import NSG_READER
+from egress_sim.logs.registry import detect, list_inputs, readers
+from egress_sim.logs.common import LogFile, RecordLedger
+from egress_sim.logs.azfw import READER as AZFW_READER
+from egress_sim.logs.tables import CSV_READER
+from egress_sim.logs.zeek import READER as ZEEK_READER
+from egress_sim.app.loading import load_checked
+from egress_sim.app.replay import replay
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTOSO = ROOT / "data" / "workspaces" / "contoso-research.yaml"
@@ -134,7 +134,7 @@ def _deny(monkeypatch, victim: Path, call: str) -> None:
                 raise PermissionError(13, "Permission denied", str(path))
             return real(path)
 
-        monkeypatch.setattr("egress_sim.flows.listing.os.scandir", scandir)
+        monkeypatch.setattr("egress_sim.logs.listing.os.scandir", scandir)
     else:
         real_open = open
 
@@ -143,7 +143,7 @@ def _deny(monkeypatch, victim: Path, call: str) -> None:
                 raise PermissionError(13, "Permission denied", str(file))
             return real_open(file, *args, **kwargs)
 
-        monkeypatch.setattr("egress_sim.flows.logs.open", guarded, raising=False)
+        monkeypatch.setattr("egress_sim.logs.common.open", guarded, raising=False)
 
 
 def test_an_unreadable_subdirectory_is_one_named_rejected_record(table, tmp_path, monkeypatch):
@@ -208,7 +208,7 @@ def test_a_dangling_link_and_a_fifo_in_a_directory_are_named_not_skipped(tmp_pat
 def test_a_file_that_vanishes_between_listing_and_reading_is_a_named_reject(table, tmp_path, monkeypatch):
     write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
     gone = write(tmp_path / "logs" / "b.csv", HEADER + PYPI)
-    from egress_sim import replay as replay_module
+    from egress_sim.app import replay as replay_module
 
     real = replay_module.list_inputs
 
@@ -226,7 +226,7 @@ def test_a_file_that_vanishes_between_listing_and_reading_is_a_named_reject(tabl
 def test_a_file_that_vanishes_after_detection_is_a_named_reject(table, tmp_path, monkeypatch):
     write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
     gone = write(tmp_path / "logs" / "b.csv", HEADER + PYPI)
-    from egress_sim import replay as replay_module
+    from egress_sim.app import replay as replay_module
 
     real = replay_module.detect
 

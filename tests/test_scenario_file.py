@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from egress_sim.errors import ScenarioError
-from egress_sim.flows.catalog import load_catalog, parse_service
-from egress_sim.flows.scenario import HOUR_SHAPES, SCENARIOS, load_scenario, scenario_from_dict
+from egress_sim.base.errors import ScenarioError
+from egress_sim.simulate.catalog import load_catalog, parse_service
+from egress_sim.simulate.scenario import HOUR_SHAPES, SCENARIOS, load_scenario, scenario_from_dict
 from egress_sim.model import ComputeType
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -361,8 +361,8 @@ def test_a_port_written_as_a_boolean_is_refused():
 
 
 def test_an_unknown_tag_in_a_scenario_service_is_reported_against_the_scenario_file(tags, catalog):
-    from egress_sim.flows.simulator import SimulationPlan
-    from egress_sim.loading import load_checked
+    from egress_sim.simulate.simulator import SimulationPlan
+    from egress_sim.app.loading import load_checked
 
     data = minimal()
     data["services"] = {"mine": {"destination": {"service_tag": "Storag"}, "hosts": ["x.example"]}}

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from egress_sim.errors import LimitExceeded, ServiceTagError
-from egress_sim.limits import MAX_DOCUMENT_DEPTH, MAX_SERVICE_TAG_BYTES
-from egress_sim.servicetags import bundled_service_tags_path, load_service_tags
+from egress_sim.base.errors import LimitExceeded, ServiceTagError
+from egress_sim.base.limits import MAX_DOCUMENT_DEPTH, MAX_SERVICE_TAG_BYTES
+from egress_sim.net.servicetags import bundled_service_tags_path, load_service_tags
 
 AAD = {"name": "AzureActiveDirectory", "id": "AzureActiveDirectory", "properties": {
     "changeNumber": 12, "region": "", "regionId": 0, "platform": "Azure", "systemService": "AzureAD",

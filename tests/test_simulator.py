@@ -13,11 +13,11 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from egress_sim.compile import compile_rules
-from egress_sim.evaluate import evaluate_frame
-from egress_sim.flows.catalog import load_catalog
-from egress_sim.flows.scenario import bundled_scenario_path, load_scenario, scenario_from_dict
-from egress_sim.flows.simulator import SimulationPlan, simulate
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.evaluation.evaluate import evaluate_frame
+from egress_sim.simulate.catalog import load_catalog
+from egress_sim.simulate.scenario import bundled_scenario_path, load_scenario, scenario_from_dict
+from egress_sim.simulate.simulator import SimulationPlan, simulate
 from egress_sim.model import workspace_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -336,7 +336,7 @@ def test_a_host_name_in_several_services_has_one_destination_in_all():
 
 
 def test_a_private_endpoint_has_the_same_address_in_every_mode(tags):
-    from egress_sim.effective import effective_rules
+    from egress_sim.ruletable.effective import effective_rules
 
     ws = workspace(CONTOSO["managed_network"]["outbound_rules"])
     addresses = {}
@@ -348,7 +348,7 @@ def test_a_private_endpoint_has_the_same_address_in_every_mode(tags):
 def test_a_user_service_tag_without_addresses_is_no_data_source(tags):
     from dataclasses import replace as dc_replace
 
-    from egress_sim.servicetags import ServiceTag
+    from egress_sim.net.servicetags import ServiceTag
 
     empty = dict(tags.tags)
     empty["datafactory"] = ServiceTag("DataFactory", "", "DataFactory", ())

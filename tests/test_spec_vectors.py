@@ -12,8 +12,8 @@ import yaml
 
 from conftest import DATA
 from egress_sim.model import workspace_from_dict
-from egress_sim.effective import effective_rules
-from egress_sim.reference import ReferenceEvaluator
+from egress_sim.ruletable.effective import effective_rules
+from egress_sim.evaluation.reference import ReferenceEvaluator
 
 VECTORS = yaml.safe_load((DATA / "spec_vectors.yaml").read_text())
 CASES = VECTORS["cases"]
@@ -25,7 +25,7 @@ def evaluated(tmp_path_factory):
     from click.testing import CliRunner
 
     from egress_sim.cli import main
-    from egress_sim.servicetags import load_service_tags
+    from egress_sim.net.servicetags import load_service_tags
 
     tags = load_service_tags()
     folder = tmp_path_factory.mktemp("vectors")

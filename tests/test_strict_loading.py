@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress_sim.errors import EgressSimError, LimitExceeded, WorkspaceFileError
-from egress_sim.findings import WorkspaceInvalid
+from egress_sim.base.errors import EgressSimError, LimitExceeded, WorkspaceFileError
+from egress_sim.base.findings import WorkspaceInvalid
 from egress_sim.model import read_workspace, workspace_from_document
 
 GOOD = """\

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from egress_sim.evaluate import Verdicts
+from egress_sim.evaluation.evaluate import Verdicts
 from egress_sim.flows.schema import FlowBatch
-from egress_sim.summary import MAX_LABEL_VALUES, EvaluationSummary
-from egress_sim.verdicts import Reason
+from egress_sim.evaluation.summary import MAX_LABEL_VALUES, EvaluationSummary
+from egress_sim.flows.verdicts import Reason
 
 
 def batch_and_verdicts(n: int) -> tuple[FlowBatch, Verdicts]:

@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from egress_sim.compile import compile_rules
-from egress_sim.describe import rules_understood
-from egress_sim.findings import WorkspaceInvalid
+from egress_sim.ruletable.compile import compile_rules
+from egress_sim.app.describe import rules_understood
+from egress_sim.base.findings import WorkspaceInvalid
 from egress_sim.model import detect_form, read_workspace
-from egress_sim.validate import validate_workspace
+from egress_sim.app.validate import validate_workspace
 
 SUB = "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg/providers"
 LAKE = f"{SUB}/Microsoft.Storage/storageAccounts/lake"

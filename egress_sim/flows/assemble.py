@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numba
 
-from ..verdicts import Reason
+from .verdicts import Reason
 
 MISSING, INVALID = -2, -1  # parse results of an empty cell and of a bad one (also ``schema``'s codes)
 DEST_NONE, DEST_VALID, DEST_INVALID = 0, 1, 2  # per unique ``dst_ip`` cell

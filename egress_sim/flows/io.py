@@ -37,8 +37,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..errors import FlowInputError, OutputFileError
-from ..outputs import Outputs
+from ..base.errors import FlowInputError, OutputFileError
+from ..base.outputs import Outputs
 from .csvrows import CsvBlock, Records, duplicated, header_names, parse_block
 from .schema import check_flow_schema
 from .spreadsheet import neutralise_frame, neutralise_table
@@ -216,7 +216,7 @@ def read_flows(path: str | Path) -> pd.DataFrame:
 
 
 class _OutputFile:
-    """A file written in a ``with`` block through ``egress_sim.outputs``: its bytes go to a hidden temporary,
+    """A file written in a ``with`` block through ``egress_sim.base.outputs``: its bytes go to a hidden temporary,
     renamed onto the name asked for when the block succeeds, removed when it fails or is interrupted; a file
     already standing at that name is replaced only by a complete one. Given the command's ``Outputs``, the
     writer only fills its temporary, and the command publishes all its files together at its end."""

@@ -35,12 +35,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import FlowInputError
-from ..ipnum import BLANKS, parse_ip_array
-from ..limits import DISTINCT_VALUES_PER_SLICE
+from ..base.errors import FlowInputError
+from ..net.ipnum import BLANKS, parse_ip_array
+from ..base.limits import DISTINCT_VALUES_PER_SLICE
 from ..model.enums import ComputeType, Protocol
 from ..model.hostnames import try_normalize_host
-from ..verdicts import Reason
+from .verdicts import Reason
 from .assemble import DEST_INVALID, DEST_NONE, DEST_VALID, INVALID, MISSING, assemble
 
 FLOW_COLUMNS: tuple[str, ...] = (

@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from ..errors import ModelError
+from ..base.errors import ModelError
 from .enums import IsolationMode, OutboundRuleType
 from .network import ManagedNetwork, ManagedNetworkProvisionStatus, Workspace
 from .rules import AnyRule, FqdnDestination, PrivateEndpointDestination, ServiceTagDestination

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-from ..errors import ModelError
+from ..base.errors import ModelError
 
 
 def _fold(text: str) -> str:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import WorkspaceFileError
-from ..findings import Finding, WorkspaceInvalid
-from ..yamlfile import read_document
+from ..base.errors import WorkspaceFileError
+from ..base.findings import Finding, WorkspaceInvalid
+from ..base.yamlfile import read_document
 from .network import Workspace
 from .rest_io import (
     MANAGED_NETWORK_RESOURCE_TYPE,

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from ..errors import ModelError
+from ..base.errors import ModelError
 
 _LABEL_CHARS = re.compile(r"^[a-z0-9_-]+$")
 _PLAIN_HOST = re.compile(r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}")  # the common case, checked in one match

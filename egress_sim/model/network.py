@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ModelError
+from ..base.errors import ModelError
 from .enums import FirewallSku, IsolationMode, OutboundRuleType, RuleStatus
 from .rules import AnyRule, FqdnDestination, PrivateEndpointDestination, ServiceTagDestination
 

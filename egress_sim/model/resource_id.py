@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import ModelError
+from ..base.errors import ModelError
 
 _SEGMENT = re.compile(r"^[^/\s]+$")
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..errors import ModelError
+from ..base.errors import ModelError
 from .enums import OutboundRuleCategory, OutboundRuleType, Protocol, RuleStatus
 from .hostnames import FqdnPattern, normalize_host, parse_fqdn_list
 from .ports import PortRanges

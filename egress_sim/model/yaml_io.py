@@ -15,9 +15,9 @@ from typing import IO, Any
 
 import yaml
 
-from ..errors import ModelError
-from ..findings import Finding, WorkspaceInvalid
-from ..limits import MAX_RULES_PER_WORKSPACE
+from ..base.errors import ModelError
+from ..base.findings import Finding, WorkspaceInvalid
+from ..base.limits import MAX_RULES_PER_WORKSPACE
 from .enums import IsolationMode, OutboundRuleType
 from .keys import (
     DEPRECATED_DESTINATION_KEYS,

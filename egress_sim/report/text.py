@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..reference import Decision
-from ..summary import EvaluationSummary
-from ..verdicts import Reason
+from ..evaluation.reference import Decision
+from ..evaluation.summary import EvaluationSummary
+from ..flows.verdicts import Reason
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align_right: Sequence[bool] | None = None) -> str:

@@ -1,0 +1,484 @@
+"""Replay recorded connection logs against a rule table: read, identify the compute, evaluate, write, count.
+
+Every record read is accounted for exactly once, and the totals are checked before returning:
+
+    read = evaluated + skipped + rejected
+
+``skipped`` are records deliberately not evaluated (inbound traffic, log lines that are not connections);
+``rejected`` are records a reader could not understand plus flows the evaluator could not judge (a bad cell,
+a source address no inventory entry owns). Logs stream through in chunks of ``chunk_rows`` flows, so memory
+does not grow with the input (the Zeek reader holds a conn log's ssl/http/dns companions while reading it).
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..ruletable.compile import RuleTable
+from ..base.errors import FlowInputError, OutputFileError
+from ..evaluation.evaluate import evaluate, with_verdicts
+from ..logs.registry import Listing, detect, list_inputs, reader_named
+from ..logs.inventory import Inventory
+from ..flows.io import FlowWriter, table_format
+from ..logs.common import RecordLedger, Sample, StrictInputError, UnreadableFileError, arrow_to_frame
+from ..flows.schema import FlowBatch
+from ..model import ComputeType
+from ..base.outputs import Outputs, check_outputs, staged
+from ..evaluation.summary import EvaluationSummary
+from ..flows.verdicts import Reason, Verdict
+
+# The verdict file's columns, whatever the log format (a format that lacks one leaves it empty).
+REPLAY_COLUMNS: tuple[str, ...] = (
+    "ts", "source", "compute_type", "compute_name", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn",
+    "bytes_out", "bytes_in", "observed_action", "name_logged",
+)
+EVALUATOR_SAMPLES_PER_REASON = 20
+REPLAY_CHUNK_ROWS = 250_000  # log rows carry more text (the source of each record) than flow-table rows
+INBOUND_BY_INVENTORY = "inbound_by_inventory"
+NAMED_LOOPS = 20  # symlink loops named one by one in the warnings; more are counted together
+
+
+@dataclass
+class FileReport:
+    path: str
+    format: str
+    read: int = 0
+    skipped: int = 0
+    rejected: int = 0  # by the reader; the evaluator's rejections are counted per reason in the evaluation
+
+
+@dataclass
+class ReplayReport:
+    files: list[FileReport]
+    ledger: RecordLedger
+    evaluation: EvaluationSummary
+    observed: Counter = field(default_factory=Counter)  # (observed_action, simulated verdict) -> flows
+    evaluator_samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        verdicts = self.evaluation.by_verdict()
+        return {
+            "read": self.ledger.records_read,
+            "evaluated": verdicts["allow"] + verdicts["deny"],
+            "skipped": self.ledger.total_skipped,
+            "rejected": self.ledger.total_rejected + verdicts["rejected"],
+        }
+
+    def check(self) -> None:
+        t = self.totals
+        if t["read"] != t["evaluated"] + t["skipped"] + t["rejected"]:  # an internal invariant, not a user error
+            raise AssertionError(f"replay totals do not add up: {t}")
+
+    def rejected_by_reason(self) -> dict[str, int]:
+        out = Counter(self.ledger.rejected)
+        for reason, n in self.evaluation.by_reason().items():
+            if Reason[reason.upper()].verdict is Verdict.REJECTED:
+                out[reason] += n
+        return dict(out.most_common())
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "totals": self.totals,
+            "skipped": dict(self.ledger.skipped.most_common()),
+            "warnings": dict(self.ledger.notes.most_common()),
+            "rejected": self.rejected_by_reason(),
+            "files": [vars(f) for f in self.files],
+            "observed_vs_simulated": [{"observed": o, "simulated": v, "flows": n} for (o, v), n in sorted(self.observed.items())],
+            **self.evaluation.to_dict(),
+        }
+
+
+def replay(
+    table: RuleTable,
+    inputs: list[str],
+    out_path: str | Path,
+    inventory: Inventory | None = None,
+    default_compute: ComputeType | str | None = None,
+    log_format: str | None = None,
+    strict: bool = False,
+    chunk_rows: int = REPLAY_CHUNK_ROWS,
+    rejects_path: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Evaluate every flow in the logs under ``table``; write verdicts to ``out_path``, rejects to ``rejects_path``.
+
+    Both outputs are checked before any log is opened (a log named explicitly that is one of them is refused;
+    one found in a replayed directory or by a pattern is passed over), and both appear only once the whole
+    replay has succeeded: a failure or an interrupt leaves the files standing at those names as they were."""
+    own = tuple(p for p in (out_path, rejects_path) if p is not None)
+    check_replay_outputs(own, inputs)
+    with Outputs(own, inputs=inputs) as outputs:
+        report = _replay(table, inputs, out_path, inventory, default_compute, log_format, strict, chunk_rows, own,
+                         outputs, progress)
+        if rejects_path is not None:
+            write_rejects(report, rejects_path, outputs)
+    return report
+
+
+def _replay(table: RuleTable, inputs: list[str], out_path: str | Path, inventory: Inventory | None,
+            default_compute: ComputeType | str | None, log_format: str | None, strict: bool, chunk_rows: int,
+            own: tuple[str | Path, ...], outputs: Outputs, progress: Callable[[int], None] | None) -> ReplayReport:
+    listing = list_inputs(inputs, exclude=own)  # never re-read our own output
+    forced = reader_named(log_format) if log_format else None
+    ledger = RecordLedger(strict=strict)
+    report = ReplayReport([], ledger, EvaluationSummary())
+    _account_for_listing(listing, report)
+    pending = _Pending()
+    with FlowWriter(out_path, outputs) as writer:
+        for log in listing.files:
+            try:
+                reader = forced or detect(log)
+            except UnreadableFileError as exc:
+                if log.named:
+                    raise
+                _reject_unreadable(report, log.name, str(exc))
+                if progress is not None:
+                    progress(log.size)
+                continue
+            except FlowInputError:
+                if log.named:
+                    raise
+                ledger.note("files in no known log format, passed over")
+                report.files.append(FileReport(log.name, "unrecognised"))
+                if progress is not None:
+                    progress(log.size)
+                continue
+            file_report = FileReport(log.name, reader.name)
+            report.files.append(file_report)
+            before = (ledger.records_read, _reader_skips(ledger), ledger.total_rejected)
+            reported = 0
+            try:
+                read = getattr(reader, "read_tables", reader.read_chunks)
+                for chunk in read(log, ledger, chunk_rows):
+                    if len(chunk):
+                        pending.add(chunk, file_report, getattr(reader, "names_logged", True))
+                    if pending.rows >= chunk_rows or (strict and pending.rows):
+                        _evaluate_pending(table, pending, inventory, default_compute, report, writer, strict)
+                    if progress is not None and log.consumed > reported:
+                        progress(log.consumed - reported)
+                        reported = log.consumed
+                broken = f"the gzip stream breaks off after {log.consumed:,} bytes ({log.cut})" if log.cut else None
+                reason = "unreadable_rest_of_file"
+            except StrictInputError:
+                raise
+            except UnreadableFileError as exc:  # gone or locked between listing and reading
+                if log.named:
+                    raise
+                broken, reason = str(exc), "unreadable_file"
+            except (FlowInputError, OSError, EOFError, zlib.error, UnicodeError) as exc:
+                if log.named and isinstance(exc, FlowInputError):
+                    raise  # a file the user named that cannot be read as its format (a duplicated header, ...)
+                broken, reason = _first_line(exc), "unreadable_rest_of_file"
+            if broken is not None:
+                # What came before the break was replayed; the unknown rest counts as one rejected record, and
+                # the replay goes on with the next file (found in a directory, or cut off mid-stream).
+                ledger.read()
+                ledger.reject(reason, log.name, broken)
+            file_report.read = ledger.records_read - before[0]
+            file_report.skipped += _reader_skips(ledger) - before[1]
+            file_report.rejected = ledger.total_rejected - before[2]
+            if progress is not None and log.size > reported:
+                progress(log.size - reported)
+        if pending.rows:
+            _evaluate_pending(table, pending, inventory, default_compute, report, writer, strict)
+    report.check()
+    return report
+
+
+VERDICT_COLUMNS = {"verdict", "reason", "rule"}
+REJECT_KEYS = {"reason", "where", "record"}
+_HEAD_BYTES = 1 << 16
+
+
+def check_replay_outputs(outputs: Iterable[str | Path | None], logs: Iterable[str],
+                         other_inputs: Iterable[str | Path | None] = ()) -> None:
+    """Before any work: ``check_outputs`` (no output is a log named explicitly, or another input), and no
+    output is a log the replay would find in a directory or by a pattern."""
+    outputs, logs = tuple(p for p in outputs if p is not None), list(logs)
+    check_outputs(outputs, inputs=[*logs, *other_inputs])
+    refuse_writing_over_a_log(outputs, logs)
+
+
+def refuse_writing_over_a_log(outputs: tuple[str | Path, ...], inputs: list[str]) -> None:
+    """An output standing inside a replayed directory (or matched by a replayed pattern) is passed over by the
+    replay, as an earlier run's verdicts or rejects should be; but if it is not one, it is somebody's log,
+    and replacing it would lose it: refuse. (A log named explicitly is refused by ``check_outputs``.)"""
+    for out in map(Path, outputs):
+        if not out.is_file() or _earlier_replay_output(out):
+            continue
+        for item in inputs:
+            if _reaches(item, out):
+                raise OutputFileError(
+                    f"{out}: is a file the replay of {item} would read, not an earlier verdict or rejects file; "
+                    f"write the output elsewhere", file=str(out))
+
+
+def _reaches(item: str, out: Path) -> bool:
+    """Whether expanding ``item`` (a directory or a pattern) finds ``out``."""
+    path = Path(item)
+    try:
+        if path.is_dir():
+            return Path(os.path.realpath(out)).is_relative_to(os.path.realpath(path))
+        if any(ch in item for ch in "*?["):
+            return any(os.path.samefile(found, out) for found in glob.glob(item, recursive=True)
+                       if os.path.isfile(found))
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _earlier_replay_output(path: Path) -> bool:
+    """An empty file, a verdict file (CSV, CSV.gz or Parquet with verdict, reason and rule columns) or a
+    rejects file (JSON lines of reason, where, record): what replay writes, safe to replace."""
+    try:
+        if path.stat().st_size == 0:
+            return True
+        if table_format_or_none(path) == "parquet":
+            return VERDICT_COLUMNS <= set(pq.read_schema(path).names)
+        with open(path, "rb") as raw:
+            head = raw.read(_HEAD_BYTES)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as unzipped:
+                head = unzipped.read(_HEAD_BYTES)
+        first = head.split(b"\n", 1)[0].decode("utf-8").strip()
+        if first.startswith("{"):
+            return REJECT_KEYS <= set(json.loads(first))
+        return VERDICT_COLUMNS <= {field.strip().strip('"') for field in first.split(",")}
+    except (OSError, ValueError, EOFError, zlib.error, pa.ArrowException, TypeError):
+        return False
+
+
+def table_format_or_none(path: Path) -> str | None:
+    try:
+        return table_format(path)
+    except FlowInputError:
+        return None
+
+
+def total_size(inputs: list[str]) -> int:
+    return sum(f.size for f in list_inputs(inputs).files)
+
+
+def _account_for_listing(listing: Listing, report: ReplayReport) -> None:
+    """What the walk over the inputs could not take, made visible: a symlink loop is a warning naming the link
+    (its directory is read once, by its other path: no record is lost); an entry that could not be listed or
+    read is one rejected record, ``unreadable_file``, named in the files table and the rejects."""
+    for number, (link, target) in enumerate(listing.loops):
+        if number < NAMED_LOOPS:
+            report.ledger.note(f"symlink loop not followed: {link} leads back to {target}")
+        else:
+            report.ledger.note("more symlink loops not followed (not named)")
+    for path, why in listing.unreadable:
+        _reject_unreadable(report, path, f"{path}: cannot read: {why}")
+
+
+def _reject_unreadable(report: ReplayReport, path: str, why: str) -> None:
+    """A file or directory that could not be read at all: one rejected record, with the file named."""
+    report.ledger.read()
+    report.ledger.reject("unreadable_file", path, why)
+    report.files.append(FileReport(path, "unreadable", read=1, rejected=1))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _reader_skips(ledger: RecordLedger) -> int:
+    """Records the readers skipped (the inventory's skips are counted per file when flows are evaluated)."""
+    return ledger.total_skipped - ledger.skipped[INBOUND_BY_INVENTORY]
+
+
+@dataclass
+class _Pending:
+    """Reader chunks not yet evaluated. Small files (an NSG blob per NIC and hour holds a few hundred tuples)
+    are gathered into chunks of about ``chunk_rows`` flows first: preparing and evaluating a chunk has a fixed
+    cost of milliseconds, which per file made a directory of small blobs ~5x slower than one big file."""
+
+    frames: list[pd.DataFrame | pa.Table] = field(default_factory=list)
+    files: list[FileReport] = field(default_factory=list)  # the file each frame came from
+    names_logged: list[bool] = field(default_factory=list)  # whether that file's format records host names
+    rows: int = 0
+
+    def add(self, chunk: pd.DataFrame | pa.Table, file: FileReport, names_logged: bool) -> None:
+        self.frames.append(chunk)
+        self.files.append(file)
+        self.names_logged.append(names_logged)
+        self.rows += len(chunk)
+
+    def take(self) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[FileReport], np.ndarray]:
+        """The rows in one frame, with per row: the position of its file in the returned list, whether its
+        format records host names, and whether its chunk carried no compute type at all (a format without
+        one, such as NSG logs, as opposed to a table with some cells empty)."""
+        sizes = [len(f) for f in self.frames]
+        no_compute = np.repeat([_lacks_compute(c) for c in self.frames], sizes).astype(bool)
+        frame = _one_frame(self.frames)
+        files = list({id(f): f for f in self.files}.values())
+        position = {id(f): i for i, f in enumerate(files)}
+        file_of = np.repeat([position[id(f)] for f in self.files], sizes)
+        names_logged = np.repeat(self.names_logged, sizes).astype(bool)
+        self.frames, self.files, self.names_logged, self.rows = [], [], [], 0
+        return frame.reset_index(drop=True), file_of, names_logged, files, no_compute
+
+
+def _lacks_compute(chunk: pd.DataFrame | pa.Table) -> bool:
+    """No compute type in any row: the format has none (NSG logs), unlike a table with some cells empty."""
+    if isinstance(chunk, pa.Table):
+        return "compute_type" not in chunk.column_names or chunk.column("compute_type").null_count == chunk.num_rows
+    return "compute_type" not in chunk.columns or bool(chunk["compute_type"].isna().all())
+
+
+def _one_frame(chunks: list[pd.DataFrame | pa.Table]) -> pd.DataFrame:
+    """The chunks as one pandas frame; runs of Arrow tables are concatenated before converting, once."""
+    frames, tables = [], []
+    for chunk in [*chunks, None]:
+        if isinstance(chunk, pa.Table):
+            tables.append(chunk)
+            continue
+        if tables:
+            frames.append(arrow_to_frame(pa.concat_tables(tables, promote_options="permissive")))
+            tables = []
+        if chunk is not None:
+            frames.append(chunk)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _evaluate_pending(table: RuleTable, pending: _Pending, inventory: Inventory | None,
+                      default_compute: ComputeType | str | None, report: ReplayReport, writer: FlowWriter,
+                      strict: bool) -> None:
+    """Prepare the gathered chunks once (replay columns, computes identified, inbound flows skipped and
+    counted against their file), evaluate them, count and write."""
+    chunk, file_of, names_logged, files, no_compute = pending.take()
+    chunk = _normalized(chunk)
+    if inventory is not None:
+        inbound, unknown = _identify_computes(chunk, inventory)
+        if inbound.any():
+            report.ledger.skip(INBOUND_BY_INVENTORY, int(inbound.sum()))
+            for position, n in enumerate(np.bincount(file_of[inbound], minlength=len(files)).tolist()):
+                files[position].skipped += n
+            keep = ~inbound
+            chunk, unknown = chunk.loc[keep].reset_index(drop=True), unknown[keep]
+            names_logged, no_compute = names_logged[keep], no_compute[keep]
+            if not len(chunk):
+                return
+    else:
+        unknown = no_compute if default_compute is None else np.zeros(len(chunk), dtype=bool)
+    if default_compute is not None and no_compute.any():
+        fill = ComputeType.parse(default_compute).yaml
+        chunk["compute_type"] = np.where(no_compute & chunk["compute_type"].isna().to_numpy(), fill,
+                                         chunk["compute_type"].to_numpy(dtype=object))
+    batch = FlowBatch.from_frame(chunk, None, unknown, names_logged)  # a name_logged cell says, else the format
+    verdicts = evaluate(table, batch)
+    rejected = verdicts.verdict == Verdict.REJECTED
+    if rejected.any():
+        _sample_rejections(chunk, verdicts.reason, rejected, report, strict)
+    report.evaluation.add(batch, verdicts)
+    _count_observed(chunk, verdicts, report.observed)
+    out = chunk.assign(dst_port=whole_numbers(chunk["dst_port"]), name_logged=batch.name_logged)
+    writer.write(with_verdicts(out, verdicts.to_frame()))
+
+
+def whole_numbers(values: pd.Series) -> pd.Series:
+    """``Int64`` of the cells that are whole numbers, empty elsewhere, never an error: a port the evaluator
+    rejected (``443.5``, ``https``) is written as an empty cell beside its ``invalid_dst_port`` verdict
+    (casting it raised ``TypeError: cannot safely cast`` after the verdicts were counted)."""
+    if pd.api.types.is_signed_integer_dtype(values.dtype):  # what the log readers give: exact and fast
+        return values.astype("Int64")
+    numbers = values if pd.api.types.is_float_dtype(values.dtype) else pd.to_numeric(values.astype(object),
+                                                                                     errors="coerce")
+    if pd.api.types.is_signed_integer_dtype(numbers.dtype):
+        return numbers.astype("Int64")
+    floats = numbers.to_numpy(dtype=float, na_value=np.nan)
+    whole = np.isfinite(floats) & (np.abs(floats) < 2.0**63) & (np.mod(floats, 1) == 0)
+    return pd.Series(pd.array(np.where(whole, floats, 0).astype(np.int64), dtype="Int64"),
+                     index=values.index).mask(~whole)
+
+
+def _count_observed(chunk: pd.DataFrame, verdicts, observed: Counter) -> None:
+    """What the real device decided, for the flows whose log says, against the simulated verdict."""
+    said = chunk["observed_action"].notna().to_numpy()
+    if not said.any():
+        return
+    codes, labels = pd.factorize(chunk["observed_action"][said])
+    combined = codes.astype(np.int64) * 3 + verdicts.verdict[said].astype(np.int64)
+    counts = np.bincount(combined, minlength=3 * len(labels))
+    for value in np.flatnonzero(counts):
+        observed[(str(labels[value // 3]), Verdict(int(value % 3)).label)] += int(counts[value])
+
+
+def _normalized(chunk: pd.DataFrame) -> pd.DataFrame:
+    """The fixed replay columns with fixed types, so every chunk of every format writes the same schema.
+
+    ``dst_port`` keeps what the log said until the evaluator has judged it (a bad port is named precisely)."""
+    out = {}
+    for column in REPLAY_COLUMNS:
+        values = chunk[column] if column in chunk.columns else pd.Series(None, index=chunk.index, dtype=object)
+        if column == "ts":
+            out[column] = values if isinstance(values.dtype, pd.DatetimeTZDtype) else pd.to_datetime(
+                values, utc=True, errors="coerce")
+        elif column in ("bytes_out", "bytes_in"):
+            out[column] = whole_numbers(values)  # the readers checked them: what is not whole was rejected
+        elif column == "dst_port":
+            out[column] = values
+        elif isinstance(values.dtype, (pd.CategoricalDtype, pd.StringDtype)):
+            out[column] = values  # already text with proper missing cells: converting costs ~40% of a replay
+        else:
+            out[column] = values.astype(object).where(values.notna(), None)
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def _identify_computes(chunk: pd.DataFrame, inventory: Inventory) -> tuple[np.ndarray, np.ndarray]:
+    """Fill compute type and name from the inventory (in place); return which flows come *into* a known compute
+    from outside (to skip) and which come from a source no entry owns and carry no compute type (unknown)."""
+    types, names, known = inventory.lookup(chunk["src_ip"])
+    _, _, dst_known = inventory.lookup(chunk["dst_ip"])
+    has_type = chunk["compute_type"].notna().to_numpy()
+    chunk["compute_type"] = np.where(has_type, chunk["compute_type"].to_numpy(dtype=object), types)
+    chunk["compute_name"] = np.where(chunk["compute_name"].notna().to_numpy(), chunk["compute_name"].to_numpy(dtype=object), names)
+    return ~known & dst_known, ~known & ~has_type
+
+
+def _sample_rejections(chunk: pd.DataFrame, reasons: np.ndarray, rejected: np.ndarray, report: ReplayReport,
+                       strict: bool) -> None:
+    """Keep the first few rows of each rejection reason; the first rejected row stops a strict replay."""
+
+    def describe(position: int) -> tuple[str, str]:
+        row = chunk.iloc[position]
+        where = str(row["source"]) if row["source"] is not None else "flow"
+        return where, ",".join("" if pd.isna(v) else str(v) for v in row.tolist())
+
+    if strict:
+        first = int(np.flatnonzero(rejected)[0])
+        where, text = describe(first)
+        raise StrictInputError(f"{where}: {Reason(int(reasons[first])).code.replace('_', ' ')}: {text[:200]}")
+    for code in np.unique(reasons[rejected]):
+        reason = Reason(int(code)).code
+        wanted = EVALUATOR_SAMPLES_PER_REASON - sum(1 for s in report.evaluator_samples if s.reason == reason)
+        for position in np.flatnonzero(reasons == code)[:max(wanted, 0)]:
+            where, text = describe(int(position))
+            report.evaluator_samples.append(Sample(reason, where, text))
+
+
+def write_rejects(report: ReplayReport, path: str | Path, outputs: Outputs | None = None) -> int:
+    """Samples of every rejection reason, as JSON lines: reason, where (file:line or file@offset), record.
+
+    Nothing rejected: an empty file, so a file standing at ``path`` from before is replaced like any output,
+    never just removed, and an earlier run's samples cannot pass for this run's."""
+    samples = [*report.ledger.samples, *report.evaluator_samples]
+    with staged(outputs, [path]) as files:
+        files.write_text(path, "".join(json.dumps(sample.to_dict()) + "\n" for sample in samples))
+    return len(samples)
