@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 
 from egress_sim.logs import awsvpc
 from egress_sim.logs.awsvpc import READER
-from egress_sim.logs.common import LogFile, RecordLedger, StrictInputError, ip_cells
+from egress_sim.logs.cells import ip_cells
+from egress_sim.logs.files import LogFile
+from egress_sim.logs.ledger import RecordLedger, StrictInputError
 from egress_sim.flows.schema import FlowBatch
 
 DATA = Path(__file__).parent / "data" / "logs" / "awsvpc"

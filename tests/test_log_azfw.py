@@ -17,7 +17,8 @@ import pytest
 
 from egress_sim.logs import azfw
 from egress_sim.logs.azfw import COLUMNS, READER
-from egress_sim.logs.common import LogFile, RecordLedger, StrictInputError
+from egress_sim.logs.files import LogFile
+from egress_sim.logs.ledger import RecordLedger, StrictInputError
 from egress_sim.flows.schema import FlowBatch
 
 DATA = Path(__file__).parent / "data" / "logs" / "azfw"

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from egress_sim.logs import azure_flowlogs
 from egress_sim.logs.azure_flowlogs import NSG_READER, VNET_READER
-from egress_sim.logs.common import LogFile, RecordLedger, StrictInputError
+from egress_sim.logs.files import LogFile
+from egress_sim.logs.ledger import RecordLedger, StrictInputError
 from egress_sim.flows.schema import FlowBatch
 
 LOGS = Path(__file__).parent / "data" / "logs"

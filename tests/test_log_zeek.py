@@ -22,7 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress_sim.logs.common import LogFile, RecordLedger, StrictInputError
+from egress_sim.logs.files import LogFile
+
+from egress_sim.logs.ledger import RecordLedger, StrictInputError
 from egress_sim.flows.schema import FlowBatch
 from egress_sim.logs.zeek import COMPANION_READER, READER, companion_paths
 

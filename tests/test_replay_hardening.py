@@ -21,7 +21,8 @@ from egress_sim.base.errors import EgressSimError, FlowInputError, LimitExceeded
 from egress_sim.logs import azure_flowlogs
 from egress_sim.logs.azure_flowlogs import NSG_READER
 from egress_sim.logs.registry import detect, list_inputs, readers
-from egress_sim.logs.common import LogFile, RecordLedger
+from egress_sim.logs.files import LogFile
+from egress_sim.logs.ledger import RecordLedger
 from egress_sim.logs.azfw import READER as AZFW_READER
 from egress_sim.logs.tables import CSV_READER
 from egress_sim.logs.zeek import READER as ZEEK_READER
@@ -143,7 +144,7 @@ def _deny(monkeypatch, victim: Path, call: str) -> None:
                 raise PermissionError(13, "Permission denied", str(file))
             return real_open(file, *args, **kwargs)
 
-        monkeypatch.setattr("egress_sim.logs.common.open", guarded, raising=False)
+        monkeypatch.setattr("egress_sim.logs.files.open", guarded, raising=False)
 
 
 def test_an_unreadable_subdirectory_is_one_named_rejected_record(table, tmp_path, monkeypatch):

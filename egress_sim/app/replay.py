@@ -33,7 +33,9 @@ from ..evaluation.evaluate import evaluate, with_verdicts
 from ..logs.registry import Listing, detect, list_inputs, reader_named
 from ..logs.inventory import Inventory
 from ..flows.io import FlowWriter, table_format
-from ..logs.common import RecordLedger, Sample, StrictInputError, UnreadableFileError, arrow_to_frame
+from ..logs.cells import arrow_to_frame
+from ..logs.files import UnreadableFileError
+from ..logs.ledger import RecordLedger, Sample, StrictInputError
 from ..flows.schema import FlowBatch
 from ..model import ComputeType
 from ..base.outputs import Outputs, check_outputs, staged

@@ -84,7 +84,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..base.errors import FlowInputError
-from .common import SAMPLES_PER_REASON, LogFile, RecordLedger, ip_cells
+from .cells import ip_cells
+from .files import LogFile
+from .ledger import SAMPLES_PER_REASON, RecordLedger
 
 DEFAULT_FIELDS: tuple[str, ...] = (
     "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",

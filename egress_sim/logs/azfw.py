@@ -90,7 +90,10 @@ import pyarrow.json as pajson
 
 from ..model.hostnames import try_normalize_host
 from ..net.ipnum import IPV4_PATTERN
-from .common import LogFile, LongLineHandler, RecordLedger, is_ip_text, loads, raw_decode, rejects_long_lines
+from .cells import is_ip_text
+from .files import LogFile, LongLineHandler
+from .jsonrecords import loads, raw_decode
+from .ledger import RecordLedger, rejects_long_lines
 
 COLUMNS: tuple[str, ...] = ("ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged", "observed_action",
                             "source")

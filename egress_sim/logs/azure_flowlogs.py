@@ -77,7 +77,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..base import limits
-from .common import LogFile, RecordLedger, arrow_to_frame, ip_cells, raw_decode
+from .cells import arrow_to_frame, ip_cells
+from .files import LogFile
+from .jsonrecords import raw_decode
+from .ledger import RecordLedger
 
 BLOCK_CHARS = 4 * 1024 * 1024  # bytes read per refill of the decode buffer
 N_FIELDS = 13  # a tuple once normalised (NSG version 1 tuples are padded with five empty fields)

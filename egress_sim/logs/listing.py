@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..base import limits
 from ..base.errors import FlowInputError, LimitExceeded
-from .common import LogFile
+from .files import LogFile
 
 
 @dataclass

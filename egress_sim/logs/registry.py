@@ -11,7 +11,8 @@ import importlib
 
 from ..base.errors import FlowInputError
 from .listing import Listing, expand_inputs, file_identity, list_inputs
-from .common import LogFile, LogReader
+from .files import LogFile
+from .format import LogReader
 
 __all__ = ["Listing", "detect", "expand_inputs", "file_identity", "format_names", "list_inputs", "reader_named",
            "readers"]

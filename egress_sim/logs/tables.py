@@ -26,7 +26,8 @@ import pyarrow as pa
 
 from ..base.errors import FlowInputError
 from ..flows.csvrows import Records, duplicated, header_names, parse_block
-from .common import LogFile, RecordLedger, rejects_long_lines
+from .files import LogFile
+from .ledger import RecordLedger, rejects_long_lines
 from ..flows.io import open_parquet
 from ..flows.schema import REQUIRED_COLUMNS, check_flow_schema
 

@@ -81,7 +81,10 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from ..model.hostnames import try_normalize_host
-from .common import LogFile, LongLineHandler, RecordLedger, ip_cells, loads, rejects_long_lines
+from .cells import ip_cells
+from .files import LogFile, LongLineHandler
+from .jsonrecords import loads
+from .ledger import RecordLedger, rejects_long_lines
 
 _NEWLINE = 10
 _HASH = ord("#")

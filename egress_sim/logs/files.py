@@ -1,51 +1,26 @@
-"""What every connection-log reader shares: opening files (gzip or not), counting records, keeping bad ones.
-
-A reader (one module per format: ``azure_flowlogs``, ``azfw``, ``zeek``, ``awsvpc``, ``tables``) turns a log file into
-chunks of flows in the flow schema, and accounts for every record it reads in a ``RecordLedger``:
-
-* each record it reads:          ``ledger.read()``
-* a record it deliberately drops (inbound tuple, a log line that is not a connection): ``ledger.skip(reason)``
-* a record it cannot understand: ``ledger.reject(reason, where, text)`` (``where`` = ``file:line`` or
-  ``file@byte``); with ``strict`` this raises ``StrictInputError`` naming the place
-
-and emits exactly one flow for every other record. So at the end ``read = flows emitted + skipped +
-rejected``, and with the evaluator's own rejections: ``read = evaluated + skipped + rejected``.
-
-Flows come out as DataFrames with the flow-schema columns the format knows (``ts``, ``src_ip``, ``dst_ip``,
-``dst_port``, ``protocol``, ``fqdn``, ``bytes_out``, ``bytes_in``; ``compute_type`` / ``compute_name`` only
-when the log itself says), plus ``source`` (``file:line`` or ``file@byte`` of the record) for tracing a
-verdict back to its log line.
-"""
+"""Opening a log file: gzip by its magic bytes (a cut stream ends where it breaks, and says why), bytes counted
+for the progress bar, over-long lines blanked before they reach a reader, the first bytes for format detection."""
 
 from __future__ import annotations
 
 import gzip
 import io
-import json
-import ipaddress
 import zlib
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, TextIO
+from typing import BinaryIO, TextIO
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..base import limits
 from ..base.errors import FlowInputError
-from ..net.ipnum import IPV4_PATTERN
+
 
 GZIP_MAGIC = b"\x1f\x8b"
+
+
 HEAD_BYTES = 64 * 1024  # what format detection looks at (decompressed)
-SAMPLES_PER_REASON = 20
-
-
-class StrictInputError(FlowInputError):
-    """``--strict``: the first bad record stops the replay; the message names the file and line or offset."""
 
 
 class UnreadableFileError(FlowInputError):
@@ -290,149 +265,3 @@ class LogFile:
         except OSError as exc:
             raise UnreadableFileError(f"{self.name}: cannot read: {exc.strerror or exc}", file=self.name) from None
         return b"".join(parts)
-
-
-@dataclass
-class Sample:
-    reason: str
-    where: str
-    text: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "where": self.where, "record": self.text}
-
-
-@dataclass
-class RecordLedger:
-    """Counts of records read, skipped and rejected (by reason), with a few samples of each rejection."""
-
-    strict: bool = False
-    records_read: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    rejected: Counter = field(default_factory=Counter)
-    samples: list[Sample] = field(default_factory=list)
-    notes: Counter = field(default_factory=Counter)  # problems that are not records (a companion's bad line)
-    _sampled: Counter = field(default_factory=Counter, repr=False)  # samples kept per reason
-
-    def read(self, n: int = 1) -> None:
-        self.records_read += n
-
-    def skip(self, reason: str, n: int = 1) -> None:
-        self.skipped[reason] += n
-
-    def reject(self, reason: str, where: str, text: str = "", n: int = 1) -> None:
-        if self.strict:
-            raise StrictInputError(f"{where}: {reason.replace('_', ' ')}{': ' + _clip(text) if text else ''}")
-        self.rejected[reason] += n
-        if self._sampled[reason] < SAMPLES_PER_REASON:
-            self._sampled[reason] += 1
-            self.samples.append(Sample(reason, where, _clip(text, 2000)))
-
-    def note(self, what: str, n: int = 1) -> None:
-        """Something worth telling that is not a record: it does not enter the totals."""
-        self.notes[what] += n
-
-    @property
-    def total_skipped(self) -> int:
-        return sum(self.skipped.values())
-
-    @property
-    def total_rejected(self) -> int:
-        return sum(self.rejected.values())
-
-
-def rejects_long_lines(log: LogFile, ledger: RecordLedger) -> LongLineHandler:
-    """A ``long_lines`` handler for a reader whose lines are records: each over-long line is one record, read and
-    rejected as ``line_too_long`` at ``file:line``."""
-
-    def reject(line: int, head: bytes) -> None:
-        ledger.read()
-        ledger.reject("line_too_long", f"{log.name}:{line}",
-                      f"over {limits.MAX_LINE_BYTES:,} bytes: {head.decode('utf-8', 'replace')}...")
-
-    return reject
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    text = text.replace("\n", "\\n")
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-class LogReader(Protocol):
-    """A log format: how to recognise it and how to read it."""
-
-    name: str  # as given to --format
-    description: str
-    # Optional ``names_logged = False``: the format never records host names, so a flow without one is "name
-    # not logged", not "sent without SNI" (readers whose records sometimes carry a name set a ``name_logged``
-    # column per row instead). Optional ``read_tables``: ``read_chunks`` as Arrow tables, which replay prefers
-    # (gathering many small files' tables costs less than a pandas frame per file).
-
-    def sniff(self, head: bytes, file_name: str) -> bool:
-        """Whether the first bytes of a (decompressed) file look like this format."""
-
-    def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
-        """Flows in the flow schema (plus ``source``), at most ``chunk_rows`` rows per chunk."""
-
-
-
-
-def is_ip_text(text: str) -> bool:
-    """Whether ``text`` is exactly an IPv4 or IPv6 address (no surrounding space), by :mod:`ipaddress`."""
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def ip_cells(column: pa.Array) -> np.ndarray:
-    """Which cells of a text column are IP addresses (null: False). Dotted quads by one regex over the column;
-    the rest that hold a colon (IPv6 candidates) by :mod:`ipaddress`, once per distinct value. A value without
-    a colon that is no dotted quad is never an address, so it is not looked at twice."""
-    quad = pc.fill_null(pc.match_substring_regex(column, IPV4_PATTERN), False).to_numpy(zero_copy_only=False)
-    colon = pc.fill_null(pc.match_substring(column, ":"), False).to_numpy(zero_copy_only=False)
-    rest = np.flatnonzero(~quad & colon)
-    if not len(rest):
-        return quad
-    candidates = column.take(pa.array(rest))
-    valid = [text for text in pc.unique(candidates).to_pylist() if is_ip_text(text)]
-    out = quad.copy()
-    if valid:
-        out[rest] = pc.fill_null(pc.is_in(candidates, value_set=pa.array(valid, pa.string())), False).to_numpy(
-            zero_copy_only=False)
-    return out
-
-
-def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
-    """A reader's Arrow table as the pandas frame ``read_chunks`` yields: 64-bit integer columns as nullable
-    ``Int64`` (byte counters may be missing), the rest as Arrow converts them."""
-    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, use_threads=False)
-
-
-def frame(rows: dict[str, list], columns: tuple[str, ...]) -> pd.DataFrame:
-    """A chunk from column lists (readers collect values per column, then build the frame once)."""
-    return pd.DataFrame({c: rows[c] for c in columns})
-
-
-def raw_decode(decoder: json.JSONDecoder, text: str, pos: int = 0) -> tuple[Any, int]:
-    """``decoder.raw_decode`` for hostile input: a value nested too deeply for Python's decoder (a
-    ``RecursionError``) is a ``json.JSONDecodeError`` like any other malformed value, so it is one reject."""
-    try:
-        return decoder.raw_decode(text, pos)
-    except RecursionError:
-        raise _too_deep(text, pos) from None
-
-
-def loads(text: str | bytes) -> Any:
-    """``json.loads`` with the same treatment of deep nesting as ``raw_decode``."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise _too_deep(text, 0) from None
-
-
-def _too_deep(text: str | bytes, pos: int) -> json.JSONDecodeError:
-    # JSONDecodeError counts lines in its document, which must be text
-    return json.JSONDecodeError("nested too deeply", text, pos) if isinstance(text, str) else \
-        json.JSONDecodeError("nested too deeply", "", 0)

@@ -1,0 +1,94 @@
+"""The ingestion engine's shared parts, each checked against a plain line-by-line reference on random input."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from egress_sim.logs.blocks import BOM, LineBlock, LongLine, line_blocks
+from egress_sim.logs.ledger import Outcomes, RecordLedger, SAMPLES_PER_REASON, StrictInputError
+
+
+def _reference_lines(data: bytes, limit: int) -> list[tuple[int, int, bytes | None]]:
+    """(number, offset, content) per line, content None for a line over ``limit`` bytes (without its newline)."""
+    start = len(BOM) if data.startswith(BOM) else 0
+    out, number = [], 1
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        content = data[start:end]
+        out.append((number, start, None if len(content.rstrip(b"\n")) > limit else content))
+        number, start = number + 1, end
+    return out
+
+
+def _engine_lines(data: bytes, block: int, limit: int, max_lines: int | None) -> list[tuple[int, int, bytes | None]]:
+    out = []
+    for item in line_blocks(io.BytesIO(data), block, max_lines, limit):
+        if isinstance(item, LongLine):
+            out.append((item.line, item.offset, None))
+            continue
+        assert isinstance(item, LineBlock) and (max_lines is None or item.n <= max_lines)
+        for i in range(item.n):
+            out.append((item.first_line + i, item.offset + int(item.starts[i]), item.span(i, i + 1)))
+    return out
+
+
+lines = st.lists(st.one_of(st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"x")),
+                           st.integers(20, 60).map(lambda n: b"L" * n)), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines, st.booleans(), st.booleans(), st.integers(1, 40), st.sampled_from([None, 1, 3]),
+       st.sampled_from([b"\n", b"\r\n"]))
+def test_line_blocks_give_every_line_once_with_its_number_and_offset(parts, bom, end_newline, block, max_lines, eol):
+    data = (BOM if bom else b"") + eol.join(parts) + (eol if end_newline and parts else b"")
+    assert _engine_lines(data, block, 16, max_lines) == _reference_lines(data, 16)
+
+
+def test_a_line_over_the_limit_is_never_held_whole():
+    data = b"a\n" + b"x" * 10_000_000 + b"\nb\n"
+    items = list(line_blocks(io.BytesIO(data), 1 << 16, None, 1000))
+    long = [i for i in items if isinstance(i, LongLine)]
+    assert [(i.line, i.offset, len(i.head)) for i in long] == [(2, 2, 200)]
+    assert [b.data for b in items if isinstance(b, LineBlock)] == [b"a\n", b"b\n"]
+
+
+OUTCOMES = Outcomes(skips=("inbound",), rejects=("bad_ip", "bad_port"))
+
+
+def _reference_ledger(codes: list[int], strict: bool = False) -> RecordLedger:
+    ledger = RecordLedger(strict=strict)
+    for i, code in enumerate(codes):
+        ledger.read()
+        if 1 <= code < OUTCOMES.first_reject:
+            ledger.skip(OUTCOMES.names[code])
+        elif code >= OUTCOMES.first_reject:
+            ledger.reject(OUTCOMES.names[code], f"f:{i}", f"row {i}")
+    return ledger
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 3), max_size=3 * SAMPLES_PER_REASON + 5), st.integers(0, 3))
+def test_outcomes_book_a_block_as_one_record_at_a_time_would(codes, blocks):
+    ledger = RecordLedger()
+    parts = np.array_split(np.array(codes, dtype=np.int64), blocks + 1)
+    base, flows = 0, []
+    for part in parts:
+        mask = OUTCOMES.account(ledger, part, lambda i, b=base: f"f:{b + i}", lambda i, b=base: f"row {b + i}")
+        flows.extend((np.flatnonzero(mask) + base).tolist())
+        base += len(part)
+    expected = _reference_ledger(codes)
+    assert flows == [i for i, c in enumerate(codes) if c == 0]
+    assert (ledger.records_read, ledger.skipped, ledger.rejected) == \
+        (expected.records_read, expected.skipped, expected.rejected)
+    assert sorted((s.reason, s.where) for s in ledger.samples) == sorted((s.reason, s.where) for s in expected.samples)
+
+
+def test_strict_outcomes_stop_at_the_first_reject_in_row_order():
+    with pytest.raises(StrictInputError, match="f:2: bad port"):
+        OUTCOMES.account(RecordLedger(strict=True), np.array([0, 1, 3, 2]), lambda i: f"f:{i}", lambda i: "")
