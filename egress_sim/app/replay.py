@@ -37,6 +37,7 @@ from ..logs.cells import arrow_to_frame
 from ..logs.files import UnreadableFileError
 from ..logs.ledger import RecordLedger, Sample, StrictInputError
 from ..flows.schema import FlowBatch
+from ..flows.sources import with_source_text
 from ..model import ComputeType
 from ..base.outputs import Outputs, check_outputs, staged
 from ..evaluation.summary import EvaluationSummary
@@ -349,7 +350,7 @@ def _one_frame(chunks: list[pd.DataFrame | pa.Table]) -> pd.DataFrame:
     frames, tables = [], []
     for chunk in [*chunks, None]:
         if isinstance(chunk, pa.Table):
-            tables.append(chunk)
+            tables.append(with_source_text(chunk))
             continue
         if tables:
             frames.append(arrow_to_frame(pa.concat_tables(tables, promote_options="permissive")))
