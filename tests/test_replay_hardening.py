@@ -227,17 +227,17 @@ def test_a_file_that_vanishes_between_listing_and_reading_is_a_named_reject(tabl
 def test_a_file_that_vanishes_after_detection_is_a_named_reject(table, tmp_path, monkeypatch):
     write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
     gone = write(tmp_path / "logs" / "b.csv", HEADER + PYPI)
-    from egress_sim.app import replay as replay_module
+    from egress_sim.logs.reading import LogReading
 
-    real = replay_module.detect
+    real = LogReading._format_of
 
-    def detect_then_delete(log):
-        reader = real(log)
+    def detect_then_delete(self, log):
+        reader = real(self, log)
         if log.path == gone:
             gone.unlink()
         return reader
 
-    monkeypatch.setattr(replay_module, "detect", detect_then_delete)
+    monkeypatch.setattr(LogReading, "_format_of", detect_then_delete)
     report = run(table, [tmp_path / "logs"], tmp_path)
     assert report.ledger.rejected == {"unreadable_file": 1}
     assert report.ledger.samples[0].where == str(gone)
