@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import numba
@@ -37,9 +38,44 @@ _AFTER_OPEN, _AFTER_COMMA, _AFTER_VALUE = 0, 1, 2
 _MORE, _CLOSED, _HAND_OVER = 0, 1, 2
 
 
+@dataclass
+class ElementBlock:
+    """Consecutive clean elements of the ``records`` array found in one read block: element ``j`` is
+    ``data[starts[j]:ends[j]]`` at byte offset ``base + starts[j]`` of the file, numbered ``first + j``, and
+    decoded as ``values[j]``."""
+
+    data: bytes
+    base: int
+    starts: np.ndarray
+    ends: np.ndarray
+    first: int
+    values: list
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def element(self, j: int) -> JsonElement:
+        value, offset, number = self.values[j], self.base + int(self.starts[j]), self.first + j
+        if isinstance(value, dict):
+            return JsonElement(offset, number, record=value)
+        return JsonElement(offset, number, reason="invalid_record", text=json.dumps(value)[:2000])
+
+
 def array_elements(stream: BinaryIO, max_record: int | None = None) -> Iterator[JsonElement]:
     """Every element of the document's ``records`` array in order (numbered from 1, with its byte offset), or
     the problem met in its place; see ``jsoncareful`` for the problems."""
+    for item in array_blocks(stream, max_record):
+        if isinstance(item, ElementBlock):
+            for j in range(len(item)):
+                yield item.element(j)
+        else:
+            yield item
+
+
+def array_blocks(stream: BinaryIO, max_record: int | None = None) -> Iterator[ElementBlock | JsonElement]:
+    """``array_elements`` a block at a time: runs of clean elements as ``ElementBlock``s (their bytes and spans
+    too, for a format that reads the bytes itself), and from the first element the fast path does not vouch
+    for, the careful stream's ``JsonElement``s."""
     limit = limits.MAX_JSON_RECORD_BYTES if max_record is None else max_record
     data = stream.read(READ_BYTES)
     head = _HEAD.match(data)
@@ -51,19 +87,13 @@ def array_elements(stream: BinaryIO, max_record: int | None = None) -> Iterator[
         starts = np.empty(len(data) // 2 + 2, dtype=np.int64)
         ends = np.empty_like(starts)
         count, stop, state, status = _scan(np.frombuffer(data, dtype=np.uint8), pos, state, starts, ends, limit)
-        view = memoryview(data)
-        for j in range(count):
-            start, end = int(starts[j]), int(ends[j])
-            try:
-                value = orjson.loads(view[start:end])
-            except orjson.JSONDecodeError:
-                yield from CarefulArrayStream(stream, limit, preload=data[start:], base=base + start).resume(number)
-                return
-            number += 1
-            if isinstance(value, dict):
-                yield JsonElement(base + start, number, record=value)
-            else:
-                yield JsonElement(base + start, number, reason="invalid_record", text=json.dumps(value)[:2000])
+        values, bad = _decode(data, starts[:count], ends[:count])
+        if values:
+            yield ElementBlock(data, base, starts[:len(values)], ends[:len(values)], number + 1, values)
+            number += len(values)
+        if bad is not None:
+            yield from CarefulArrayStream(stream, limit, preload=data[bad:], base=base + bad).resume(number)
+            return
         if status == _CLOSED:
             yield from CarefulArrayStream(stream, limit, preload=data[stop:], base=base + stop).after_records()
             return
@@ -75,6 +105,24 @@ def array_elements(stream: BinaryIO, max_record: int | None = None) -> Iterator[
             yield from CarefulArrayStream(stream, limit, preload=data[stop:] + more, base=base + stop).resume(number)
             return
         data, base, pos = data[stop:] + more, base + stop, 0
+
+
+def _decode(data: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[list, int | None]:
+    """The elements decoded, in one orjson call when they all decode (the usual case); else those before the
+    first that does not, and where that one starts."""
+    if not len(starts):
+        return [], None
+    try:
+        return orjson.loads(b"[" + data[int(starts[0]):int(ends[-1])] + b"]"), None
+    except orjson.JSONDecodeError:
+        pass
+    view, values = memoryview(data), []
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        try:
+            values.append(orjson.loads(view[start:end]))
+        except orjson.JSONDecodeError:
+            return values, start
+    return values, None  # (not reached: one element failed the whole)
 
 
 @numba.njit(cache=True, nogil=True)
