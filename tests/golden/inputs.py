@@ -36,12 +36,17 @@ _NSG_BAD = ["1794823202,10.0.8.4,20.60.1.4,50001,443,T,O,A",  # too few fields f
             "1794823202,10.0.8.4,20.60.1.4,50001,443,T,O,A,B,,,,\n"]  # a line break inside
 
 
+def _counters(rng: random.Random, packets: int, octets: int) -> str:
+    """Packet and byte counters of a tuple, out then in."""
+    return f"{rng.randint(1, packets)},{rng.randint(40, octets)},{rng.randint(0, packets)},{rng.randint(0, octets)}"
+
+
 def _nsg_tuple(rng: random.Random, i: int) -> str:
     if rng.random() < 0.12:
         return rng.choice(_NSG_BAD)
     direction = "I" if rng.random() < 0.15 else "O"
     state = rng.choice("BCE")
-    counters = ",,," if state == "B" else f"{rng.randint(1, 50)},{rng.randint(40, 90000)},{rng.randint(0, 50)},{rng.randint(0, 90000)}"
+    counters = ",,," if state == "B" else _counters(rng, 50, 90000)
     dst = rng.choice(["20.60.1.4", "151.101.0.223", "52.180.181.61", "13.107.42.14", "192.0.2.9", "8.8.8.8"])
     port = rng.choice([443, 443, 80, 22, 53, 123, 445])
     return (f"{1794823200 + i},10.0.8.{rng.randint(1, 40)},{dst},{40000 + i % 20000},{port},"
@@ -88,11 +93,13 @@ def vnet_text(seed: int, records: int = 8) -> str:
                 tuples.append(rng.choice(_VNET_BAD))
                 continue
             state = rng.choice("BCED")
-            counters = "0,0,0,0" if state == "B" else f"{rng.randint(1, 9)},{rng.randint(40, 9000)},{rng.randint(0, 9)},{rng.randint(0, 9000)}"
+            counters = "0,0,0,0" if state == "B" else _counters(rng, 9, 9000)
             ms = 1794823201000 + r * 60000 + k if rng.random() < 0.8 else 1794823201 + r * 60 + k  # ms or s
-            tuples.append(f"{ms},10.0.8.{rng.randint(1, 30)},{rng.choice(['20.60.1.4', '151.101.0.223', '2001:db8::53'])},"
+            dst = rng.choice(['20.60.1.4', '151.101.0.223', '2001:db8::53'])
+            tuples.append(f"{ms},10.0.8.{rng.randint(1, 30)},{dst},"
                           f"{30000 + k},{rng.choice([443, 80, 53, 0])},{rng.choice([6, 6, 17, 1])},"
-                          f"{'I' if rng.random() < 0.15 else 'O'},{state},{rng.choice(['NX', 'X', 'NX_HW_NOT_SUPPORTED'])},{counters}")
+                          f"{'I' if rng.random() < 0.15 else 'O'},{state},"
+                          f"{rng.choice(['NX', 'X', 'NX_HW_NOT_SUPPORTED'])},{counters}")
         recs.append({"time": "2026-11-16T10:01:00.5625085Z", "flowLogVersion": 4, "macAddress": "000D3A1B2C3D",
                      "category": "FlowLogFlowEvent", "operationName": "FlowLogFlowEvent",
                      "flowRecords": {"flows": [{"aclID": "a", "flowGroups": [
@@ -110,9 +117,11 @@ def _azfw_record(rng: random.Random, i: int) -> dict | str:
         return "[1, 2, 3]"  # not an object
     if pick < 0.45:
         msg = rng.choice([
-            f"TCP request from 10.0.8.{i % 50}:{40000 + i} to 20.60.1.4:443. Action: Allow. Rule Collection: rc. Rule: r",
+            f"TCP request from 10.0.8.{i % 50}:{40000 + i} to 20.60.1.4:443. Action: Allow. "
+            "Rule Collection: rc. Rule: r",
             f"UDP request from 10.0.8.{i % 50}:{40000 + i} to 8.8.8.8:53. Action: Deny. No rule matched.",
-            f"HTTPS request from 10.0.8.{i % 50}:{40000 + i} to pypi.org:443. Action: Allow. Rule Collection: a. Rule: b",
+            f"HTTPS request from 10.0.8.{i % 50}:{40000 + i} to pypi.org:443. Action: Allow. "
+            "Rule Collection: a. Rule: b",
             f"ICMP Type=8 request from 10.0.8.{i % 50} to 13.107.42.14. Action: Deny. ",
             f"TCP request from 203.0.113.5:{40000 + i} to 52.1.1.1:3389 was DNAT'ed to 10.0.8.4:3389",
             "garbled message with no request in it",
@@ -125,7 +134,8 @@ def _azfw_record(rng: random.Random, i: int) -> dict | str:
         "DestinationIp": rng.choice(["20.60.1.4", "151.101.0.223", "2001:db8::1", ""]),
         "DestinationPort": rng.choice([443, "443", 80, -1, "https", 70000]), "Action": rng.choice(
             ["Allow", "Deny", "Alert", "Drop", "Unknown"])}
-    category = rng.choice(["AZFWNetworkRule", "AZFWApplicationRule", "AZFWNatRule", "AZFWDnsQuery", "AZFWIdpsSignature"])
+    category = rng.choice(["AZFWNetworkRule", "AZFWApplicationRule", "AZFWNatRule", "AZFWDnsQuery",
+                           "AZFWIdpsSignature"])
     if category == "AZFWApplicationRule":
         props["Fqdn"] = rng.choice(["pypi.org", "PYPI.ORG.", "a..b", ""])
     return {"category": category, "time": f"2024-03-02T09:00:{i % 60:02d}.0000000Z", "properties": props}
