@@ -162,10 +162,18 @@ def book_problem(ledger: RecordLedger, problem: Problem) -> None:
 
 def batched_read_tables(fmt: BatchedFormat, log: LogFile, ledger: RecordLedger,
                         chunk_rows: int) -> Iterator[pa.Table]:
-    """One file of a batched format read on its own, every record booked in file order: the tuples before a
-    record-level problem are parsed (and their table handed out) before the problem is booked, so under
-    ``--strict`` the first bad record in the file is the one named, and the flows before it were seen first."""
+    """One file of a batched format read on its own. Under ``--strict`` every record is booked in file order: the
+    records before a record-level problem are parsed (and their table handed out) before the problem is booked,
+    so the first bad record in the file is the one named, and the flows before it were seen first. Otherwise a
+    piece's problems are booked as they were met, then its records parsed in one pass."""
     for piece in fmt.collect(log, chunk_rows):
+        if not ledger.strict:
+            for problem in piece.problems:
+                book_problem(ledger, problem)
+            table = parse_and_book(fmt, [(piece, 0, piece.rows)], ledger) if piece.rows else None
+            if table is not None:
+                yield table
+            continue
         done = 0
         for problem in piece.problems:
             if problem.at > done:
