@@ -20,7 +20,9 @@ temp folder). For each format, on the same files, one thread, best of ``--repeat
 * ``end to end``: ``app.replay.replay`` of the directory with the contoso workspace compiled against the
   bundled service tags and the simulated fleet's inventory, verdicts to a temporary Parquet file.
 
-Each phase runs in a fresh process (``--child``), so its peak RSS (``VmHWM``) is its own; ``cpu s`` is the
+Each phase runs in a fresh process (``--child``), so its peak RSS (``VmHWM``) is its own (``--quick``: one process
+per format, the peak reset between phases through ``/proc/self/clear_refs``, so memory kept by the allocator from
+an earlier phase counts in a later one); ``cpu s`` is the
 process CPU time of the fastest run (the AWS reader runs its own worker threads, so its CPU time can exceed
 its wall time). Rates: input MB/s (10^6 bytes of log files) and records/s, a record in the ledger's sense
 (one NSG/VNet tuple, one firewall record, one conn.log line, one AWS line); the ceiling is given the same
@@ -212,14 +214,31 @@ def end_to_end(inputs: list[str], table, inventory) -> dict:
             "inventory_skipped": report.ledger.skipped[INBOUND_BY_INVENTORY]}
 
 
+def _reset_peak_rss() -> None:
+    """Start this process's ``VmHWM`` afresh from its current RSS (Linux; elsewhere the peak keeps running)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def child(case: str, phase: str, repeat: int, inputs: list[str]) -> dict:
-    """One phase of one case, timed in this (fresh) process."""
+    """One phase of one case (or ``all`` of them in turn), timed in this (fresh) process."""
     _one_thread()
+    if phase == "all":
+        phases = []
+        for name in [*ceilings_of(case), "reader", "end to end"]:
+            if name.startswith("orjson") and not orjson_available():
+                continue
+            _reset_peak_rss()
+            phases.append(child(case, name, repeat, inputs))
+        return {"phases": phases}
     baseline = _peak_rss_mb()
     directory = Path(inputs[0])
     if phase == "end to end":
         table, inventory = _contoso()
-        end_to_end(inputs, table, inventory)  # untimed first run: numba loads its kernels
+        if repeat > 1:  # an untimed first run (numba loads its kernels); the memory case runs once
+            end_to_end(inputs, table, inventory)
         run = lambda: end_to_end(inputs, table, inventory)  # noqa: E731
     elif phase == "reader":
         run = lambda: reader_alone(directory)  # noqa: E731
@@ -275,11 +294,16 @@ def measure_case(case: str, quick: bool, repeat: int, problems: list[str]) -> di
         if phase.startswith("orjson") and not orjson_available():
             problems.append(f"{case}: orjson is not installed (pip install orjson): no JSON decode ceiling")
             phases.append({"case": case, "phase": phase, "missing": "orjson not installed"})
-            continue
-        phases.append(_in_child(case, phase, repeat, [str(directory)]))
-    reader = _in_child(case, "reader", repeat, [str(directory)])
-    e2e = _in_child(case, "end to end", repeat, [str(directory)])
-    phases += [reader, e2e]
+        elif not quick:
+            phases.append(_in_child(case, phase, repeat, [str(directory)]))
+    if quick:  # one process for every phase of the case: start-up costs more than the phases themselves
+        got = _in_child(case, "all", repeat, [str(directory)])["phases"]
+        phases = [p for p in phases if "missing" in p] + got
+        phases.sort(key=lambda p: 0 if p["phase"] not in ("reader", "end to end") else 1)
+    else:
+        phases += [_in_child(case, "reader", repeat, [str(directory)]),
+                   _in_child(case, "end to end", repeat, [str(directory)])]
+    reader, e2e = phases[-2], phases[-1]
 
     r, e = reader["result"], e2e["result"]
     if r["records"] != r["flows"] + r["skipped"] + r["rejected"]:
@@ -307,8 +331,9 @@ def measure_case(case: str, quick: bool, repeat: int, problems: list[str]) -> di
             "ceiling": ceiling["phase"] if ceiling else None, "phases": phases}
 
 
-def measure_memory(quick: bool, repeat: int) -> dict:
-    """End-to-end replay of the NSG directory and of ``MEMORY_COPIES`` copies of it, each in a fresh process."""
+def measure_memory(quick: bool) -> dict:
+    """End-to-end replay of the NSG directory and of ``MEMORY_COPIES`` copies of it, each once in a fresh process
+    (the peak is the point; the rates include numba loading its kernels)."""
     directory = cached("nsg", quick)
     copies = CACHE / f"nsg-x{MEMORY_COPIES}-{SIZES['nsg'][1 if quick else 0]}"
     if not (copies / ".done").exists():
@@ -320,7 +345,7 @@ def measure_memory(quick: bool, repeat: int) -> dict:
     runs = []
     for label, inputs in (("nsg x1", [str(directory)]),
                           (f"nsg x{MEMORY_COPIES}", [str(copies / f"copy{k}") for k in range(MEMORY_COPIES)])):
-        got = _in_child(label, "end to end", repeat, inputs)
+        got = _in_child(label, "end to end", 1, inputs)
         size = sum(p.stat().st_size for i in inputs for p in Path(i).rglob("*.json"))
         got.update(bytes=size, mb_per_s=size / 1e6 / got["seconds"])
         runs.append(got)
@@ -341,7 +366,7 @@ def measure(cases: list[str], quick: bool, repeat: int, memory: bool,
             show(line)
     memory_result = None
     if memory:
-        memory_result = measure_memory(quick, repeat)
+        memory_result = measure_memory(quick)
         low, high = memory_result["runs"]
         show(f"memory: end-to-end peak RSS {low['peak_rss_mb']:,.0f} MB on {low['bytes'] / 1e6:,.0f} MB of NSG logs, "
              f"{high['peak_rss_mb']:,.0f} MB on {high['bytes'] / 1e6:,.0f} MB ({memory_result['growth']:+.1%}); "
