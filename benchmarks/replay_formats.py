@@ -177,7 +177,7 @@ def ceiling_space_separated(paths: list[Path]) -> dict:
 def reader_alone(directory: Path) -> dict:
     """The readers as ``app.replay`` drives them: detect each file, read its chunks into one ledger."""
     from egress_sim.app.replay import REPLAY_CHUNK_ROWS
-    from egress_sim.logs.common import RecordLedger
+    from egress_sim.logs import RecordLedger
     from egress_sim.logs.registry import detect, expand_inputs
 
     ledger = RecordLedger()
