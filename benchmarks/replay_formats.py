@@ -175,18 +175,17 @@ def ceiling_space_separated(paths: list[Path]) -> dict:
 
 
 def reader_alone(directory: Path) -> dict:
-    """The readers as ``app.replay`` drives them: detect each file, read its chunks into one ledger."""
+    """The log engine as ``app.replay`` drives it (``logs.reading.LogReading``: detection, gathering, batched
+    formats parsed many files at a time), without the evaluation and the writing."""
     from egress_sim.app.replay import REPLAY_CHUNK_ROWS
     from egress_sim.logs import RecordLedger
-    from egress_sim.logs.registry import detect, expand_inputs
+    from egress_sim.logs.reading import LogReading
+    from egress_sim.logs.registry import list_inputs
 
     ledger = RecordLedger()
     flows = 0
-    for log in expand_inputs([str(directory)]):
-        reader = detect(log)
-        read = getattr(reader, "read_tables", reader.read_chunks)
-        for chunk in read(log, ledger, REPLAY_CHUNK_ROWS):
-            flows += len(chunk)
+    for chunk in LogReading(list_inputs([str(directory)]), ledger, REPLAY_CHUNK_ROWS).chunks():
+        flows += chunk.rows
     return {"records": ledger.records_read, "flows": flows, "skipped": ledger.total_skipped,
             "rejected": ledger.total_rejected, "skipped_by_reason": dict(sorted(ledger.skipped.items())),
             "rejected_by_reason": dict(sorted(ledger.rejected.items()))}
