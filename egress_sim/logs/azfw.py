@@ -82,7 +82,7 @@ import pyarrow as pa
 from ..flows.sources import NO_NUMBER, lazy_columns, with_source_text
 from .azfw_documents import RecordBlock, csv_records, document_records, record_blocks
 from .azfw_outcome import OUTCOMES, decide
-from .azfw_records import EXACT, NO_FIELDS, decode_lines, exact, fields_of, raw_text
+from .azfw_records import EXACT, NO_FIELDS, block_fields, decode_lines, exact, fields_of, raw_text
 from .azfw_values import Meanings
 from .blocks import LineBlock
 from .cells import arrow_to_frame
@@ -188,7 +188,10 @@ class AzureFirewallReader(LineFormat):
         lines = block.data.split(b"\n", n)[:n]
         values = decode_lines(lines)
         if EXACT not in values:  # the usual block: every line one record, decoded by orjson
-            codes, columns = decide(list(zip(*map(fields_of, values))), state.meanings)
+            fields = block_fields(values)
+            if fields is None:
+                fields = list(zip(*map(fields_of, values)))
+            codes, columns = decide(fields, state.meanings)
             return ParsedLines(codes, columns)
         return _parse_exact(block, values, state)
 

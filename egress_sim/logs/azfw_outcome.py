@@ -26,6 +26,7 @@ REJECTS = ("truncated_json", "bad_json", "invalid_utf8", "not_an_object", "bad_f
            "invalid_ip", "invalid_fqdn", "invalid_port", "invalid_timestamp", "line_too_long")
 OUTCOMES = Outcomes(SKIPS, REJECTS)
 
+_TEXTS = frozenset({str, type(None)})
 _LEGACY, _NETWORK, _APPLICATION, _THREAT_INTEL, _INFER = range(5)  # record kinds; a skip is 100 + its outcome
 _NOT_A_CONNECTION = 100 + OUTCOMES["not_a_connection_log"]
 
@@ -66,7 +67,10 @@ def operation(value: object) -> tuple[int]:
 def times(values: list) -> tuple[pd.DatetimeIndex, np.ndarray]:
     """Parsed UTC times (NaT when absent) and a mask of values present but not a time."""
     texts = [v if v.__class__ is str and v.strip() else None for v in values]
-    wrong_type = np.fromiter((v is not None and v.__class__ is not str for v in values), bool, len(values))
+    if set(map(type, values)) <= _TEXTS:
+        wrong_type = np.zeros(len(values), bool)
+    else:
+        wrong_type = np.fromiter((v is not None and v.__class__ is not str for v in values), bool, len(values))
     series = pd.Series(texts, dtype=object)
     parsed = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce").astype("datetime64[ns, UTC]")
     present = series.notna().to_numpy()

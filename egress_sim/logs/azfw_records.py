@@ -151,6 +151,23 @@ def decode_lines(lines: list[bytes]) -> list[object]:
     return values
 
 
+def block_fields(values: list[dict]) -> list[list] | None:
+    """``fields_of`` for a whole block of records, column by column, when every record has the storage shape
+    with documented keys only (the usual block); None otherwise. The shape test on the union of the block's keys
+    is the per-record test of ``fields_of`` (each record's keys are a subset of the allowed ones exactly when
+    their union is)."""
+    props = [record.get("properties") for record in values]
+    if set(map(type, props)) != {dict} or not set().union(*values) <= _STORAGE_KEYS \
+            or not set().union(*props) <= _PROPERTY_KEYS:
+        return None
+    columns = [[record.get(key) for record in values] for key in ("category", "operationName", "time")]
+    columns += [[p.get(key) for p in props] for key in ("msg", *_TABLE_COLUMNS)]
+    for k, column in enumerate(columns):
+        if not set(map(type, column)) <= _SCALARS:
+            columns[k] = list(map(_scalar, column))
+    return columns
+
+
 def exact(line: bytes, cut_by: str = "") -> list[tuple[str, object, tuple | str]]:
     """The records of one JSON line (its bytes with the line end), decoded with :mod:`json`: per record a
     ``where`` suffix, its raw form (the line, or the record when the line holds several) and its fields, or the

@@ -36,6 +36,8 @@ PROTOCOL_NAMES = np.array(["TCP", "UDP", "ICMP"], dtype=object)
 OBSERVED = np.array([None, "allow", "deny", None, None], dtype=object)
 _IPV4 = re.compile(IPV4_PATTERN)
 NULL_TEXT = pa.scalar(None, pa.string())
+_INTEGERS = frozenset({int, type(None)})
+_TEXTS = frozenset({str, type(None)})
 
 Meaning = Callable[[object], tuple]
 
@@ -140,6 +142,8 @@ def factorize(column: pa.Array | list) -> tuple[np.ndarray, list]:
             return np.full(len(column), -1, dtype=np.int64), []
         encoded = pc.dictionary_encode(column)
         return encoded.indices.fill_null(-1).to_numpy().astype(np.int64), encoded.dictionary.to_pylist()
+    if set(map(type, column)) <= _TEXTS:  # text (and nulls): Arrow hashes it without Python objects
+        return factorize(pa.array(column, pa.string()))
     values = np.empty(len(column), dtype=object)
     values[:] = column
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -177,6 +181,11 @@ class Meanings:
         self.caches: dict[Callable, dict] = {}
 
     def of(self, column: pa.Array | list, what: Meaning) -> list[np.ndarray]:
+        if what is port and not isinstance(column, pa.Array) and set(map(type, column)) <= _INTEGERS:
+            try:  # numbers, as JSON logs hold ports: checked as one Arrow column
+                column = pa.array(column, pa.int64())
+            except (OverflowError, pa.ArrowException):
+                pass
         if what is port and isinstance(column, pa.Array):
             return [ports(column)]
         codes, uniques = factorize(column)
