@@ -469,8 +469,8 @@ def test_chunk_rows_bounds_every_chunk_and_changes_nothing_else(name):
 
 
 def test_arrow_and_exact_paths_agree(tmp_path):
-    """A clean block of JSON lines is parsed by Arrow in one call; a block with a broken line is redone line by
-    line. Both must produce the same flows."""
+    """A clean block of JSON lines is decoded by orjson in one pass; a broken line goes the exact path (json).
+    Both must produce the same flows."""
     records = [json.loads(line) for line in (DATA / "legacy_pt1h.json").read_text().splitlines() if line.strip()]
     records += [json.loads(line) for line in (DATA / "structured_network.json").read_text().splitlines()]
     clean, _ = read(lines_file(tmp_path, records, "clean.json"))
