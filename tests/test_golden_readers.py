@@ -189,6 +189,24 @@ def verdicts(rules, flows: pd.DataFrame, names_logged: bool) -> list[tuple]:
 
 # --- the first difference -------------------------------------------------------------------------------------
 
+# Differences made on purpose, each named with its reason; for these inputs the reject samples are compared as
+# the same (reason, place) pairs in any order, their text set aside, and everything else as strictly as ever.
+INTENDED_SAMPLE_CHANGES = {
+    # A record the firewall reader takes the exact way is shown as its line's own text (before: the JSON dump of
+    # its decoded value, so a bare string lost its quotes and a record its key order).
+    "azfw/bad_values.json": "azfw: a sample shows the line as written",
+    # An over-long line is rejected in its place among the lines (before: booked ahead of the lines before it,
+    # so samples and the --strict stop came out of file order).
+    "azfw_lines.json": "azfw: an over-long line is booked in its place",
+}
+
+
+def _samples_match_as_intended(case: str, old: list, new: list) -> bool:
+    if not any(name in case for name in INTENDED_SAMPLE_CHANGES):
+        return False
+    return sorted((reason, where) for reason, where, _ in old) == sorted((reason, where) for reason, where, _ in new)
+
+
 def first_difference(case: str, old: InputResult, new: InputResult) -> str | None:
     if old.listing != new.listing:
         return _diff(case, "listing", old.listing, new.listing)
@@ -201,7 +219,7 @@ def first_difference(case: str, old: InputResult, new: InputResult) -> str | Non
             if o.ledger.get(key) != n.ledger.get(key):
                 return _diff(where, f"ledger.{key}", o.ledger.get(key), n.ledger.get(key))
         diff = _first_in_lists(where, "ledger.samples", o.ledger.get("samples", []), n.ledger.get("samples", []))
-        if diff:
+        if diff and not _samples_match_as_intended(case, o.ledger.get("samples", []), n.ledger.get("samples", [])):
             return diff
         if o.columns != n.columns:
             if set(o.columns) != set(n.columns):

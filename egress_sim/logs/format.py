@@ -19,7 +19,7 @@ engine's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -50,10 +50,18 @@ LogReader = LogFormat  # the name the readers had before the engine
 @dataclass
 class ParsedLines:
     """A block parsed: ``codes[i]`` is line ``i``'s outcome (``Outcomes`` code, or ``NOT_A_RECORD``); ``columns``
-    hold the flow-schema columns of the lines whose code is 0, in line order."""
+    hold the flow-schema columns of the lines whose code is 0, in line order.
+
+    A format whose line may hold several records (a JSON line that is an array), or whose reject sample is not
+    the line's text, numbers its records itself: ``codes[i]`` is then record ``i``'s outcome, ``where(i)`` and
+    ``text(i)`` place and show record ``i`` for the ledger, and ``source`` holds the source columns of the flow
+    rows (``flows.sources.lazy_columns``). Without them record ``i`` is line ``i`` (``file:line``, its text)."""
 
     codes: np.ndarray
     columns: dict[str, pa.Array]
+    where: Callable[[int], str] | None = None
+    text: Callable[[int], str] | None = None
+    source: dict[str, pa.Array] | None = None
 
 
 class LineFormat:
@@ -88,13 +96,20 @@ class LineFormat:
                 parsed = self.parse(item, state)
                 records = np.flatnonzero(parsed.codes != NOT_A_RECORD)
                 codes = parsed.codes[records]
-                flows = self.outcomes.account(
-                    ledger, codes, lambda i: f"{name}:{item.first_line + int(records[i])}",
-                    lambda i: item.text(int(records[i])))
+                where = parsed.where or (lambda r, item=item: f"{name}:{item.first_line + r}")
+                text = parsed.text or item.text
+                flows = self.outcomes.account(ledger, codes, lambda i: where(int(records[i])),
+                                              lambda i: text(int(records[i])))
                 if not flows.any():
                     continue
-                lines = item.first_line + records[flows]
-                yield pa.table({**parsed.columns, **one_head(f"{name}:", lines)})
+                source = parsed.source if parsed.source is not None else \
+                    one_head(f"{name}:", item.first_line + records[flows])
+                table = pa.table({**parsed.columns, **source})
+                if table.num_rows <= chunk_rows:
+                    yield table
+                else:  # lines that hold several records
+                    for start in range(0, table.num_rows, chunk_rows):
+                        yield table.slice(start, chunk_rows)
 
 
 def _block_bytes(chunk_rows: int) -> int:
