@@ -175,21 +175,23 @@ def _value_end(buf, i, n, limit):  # pragma: no cover - compiled
     if c != 123 and c != 91 and c != 34 and c != 45 and not (48 <= c <= 57) and c != 116 and c != 102 and c != 110:
         return -2
     depth = 0
-    in_string = False
     digits = 0
-    while i < n:
-        if i - start > limit:
-            return -2
+    stop = min(n, start + limit + 1)  # past the limit: not vouched for
+    while i < stop:
         c = buf[i]
-        if in_string:
-            if c == 92:  # backslash: the next byte is escaped
-                i += 2
-                continue
-            if c == 34:
-                in_string = False
-                if depth == 0:
-                    return i + 1
+        if c == 34:  # a string: only a quote or a backslash matters until it ends
             i += 1
+            while i < stop:
+                c = buf[i]
+                if c == 34:
+                    break
+                i += 2 if c == 92 else 1
+            if i >= stop:
+                break
+            if depth == 0:
+                return i + 1
+            i += 1
+            digits = 0
             continue
         if 48 <= c <= 57:
             digits += 1
@@ -197,9 +199,7 @@ def _value_end(buf, i, n, limit):  # pragma: no cover - compiled
                 return -2
         else:
             digits = 0
-        if c == 34:
-            in_string = True
-        elif c == 123 or c == 91:
+        if c == 123 or c == 91:
             depth += 1
         elif c == 125 or c == 93:
             if depth == 0:  # the end of the array holding a bare number or literal
@@ -210,4 +210,4 @@ def _value_end(buf, i, n, limit):  # pragma: no cover - compiled
         elif depth == 0 and (c == 44 or c == 32 or c == 9 or c == 10 or c == 13):
             return i  # a bare number or literal ends
         i += 1
-    return -1
+    return -2 if i - start > limit else -1
