@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/startup.py              # 10 runs of each command, median and best
+    python benchmarks/startup.py              # 10 runs of each command: median and best wall clock, median CPU
     python benchmarks/startup.py --runs 20 --json
 
 Each case starts a fresh process (the installed ``egress-sim`` script next to this Python, else
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,40 +55,50 @@ def cases(workdir: Path) -> dict[str, list[str]]:
     }
 
 
-def time_case(argv: list[str], runs: int, workdir: Path) -> list[float]:
-    """Wall-clock seconds of ``runs`` fresh processes (after one untimed warm-up); fails on a non-zero exit."""
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_case(argv: list[str], runs: int, workdir: Path) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds of ``runs`` fresh processes (after one untimed warm-up); fails on a non-zero
+    exit. CPU time (user + system) varies less than wall time on a busy machine."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    times = []
+    walls, cpus = [], []
     for i in range(runs + 1):
         for leftover in workdir.glob("out.csv*"):
             leftover.unlink()
+        cpu = _cpu_of_children()
         start = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
         elapsed = time.perf_counter() - start
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
         if i:
-            times.append(elapsed)
-    return times
+            walls.append(elapsed)
+            cpus.append(_cpu_of_children() - cpu)
+    return walls, cpus
 
 
 def measure(runs: int) -> dict[str, dict[str, float]]:
-    """Median and best seconds per case."""
+    """Median and best wall-clock seconds, and median CPU seconds, per case."""
     workdir = Path(tempfile.mkdtemp(prefix="egress-sim-startup-"))
     try:
         base = command()
         results = {}
         for name, args in cases(workdir).items():
-            times = time_case(base + args, runs, workdir)
-            results[name] = {"median_s": statistics.median(times), "best_s": min(times), "runs": runs}
+            walls, cpus = time_case(base + args, runs, workdir)
+            results[name] = {"median_s": statistics.median(walls), "best_s": min(walls),
+                             "median_cpu_s": statistics.median(cpus), "runs": runs}
         return results
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def render(results: dict[str, dict[str, float]]) -> str:
-    lines = [f"{'command':<22}{'median s':>10}{'best s':>10}"]
-    lines += [f"{name:<22}{r['median_s']:>10.3f}{r['best_s']:>10.3f}" for name, r in results.items()]
+    lines = [f"{'command':<22}{'median s':>10}{'best s':>10}{'median cpu s':>14}"]
+    lines += [f"{name:<22}{r['median_s']:>10.3f}{r['best_s']:>10.3f}{r['median_cpu_s']:>14.3f}"
+              for name, r in results.items()]
     return "\n".join(lines)
 
 
