@@ -65,6 +65,7 @@ from evaluate_memory import simulated  # noqa: E402
 from nsg_replay import FLEET, SIZE_GB, end_to_end, generated_logs, parse_only  # noqa: E402
 from replay_formats import CASES as REPLAY_CASES  # noqa: E402
 from replay_formats import measure as measure_replay_formats  # noqa: E402
+import startup  # noqa: E402
 from workload import WORKSPACE, make_frame, make_host_frame, make_table  # noqa: E402
 
 from timing import best_of  # noqa: E402
@@ -246,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak RSS {low['peak_rss_mb']:,.0f} MB at {low['flows']:,} flows, {high['peak_rss_mb']:,.0f} MB at "
                 f"{high['flows']:,} ({high['peak_rss_mb'] / low['peak_rss_mb'] - 1:+.1%})"))
 
+    startup_times = startup.measure(3 if args.quick else 10)  # the CLI's fixed cost: fresh processes, median
+    print(startup.render(startup_times))
     print(f"total {time.perf_counter() - started:.0f} s; "
           + ("evaluator, reference and pytricia loop agree on every compared flow" if not baselines.mismatches
              else "DISAGREEMENTS: " + "; ".join(baselines.mismatches)))
@@ -260,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": [asdict(r) for r in results],
         "memory": memory,
         "replay_formats": formats,
+        "startup": startup_times,
         "environment": {
             "python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
             "pyarrow": pa.__version__, "numba": numba.__version__, "platform": platform.platform(),
