@@ -298,7 +298,13 @@ class AzureFlowLogFormat:
         for piece, lo, hi in parts:
             p: _Tuples = piece.payload
             for run in (p.tuples.runs if (lo, hi) == (0, p.tuples.size) else p.tuples.slice(lo, hi).runs):
-                tuples.add(run)
+                tuples.add(run)  # (runs are whole records' tuples, in order)
+            if (lo, hi) == (0, p.tuples.size):  # the whole piece: its segments as they are
+                heads.extend(p.heads)
+                counts.extend(p.counts)
+                first_k.extend(p.first_k)
+                commas.extend(p.commas)
+                continue
             ends = np.cumsum(p.counts)
             for s in range(len(p.counts)):
                 a, b = max(lo, int(ends[s]) - p.counts[s]), min(hi, int(ends[s]))
