@@ -40,7 +40,7 @@ def block_tuples(block: ElementBlock, vnet: bool) -> tuple[np.ndarray, np.ndarra
     counts = np.zeros(n, dtype=np.int64)
     capacity = max(16, (int(block.ends[-1]) - int(block.starts[0])) // 8) if n else 16
     edges = np.empty(2 * capacity + 1, dtype=np.int32)
-    total = _walk_block(buf, block.starts, block.ends, vnet, ok, fields, counts, edges)
+    total = _walk_block(buf, block.quotes, block.starts, block.ends, vnet, ok, fields, counts, edges)
     if total < 0:  # more tuples than room: cannot happen (a tuple takes more than 8 bytes), but stay exact
         ok[:] = False
         counts[:] = 0
@@ -53,10 +53,10 @@ def block_tuples(block: ElementBlock, vnet: bool) -> tuple[np.ndarray, np.ndarra
 
 
 @numba.njit(cache=True, nogil=True)
-def _walk_block(buf, starts, ends, vnet, ok, fields, counts, edges):  # pragma: no cover - compiled
+def _walk_block(buf, quotes, starts, ends, vnet, ok, fields, counts, edges):  # pragma: no cover - compiled
     total = 0
     for j in range(len(starts)):
-        found, n_fields, end = _record(buf, int(starts[j]), vnet, edges, total)
+        found, n_fields, end = _record(buf, quotes, int(starts[j]), vnet, edges, total)
         if found >= 0:
             ok[j] = True
             fields[j] = n_fields
@@ -75,8 +75,11 @@ def _ws(buf, i):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _string_end(buf, i):  # pragma: no cover - compiled
-    """(index after the string opening at ``i``, whether it holds an escape)."""
+def _string_end(buf, quotes, i):  # pragma: no cover - compiled
+    """(index after the string opening at ``i``, whether it holds an escape). ``quotes``: where every quote of a
+    block without a backslash is (one binary search finds the closing one), or empty (read byte by byte)."""
+    if len(quotes):
+        return quotes[np.searchsorted(quotes, i + 1)] + 1, False
     i += 1
     escaped = False
     while buf[i] != 34:
@@ -89,17 +92,17 @@ def _string_end(buf, i):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _value_end(buf, i):  # pragma: no cover - compiled
+def _value_end(buf, quotes, i):  # pragma: no cover - compiled
     """Index after the (valid) JSON value at ``i``."""
     c = buf[i]
     if c == 34:
-        return _string_end(buf, i)[0]
+        return _string_end(buf, quotes, i)[0]
     if c == 123 or c == 91:
         depth = 0
         while True:
             c = buf[i]
             if c == 34:
-                i = _string_end(buf, i)[0]
+                i = _string_end(buf, quotes, i)[0]
                 continue
             if c == 123 or c == 91:
                 depth += 1
@@ -126,10 +129,10 @@ def _is(buf, start, end, key):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _key(buf, i):  # pragma: no cover - compiled
+def _key(buf, quotes, i):  # pragma: no cover - compiled
     """At a member's key: (key start, key end, index of its value, whether the key holds an escape)."""
     i = _ws(buf, i)
-    after, escaped = _string_end(buf, i)
+    after, escaped = _string_end(buf, quotes, i)
     value = _ws(buf, _ws(buf, after) + 1)  # past the colon
     return i + 1, after - 1, value, escaped
 
@@ -144,7 +147,7 @@ def _next_member(buf, i):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _record(buf, i, vnet, edges, total):  # pragma: no cover - compiled
+def _record(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
     """Walk the record at ``i``: (tuples found, or -1 when not vouched for / -2 when out of room; field count;
     end)."""
     if buf[i] != 123:
@@ -155,14 +158,14 @@ def _record(buf, i, vnet, edges, total):  # pragma: no cover - compiled
     if not more:
         i += 1
     while more:
-        ks, ke, v, escaped = _key(buf, i)
+        ks, ke, v, escaped = _key(buf, quotes, i)
         if escaped:
             return -1, 0, i
         if (not vnet and _is(buf, ks, ke, _PROPERTIES)) or (vnet and _is(buf, ks, ke, _FLOW_RECORDS)):
             if seen_body or buf[v] != 123:
                 return -1, 0, i
             seen_body = True
-            found, version, v = _body(buf, v, vnet, edges, total)
+            found, version, v = _body(buf, quotes, v, vnet, edges, total)
             if found < 0:
                 return found, 0, i
             if not vnet:
@@ -173,14 +176,14 @@ def _record(buf, i, vnet, edges, total):  # pragma: no cover - compiled
         elif vnet and _is(buf, ks, ke, _FLOW_LOG_VERSION):
             if seen_version:
                 return -1, 0, i
-            end = _value_end(buf, v)
+            end = _value_end(buf, quotes, v)
             if not ((end - v == 1 and buf[v] == 52) or (end - v == 3 and buf[v] == 34 and buf[v + 1] == 52)):
                 return -1, 0, i
             seen_version = True
             n_fields = 13
             v = end
         else:
-            v = _value_end(buf, v)
+            v = _value_end(buf, quotes, v)
         i, more = _next_member(buf, v)
     if not (seen_body and seen_version):
         return -1, 0, i
@@ -188,7 +191,7 @@ def _record(buf, i, vnet, edges, total):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _body(buf, i, vnet, edges, total):  # pragma: no cover - compiled
+def _body(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
     """``properties`` (NSG: ``flows`` and ``Version``) or ``flowRecords`` (VNet: ``flows``): (tuples found or
     -1/-2, NSG version 1/2 or 0 when absent or not plain, end)."""
     i = _ws(buf, i + 1)
@@ -197,26 +200,26 @@ def _body(buf, i, vnet, edges, total):  # pragma: no cover - compiled
     if not more:
         i += 1
     while more:
-        ks, ke, v, escaped = _key(buf, i)
+        ks, ke, v, escaped = _key(buf, quotes, i)
         if escaped:
             return -1, 0, i
         if _is(buf, ks, ke, _FLOWS):
             if seen_flows or buf[v] != 91:
                 return -1, 0, i
             seen_flows = True
-            found, v = _groups(buf, v, _FLOW_GROUPS if vnet else _FLOWS, edges, total)
+            found, v = _groups(buf, quotes, v, _FLOW_GROUPS if vnet else _FLOWS, edges, total)
             if found < 0:
                 return found, 0, i
         elif not vnet and _is(buf, ks, ke, _VERSION):
             if version:
                 return -1, 0, i
-            end = _value_end(buf, v)
+            end = _value_end(buf, quotes, v)
             if end - v != 1 or not (buf[v] == 49 or buf[v] == 50):
                 return -1, 0, i
             version = buf[v] - 48
             v = end
         else:
-            v = _value_end(buf, v)
+            v = _value_end(buf, quotes, v)
         i, more = _next_member(buf, v)
     if not seen_flows:
         return -1, 0, i
@@ -224,7 +227,7 @@ def _body(buf, i, vnet, edges, total):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _groups(buf, i, inner, edges, total):  # pragma: no cover - compiled
+def _groups(buf, quotes, i, inner, edges, total):  # pragma: no cover - compiled
     """An array of rule groups, each an object whose ``inner`` key holds an array of tuple holders."""
     found = 0
     i = _ws(buf, i + 1)
@@ -240,19 +243,19 @@ def _groups(buf, i, inner, edges, total):  # pragma: no cover - compiled
         if not members:
             i += 1
         while members:
-            ks, ke, v, escaped = _key(buf, i)
+            ks, ke, v, escaped = _key(buf, quotes, i)
             if escaped:
                 return -1, i
             if _is(buf, ks, ke, inner):
                 if seen or buf[v] != 91:
                     return -1, i
                 seen = True
-                got, v = _holders(buf, v, edges, total + found)
+                got, v = _holders(buf, quotes, v, edges, total + found)
                 if got < 0:
                     return got, i
                 found += got
             else:
-                v = _value_end(buf, v)
+                v = _value_end(buf, quotes, v)
             i, members = _next_member(buf, v)
         if not seen:
             return -1, i
@@ -261,7 +264,7 @@ def _groups(buf, i, inner, edges, total):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _holders(buf, i, edges, total):  # pragma: no cover - compiled
+def _holders(buf, quotes, i, edges, total):  # pragma: no cover - compiled
     """An array of objects each with a ``flowTuples`` array of plain strings, noted in ``edges``."""
     found = 0
     i = _ws(buf, i + 1)
@@ -277,7 +280,7 @@ def _holders(buf, i, edges, total):  # pragma: no cover - compiled
         if not members:
             i += 1
         while members:
-            ks, ke, v, escaped = _key(buf, i)
+            ks, ke, v, escaped = _key(buf, quotes, i)
             if escaped:
                 return -1, i
             if _is(buf, ks, ke, _FLOW_TUPLES):
@@ -291,7 +294,7 @@ def _holders(buf, i, edges, total):  # pragma: no cover - compiled
                 while items:
                     if buf[v] != 34:
                         return -1, i
-                    end, escaped = _string_end(buf, v)
+                    end, escaped = _string_end(buf, quotes, v)
                     if escaped:
                         return -1, i
                     at = total + found
@@ -302,7 +305,7 @@ def _holders(buf, i, edges, total):  # pragma: no cover - compiled
                     found += 1
                     v, items = _next_member(buf, end)
             else:
-                v = _value_end(buf, v)
+                v = _value_end(buf, quotes, v)
             i, members = _next_member(buf, v)
         if not seen:
             return -1, i

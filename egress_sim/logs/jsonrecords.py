@@ -50,6 +50,7 @@ class ElementBlock:
     ends: np.ndarray
     first: int
     values: list
+    quotes: np.ndarray  # where every quote of ``data`` is, when it holds no backslash (else empty): see ``quote_index``
 
     def __len__(self) -> int:
         return len(self.values)
@@ -86,10 +87,12 @@ def array_blocks(stream: BinaryIO, max_record: int | None = None) -> Iterator[El
     while True:
         starts = np.empty(len(data) // 2 + 2, dtype=np.int64)
         ends = np.empty_like(starts)
-        count, stop, state, status = _scan(np.frombuffer(data, dtype=np.uint8), pos, state, starts, ends, limit)
+        buf = np.frombuffer(data, dtype=np.uint8)
+        quotes = quote_index(buf)
+        count, stop, state, status = _scan(buf, quotes, pos, state, starts, ends, limit)
         values, bad = _decode(data, starts[:count], ends[:count])
         if values:
-            yield ElementBlock(data, base, starts[:len(values)], ends[:len(values)], number + 1, values)
+            yield ElementBlock(data, base, starts[:len(values)], ends[:len(values)], number + 1, values, quotes)
             number += len(values)
         if bad is not None:
             yield from CarefulArrayStream(stream, limit, preload=data[bad:], base=base + bad).resume(number)
@@ -105,6 +108,15 @@ def array_blocks(stream: BinaryIO, max_record: int | None = None) -> Iterator[El
             yield from CarefulArrayStream(stream, limit, preload=data[stop:] + more, base=base + stop).resume(number)
             return
         data, base, pos = data[stop:] + more, base + stop, 0
+
+
+def quote_index(buf: np.ndarray) -> np.ndarray:
+    """Where every ``"`` of a block is, when the block holds no backslash: every quote then opens or closes a string,
+    and a scanner skips a string with one binary search instead of reading it byte by byte (a byte loop runs at
+    ~300 MB/s, these two vectorized passes at GB/s). A block with a backslash gets an empty index: byte by byte."""
+    if (buf == 92).any():
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(buf == 34)
 
 
 def _decode(data: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[list, int | None]:
@@ -126,7 +138,7 @@ def _decode(data: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[list, in
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan(buf, pos, state, starts, ends, limit):  # pragma: no cover - compiled
+def _scan(buf, quotes, pos, state, starts, ends, limit):  # pragma: no cover - compiled
     """Complete elements of a JSON array from ``buf[pos]`` (between elements, in ``state``).
 
     Returns (elements found, where the scan stopped, the state there, why it stopped): ``_MORE`` (the buffer
@@ -154,7 +166,7 @@ def _scan(buf, pos, state, starts, ends, limit):  # pragma: no cover - compiled
         if state == _AFTER_VALUE:
             return count, i, state, _HAND_OVER
         start = i
-        end = _value_end(buf, i, n, limit)
+        end = _value_end(buf, quotes, i, n, limit)
         if end == -1:  # runs past the buffer: read more
             return count, start, state, _MORE
         if end < 0:
@@ -167,7 +179,7 @@ def _scan(buf, pos, state, starts, ends, limit):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _value_end(buf, i, n, limit):  # pragma: no cover - compiled
+def _value_end(buf, quotes, i, n, limit):  # pragma: no cover - compiled
     """End (exclusive) of the JSON value starting at ``buf[i]``; -1 when the buffer ends first, -2 when the
     fast path will not vouch for it (a long digit run, over ``limit`` bytes, not a value's first byte)."""
     start = i
@@ -180,12 +192,16 @@ def _value_end(buf, i, n, limit):  # pragma: no cover - compiled
     while i < stop:
         c = buf[i]
         if c == 34:  # a string: only a quote or a backslash matters until it ends
-            i += 1
-            while i < stop:
-                c = buf[i]
-                if c == 34:
-                    break
-                i += 2 if c == 92 else 1
+            if len(quotes):
+                j = np.searchsorted(quotes, i + 1)
+                i = quotes[j] if j < len(quotes) else stop
+            else:
+                i += 1
+                while i < stop:
+                    c = buf[i]
+                    if c == 34:
+                        break
+                    i += 2 if c == 92 else 1
             if i >= stop:
                 break
             if depth == 0:
