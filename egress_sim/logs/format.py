@@ -8,8 +8,8 @@ A format (one module in ``logs/``, one line in ``registry``) is an object with
   ``chunk_rows`` rows each, every record booked in the ledger (a flow, a skip or a reject);
 * optional ``names_logged = False``: the format never records host names, so a flow without one is "name not
   logged", not "sent without SNI" (formats whose records sometimes carry a name set a ``name_logged`` column);
-* optional ``directory_format = True``: every file of a directory in this format is read as it without being
-  sniffed again (a format whose files can mix with other kinds in one folder leaves it off).
+* optional ``collect`` and ``parse``: a batched format (below), whose records the engine parses many files at a
+  time.
 
 A line format subclasses ``LineFormat`` and writes only what is its own: ``parse(block, state)`` turns a
 block of whole lines into one outcome code per line and the columns of the lines that are flows. Opening,
