@@ -141,11 +141,11 @@ def test_the_fast_json_reader_gives_what_the_careful_stream_gives(values, damage
 # --- flow tuples found in the records' bytes are the tuples the record-by-record extraction finds
 
 from egress_sim.logs.azure_flowlogs import _nsg_extract, _vnet_extract
-from egress_sim.logs.flowtuple_spans import block_tuples
+from egress_sim.logs.flowtuple_spans import block_tuples, vouch
 from egress_sim.logs.jsonrecords import ElementBlock, array_blocks
 
 TUPLE = st.one_of(st.just("1663146003599,10.0.0.4,13.107.21.200,44931,443,6,O,B,NX,0,0,0,0"),
-                  st.text(max_size=10), st.integers(0, 9), st.none())
+                  st.text(max_size=10), st.integers(0, 9))  # (a null tuple: test_a_null_tuple_is_no_string)
 KEY_NOISE = st.sampled_from(["rule", "mac", "x", "flows", "flowTuples", "Version", "propert\\u0069es"])
 
 
@@ -211,3 +211,61 @@ def test_a_plain_flow_log_record_is_read_from_its_bytes():
     ok, fields, counts, found = block_tuples(block, vnet=False)
     assert ok.tolist() == [True, True] and counts.tolist() == [2, 2] and fields.tolist() == [13, 13]
     assert found.to_pylist()[:2] == record["properties"]["flows"][0]["flows"][0]["flowTuples"]
+    vouched = next(array_blocks(io.BytesIO(_json.dumps({"records": [record, record]}).encode()),
+                                vouch=lambda data, buf, quotes, s, e: vouch(buf, quotes, s, e, False)))
+    assert vouched.vouched.tolist() == [True, True] and vouched.values == [None, None]  # never decoded
+
+
+# --- NSG/VNet records read from their bytes, never decoded, read as the record-by-record reader read them
+
+from golden.legacy import azure_flowlogs as legacy_flowlogs
+from golden.legacy import common as legacy_common
+
+from egress_sim.flows.sources import with_source_text
+from egress_sim.logs import LogFile, RecordLedger
+from egress_sim.logs.azure_flowlogs import NSG_READER, VNET_READER
+
+JSON_DAMAGE = st.sampled_from([b"", b",", b":", b"}", b"]", b"{", b"[", b'"', b" ", b"1", b"-", b".", b"e", b"t",
+                               b"nul", b"\x01", b"\xc3\xa9", b"\\"])
+
+
+def _read(reader, path, ledger) -> list:
+    rows = []
+    for table in reader.read_tables(LogFile(path) if ledger.__class__ is RecordLedger else legacy_common.LogFile(path),
+                                    ledger, 50):
+        rows.extend(with_source_text(table).to_pylist())
+    return rows
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.booleans(), st.data())
+def test_nsg_and_vnet_records_read_from_their_bytes_read_as_the_decoded_records(tmp_path_factory, vnet, data):
+    """Valid or subtly broken JSON (a missing colon, a stray comma, a bad number or literal, an escape, a control
+    character): whatever the record bytes hold, the engine's reader gives the flows, sources, counts and samples
+    of the record-by-record reader it replaced."""
+    records = data.draw(st.lists(flow_records(vnet), min_size=1, max_size=4))
+    body = bytearray(('{"records": [' + ", ".join(_raw(r, data.draw(st.booleans())) for r in records) + "]}").encode())
+    for at, piece in data.draw(st.lists(st.tuples(st.integers(14, 2000), JSON_DAMAGE), max_size=2)):
+        at = min(at, len(body) - 2)
+        body[at:at + data.draw(st.integers(0, 1))] = piece
+    path = tmp_path_factory.mktemp("doc") / "PT1H.json"
+    path.write_bytes(bytes(body))
+    new_ledger, old_ledger = RecordLedger(), legacy_common.RecordLedger()
+    new = _read(VNET_READER if vnet else NSG_READER, path, new_ledger)
+    old = _read(legacy_flowlogs.VNET_READER if vnet else legacy_flowlogs.NSG_READER, path, old_ledger)
+    assert new == old
+    assert (new_ledger.records_read, new_ledger.skipped, new_ledger.rejected) == \
+        (old_ledger.records_read, old_ledger.skipped, old_ledger.rejected)
+    assert sorted((s.reason, s.where, s.text) for s in new_ledger.samples) == \
+        sorted((s.reason, s.where, s.text) for s in old_ledger.samples)
+
+
+def test_a_null_tuple_is_no_string(tmp_path):
+    """``null`` in a tuple list is rejected as ``invalid_tuple`` wherever it stands (the reader it replaced said
+    ``bad_tuple_field_count`` when no other non-string shared its chunk)."""
+    record = {"time": "t", "properties": {"Version": 2, "flows": [{"rule": "R", "flows": [
+        {"mac": "M", "flowTuples": [None]}]}]}}
+    path = tmp_path / "PT1H.json"
+    path.write_text(_json.dumps({"records": [record]}))
+    ledger = RecordLedger()
+    assert _read(NSG_READER, path, ledger) == [] and ledger.rejected == {"invalid_tuple": 1}

@@ -28,19 +28,46 @@ _FLOW_RECORDS = np.frombuffer(b"flowRecords", dtype=np.uint8)
 _FLOW_GROUPS = np.frombuffer(b"flowGroups", dtype=np.uint8)
 _FLOW_LOG_VERSION = np.frombuffer(b"flowLogVersion", dtype=np.uint8)
 _FLOW_TUPLES = np.frombuffer(b"flowTuples", dtype=np.uint8)
+_TRUE, _FALSE, _NULL = (np.frombuffer(w, dtype=np.uint8) for w in (b"true", b"false", b"null"))
+_MAX_DEPTH = 64  # a value nested deeper is left to the decoders
 
 
 def block_tuples(block: ElementBlock, vnet: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.StringArray]:
-    """For each element of ``block``: whether the walker vouches for it, its field count (8 for NSG version 1,
-    else 13) and its tuple count; and the tuples of the vouched elements, in order, as one string array."""
-    n = len(block)
-    buf = np.frombuffer(block.data, dtype=np.uint8)
+    """For each element of ``block`` (decoded, so valid JSON): whether the walker vouches for it, its field count
+    (8 for NSG version 1, else 13) and its tuple count; and the tuples of the vouched elements, in order, as one
+    string array."""
+    return walk(np.frombuffer(block.data, dtype=np.uint8), block.quotes, block.starts, block.ends, vnet)
+
+
+def vouch(buf: np.ndarray, quotes: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+          vnet: bool) -> tuple[np.ndarray | None, tuple | None]:
+    """``block_tuples`` before anything is decoded (``jsonrecords.array_blocks``'s ``vouch``): in a block whose
+    strings are all plain, the walker checks each element against the JSON grammar as it goes, so an element it
+    vouches for needs no decoding at all. Any other block: (None, None), and everything is decoded."""
+    if not len(quotes) or not plain_strings(buf, quotes):
+        return None, None
+    ok, fields, counts, found = walk(buf, quotes, starts, ends, vnet)
+    return ok, (fields, counts, found)
+
+
+def plain_strings(buf: np.ndarray, quotes: np.ndarray) -> bool:
+    """Whether every string of a block (no backslash in it: ``quotes`` pairs open and close them) is plain ASCII
+    without control characters, which JSON refuses inside a string: then every quote pair is a valid string."""
+    if (buf >= 0x80).any():
+        return False
+    controls = np.flatnonzero(buf < 0x20)
+    return not len(controls) or not (np.searchsorted(quotes, controls, side="right") % 2).any()
+
+
+def walk(buf: np.ndarray, quotes: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+         vnet: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.StringArray]:
+    n = len(starts)
     ok = np.zeros(n, dtype=np.bool_)
     fields = np.zeros(n, dtype=np.int64)
     counts = np.zeros(n, dtype=np.int64)
-    capacity = max(16, (int(block.ends[-1]) - int(block.starts[0])) // 8) if n else 16
+    capacity = max(16, (int(ends[-1]) - int(starts[0])) // 8) if n else 16
     edges = np.empty(2 * capacity + 1, dtype=np.int32)
-    total = _walk_block(buf, block.quotes, block.starts, block.ends, vnet, ok, fields, counts, edges)
+    total = _walk_block(buf, quotes, starts, ends, vnet, ok, fields, counts, edges)
     if total < 0:  # more tuples than room: cannot happen (a tuple takes more than 8 bytes), but stay exact
         ok[:] = False
         counts[:] = 0
@@ -78,7 +105,7 @@ def _walk_block(buf, quotes, starts, ends, vnet, ok, fields, counts, edges):  # 
     total = 0
     for j in range(len(starts)):
         found, n_fields, end = _record(buf, quotes, int(starts[j]), vnet, edges, total)
-        if found >= 0:
+        if found >= 0 and end == ends[j]:
             ok[j] = True
             fields[j] = n_fields
             counts[j] = found
@@ -113,29 +140,107 @@ def _string_end(buf, quotes, i):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _value_end(buf, quotes, i):  # pragma: no cover - compiled
-    """Index after the (valid) JSON value at ``i``."""
-    c = buf[i]
-    if c == 34:
-        return _string_end(buf, quotes, i)[0]
-    if c == 123 or c == 91:
-        depth = 0
-        while True:
-            c = buf[i]
-            if c == 34:
-                i = _string_end(buf, quotes, i)[0]
-                continue
-            if c == 123 or c == 91:
-                depth += 1
-            elif c == 125 or c == 93:
-                depth -= 1
-                if depth == 0:
-                    return i + 1
-            i += 1
-    while not (c == 44 or c == 125 or c == 93 or c == 32 or c == 10 or c == 13 or c == 9):
+def _number_end(buf, i):  # pragma: no cover - compiled
+    """Index after the JSON number at ``i`` (RFC 8259 grammar), or -1 when it is not one."""
+    if buf[i] == 45:
         i += 1
-        c = buf[i]
+    if buf[i] == 48:
+        i += 1
+    elif 49 <= buf[i] <= 57:
+        while 48 <= buf[i] <= 57:
+            i += 1
+    else:
+        return -1
+    if buf[i] == 46:
+        i += 1
+        if not 48 <= buf[i] <= 57:
+            return -1
+        while 48 <= buf[i] <= 57:
+            i += 1
+    if buf[i] == 101 or buf[i] == 69:
+        i += 1
+        if buf[i] == 43 or buf[i] == 45:
+            i += 1
+        if not 48 <= buf[i] <= 57:
+            return -1
+        while 48 <= buf[i] <= 57:
+            i += 1
     return i
+
+
+@numba.njit(cache=True, nogil=True)
+def _literal_end(buf, i, word):  # pragma: no cover - compiled
+    for k in range(len(word)):
+        if buf[i + k] != word[k]:
+            return -1
+    return i + len(word)
+
+
+@numba.njit(cache=True, nogil=True)
+def _value_end(buf, quotes, i):  # pragma: no cover - compiled
+    """Index after the JSON value at ``i``, checked against the grammar (strings are plain in the blocks walked:
+    see ``plain_quotes``), or -1 when it is not valid JSON or nests deeper than ``_MAX_DEPTH``."""
+    closers = np.empty(_MAX_DEPTH, dtype=np.uint8)  # the bracket each open container waits for
+    depth = 0
+    while True:
+        i = _ws(buf, i)
+        c = buf[i]
+        if c == 34:
+            i = _string_end(buf, quotes, i)[0]
+        elif c == 123 or c == 91:
+            if depth == _MAX_DEPTH:
+                return -1
+            closers[depth] = c + 2  # } or ]
+            depth += 1
+            i = _ws(buf, i + 1)
+            if buf[i] == c + 2:  # empty
+                depth -= 1
+                i += 1
+            elif c == 123:
+                i = _member_value(buf, quotes, i)
+                if i < 0:
+                    return -1
+                continue  # the member's value comes next
+            else:
+                continue  # the first element comes next
+        elif c == 45 or 48 <= c <= 57:
+            i = _number_end(buf, i)
+        elif c == 116:
+            i = _literal_end(buf, i, _TRUE)
+        elif c == 102:
+            i = _literal_end(buf, i, _FALSE)
+        elif c == 110:
+            i = _literal_end(buf, i, _NULL)
+        else:
+            return -1
+        if i < 0:
+            return -1
+        while depth:  # after a value inside containers: a comma, or the closing bracket
+            i = _ws(buf, i)
+            if buf[i] == 44:
+                i = _ws(buf, i + 1)
+                if closers[depth - 1] == 125:
+                    i = _member_value(buf, quotes, i)
+                    if i < 0:
+                        return -1
+                break
+            if buf[i] != closers[depth - 1]:
+                return -1
+            depth -= 1
+            i += 1
+        if depth == 0:
+            return i
+
+
+@numba.njit(cache=True, nogil=True)
+def _member_value(buf, quotes, i):  # pragma: no cover - compiled
+    """At a member's key: the index of its value (past ``"key" :``), or -1."""
+    if buf[i] != 34:
+        return -1
+    i = _ws(buf, _string_end(buf, quotes, i)[0])
+    if buf[i] != 58:
+        return -1
+    return i + 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -151,19 +256,29 @@ def _is(buf, start, end, key):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _key(buf, quotes, i):  # pragma: no cover - compiled
-    """At a member's key: (key start, key end, index of its value, whether the key holds an escape)."""
+    """At a member's key: (key start, key end, index of its value, whether the walker cannot vouch for it: an
+    escape in the key, or no ``"key":`` there)."""
     i = _ws(buf, i)
+    if buf[i] != 34:
+        return i, i, i, True
     after, escaped = _string_end(buf, quotes, i)
-    value = _ws(buf, _ws(buf, after) + 1)  # past the colon
-    return i + 1, after - 1, value, escaped
+    colon = _ws(buf, after)
+    if buf[colon] != 58:
+        return i, i, i, True
+    return i + 1, after - 1, _ws(buf, colon + 1), escaped
 
 
 @numba.njit(cache=True, nogil=True)
-def _next_member(buf, i):  # pragma: no cover - compiled
-    """After a value in an object or array: (index of the next member or element, whether there is one)."""
+def _next_member(buf, i, closer):  # pragma: no cover - compiled
+    """After a value in an object or array: (index of the next member or element, whether there is one); -1 when
+    neither a comma nor the container's ``closer`` follows."""
+    if i < 0:
+        return -1, False
     i = _ws(buf, i)
     if buf[i] == 44:
         return _ws(buf, i + 1), True
+    if buf[i] != closer:
+        return -1, False
     return i + 1, False  # past the closing bracket
 
 
@@ -198,14 +313,16 @@ def _record(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
             if seen_version:
                 return -1, 0, i
             end = _value_end(buf, quotes, v)
-            if not ((end - v == 1 and buf[v] == 52) or (end - v == 3 and buf[v] == 34 and buf[v + 1] == 52)):
+            if end < 0 or not ((end - v == 1 and buf[v] == 52) or (end - v == 3 and buf[v] == 34 and buf[v + 1] == 52)):
                 return -1, 0, i
             seen_version = True
             n_fields = 13
             v = end
         else:
             v = _value_end(buf, quotes, v)
-        i, more = _next_member(buf, v)
+        i, more = _next_member(buf, v, 125)
+        if i < 0:
+            return -1, 0, i
     if not (seen_body and seen_version):
         return -1, 0, i
     return found, n_fields, i
@@ -235,13 +352,15 @@ def _body(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
             if version:
                 return -1, 0, i
             end = _value_end(buf, quotes, v)
-            if end - v != 1 or not (buf[v] == 49 or buf[v] == 50):
+            if end < 0 or end - v != 1 or not (buf[v] == 49 or buf[v] == 50):
                 return -1, 0, i
             version = buf[v] - 48
             v = end
         else:
             v = _value_end(buf, quotes, v)
-        i, more = _next_member(buf, v)
+        i, more = _next_member(buf, v, 125)
+        if i < 0:
+            return -1, 0, i
     if not seen_flows:
         return -1, 0, i
     return found, version, i
@@ -277,10 +396,14 @@ def _groups(buf, quotes, i, inner, edges, total):  # pragma: no cover - compiled
                 found += got
             else:
                 v = _value_end(buf, quotes, v)
-            i, members = _next_member(buf, v)
+            i, members = _next_member(buf, v, 125)
+            if i < 0:
+                return -1, i
         if not seen:
             return -1, i
-        i, more = _next_member(buf, i)
+        i, more = _next_member(buf, i, 93)
+        if i < 0:
+            return -1, i
     return found, i
 
 
@@ -324,11 +447,17 @@ def _holders(buf, quotes, i, edges, total):  # pragma: no cover - compiled
                     edges[2 * at] = v + 1
                     edges[2 * at + 1] = end - 1
                     found += 1
-                    v, items = _next_member(buf, end)
+                    v, items = _next_member(buf, end, 93)
+                    if v < 0:
+                        return -1, i
             else:
                 v = _value_end(buf, quotes, v)
-            i, members = _next_member(buf, v)
+            i, members = _next_member(buf, v, 125)
+            if i < 0:
+                return -1, i
         if not seen:
             return -1, i
-        i, more = _next_member(buf, i)
+        i, more = _next_member(buf, i, 93)
+        if i < 0:
+            return -1, i
     return found, i

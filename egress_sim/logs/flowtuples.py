@@ -285,7 +285,9 @@ def _string_array(tuples: list, reason: np.ndarray) -> pa.StringArray:
     """The tuples as one Arrow array; an item that is not a string, or holds undecodable bytes, is
     rejected and stands in as an empty string."""
     try:
-        return pa.array(tuples, type=pa.string())
+        arr = pa.array(tuples, type=pa.string())
+        if not arr.null_count:  # (a null tuple is no string either: it is rejected below, not read as empty)
+            return arr
     except (pa.ArrowTypeError, pa.ArrowInvalid, UnicodeEncodeError):
         pass
     cleaned = []
@@ -299,8 +301,6 @@ def _string_array(tuples: list, reason: np.ndarray) -> pa.StringArray:
         else:
             cleaned.append(item)
     return pa.array(cleaned, type=pa.string())
-
-
 
 
 class TupleRuns:

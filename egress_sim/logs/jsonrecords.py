@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numba
 import numpy as np
@@ -49,13 +49,17 @@ class ElementBlock:
     starts: np.ndarray
     ends: np.ndarray
     first: int
-    values: list
+    values: list  # None for an element the format vouched for (it read the element's bytes itself)
     quotes: np.ndarray  # where every quote of ``data`` is, when it holds no backslash (else empty): see ``quote_index``
+    vouched: np.ndarray | None = None  # which elements the format's ``vouch`` read itself
+    extra: Any = None  # what ``vouch`` took from them
 
     def __len__(self) -> int:
         return len(self.values)
 
     def element(self, j: int) -> JsonElement:
+        if self.vouched is not None and self.vouched[j]:
+            raise ValueError("a vouched element was read by its format, not decoded")
         value, offset, number = self.values[j], self.base + int(self.starts[j]), self.first + j
         if isinstance(value, dict):
             return JsonElement(offset, number, record=value)
@@ -73,10 +77,18 @@ def array_elements(stream: BinaryIO, max_record: int | None = None) -> Iterator[
             yield item
 
 
-def array_blocks(stream: BinaryIO, max_record: int | None = None) -> Iterator[ElementBlock | JsonElement]:
+Vouch = Callable[[bytes, np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, Any]]
+
+
+def array_blocks(stream: BinaryIO, max_record: int | None = None,
+                 vouch: Vouch | None = None) -> Iterator[ElementBlock | JsonElement]:
     """``array_elements`` a block at a time: runs of clean elements as ``ElementBlock``s (their bytes and spans
     too, for a format that reads the bytes itself), and from the first element the fast path does not vouch
-    for, the careful stream's ``JsonElement``s."""
+    for, the careful stream's ``JsonElement``s.
+
+    ``vouch(data, buf, quotes, starts, ends)``: a format that reads plain elements from their bytes itself says
+    which it read, having checked them to be valid JSON, and what it took (``ElementBlock.vouched``/``extra``);
+    only the others are decoded."""
     limit = limits.MAX_JSON_RECORD_BYTES if max_record is None else max_record
     data = _read(stream)
     head = _HEAD.match(data)
@@ -90,9 +102,14 @@ def array_blocks(stream: BinaryIO, max_record: int | None = None) -> Iterator[El
         buf = np.frombuffer(data, dtype=np.uint8)
         quotes = quote_index(buf)
         count, stop, state, status = _scan(buf, quotes, pos, state, starts, ends, limit)
-        values, bad = _decode(data, starts[:count], ends[:count])
+        vouched, extra = vouch(data, buf, quotes, starts[:count], ends[:count]) if vouch and count else (None, None)
+        values, bad = _decode(data, starts[:count], ends[:count], vouched)
+        if bad is not None and vouched is not None:  # a part of the block only: decode it whole, plainly
+            vouched, extra = None, None
+            values = _decode(data, starts[:len(values)], ends[:len(values)], None)[0]
         if values:
-            yield ElementBlock(data, base, starts[:len(values)], ends[:len(values)], number + 1, values, quotes)
+            yield ElementBlock(data, base, starts[:len(values)], ends[:len(values)], number + 1, values, quotes,
+                               vouched, extra)
             number += len(values)
         if bad is not None:
             yield from CarefulArrayStream(stream, limit, preload=data[bad:], base=base + bad).resume(number)
@@ -125,11 +142,23 @@ def quote_index(buf: np.ndarray) -> np.ndarray:
     return np.flatnonzero(buf == 34)
 
 
-def _decode(data: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[list, int | None]:
-    """The elements decoded, in one orjson call when they all decode (the usual case); else those before the
-    first that does not, and where that one starts."""
+def _decode(data: bytes, starts: np.ndarray, ends: np.ndarray, skip: np.ndarray | None) -> tuple[list, int | None]:
+    """The elements decoded (None for those in ``skip``), in one orjson call when they all decode (the usual case);
+    else those before the first that does not, and where that one starts."""
     if not len(starts):
         return [], None
+    if skip is not None:
+        values: list = []
+        view = memoryview(data)
+        for start, end, skipped in zip(starts.tolist(), ends.tolist(), skip.tolist()):
+            if skipped:
+                values.append(None)
+                continue
+            try:
+                values.append(orjson.loads(view[start:end]))
+            except orjson.JSONDecodeError:
+                return values, start
+        return values, None
     try:
         return orjson.loads(b"[" + data[int(starts[0]):int(ends[-1])] + b"]"), None
     except orjson.JSONDecodeError:
@@ -140,7 +169,7 @@ def _decode(data: bytes, starts: np.ndarray, ends: np.ndarray) -> tuple[list, in
             values.append(orjson.loads(view[start:end]))
         except orjson.JSONDecodeError:
             return values, start
-    return values, None  # (not reached: one element failed the whole)
+    return values, None  # each decodes alone (the whole may nest one level too deep for orjson)
 
 
 @numba.njit(cache=True, nogil=True)
