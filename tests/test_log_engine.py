@@ -222,7 +222,7 @@ from golden.legacy import azure_flowlogs as legacy_flowlogs
 from golden.legacy import common as legacy_common
 
 from egress_sim.flows.sources import with_source_text
-from egress_sim.logs import LogFile, RecordLedger
+from egress_sim.logs import LogFile
 from egress_sim.logs.azure_flowlogs import NSG_READER, VNET_READER
 
 JSON_DAMAGE = st.sampled_from([b"", b",", b":", b"}", b"]", b"{", b"[", b'"', b" ", b"1", b"-", b".", b"e", b"t",
