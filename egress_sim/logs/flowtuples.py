@@ -62,20 +62,17 @@ class _Fields:
         return (self.edges[:, 1::2] - self.edges[:, 0::2]).T.copy()
 
     def text(self, columns: tuple[int, ...]) -> pa.StringArray:
-        """The fields of these columns as one array, column after column."""
-        return self._take(self._index(columns))
-
-    def _index(self, columns: tuple[int, ...]) -> np.ndarray:
-        """Where the fields of these columns are among the pieces ``_take`` reads, shape (len(columns), rows)."""
-        row_starts = 2 * N_FIELDS * np.arange(len(self.rows), dtype=np.int32)
-        return (2 * np.asarray(columns, dtype=np.int32))[:, None] + row_starts[None, :]
-
-    def _take(self, index: np.ndarray) -> pa.StringArray:
-        if not index.size:
+        """The fields of these columns as one array, column after column: copied out of the buffer in one
+        compiled pass (an Arrow ``take`` over the buffer cut at every edge cost twice as much)."""
+        if not len(self.rows) or not columns:
             return pa.array([], pa.string())
-        # The buffer read as strings cut at every edge: fields, and the commas (or gaps) between them.
-        pieces = pa.StringArray.from_buffers(self.edges.size - 1, pa.py_buffer(self.edges), self.data)
-        return pieces.take(pa.array(index.ravel()))
+        cols = np.asarray(columns, dtype=np.int64)
+        n = len(cols) * len(self.rows)
+        offsets = np.empty(n + 1, dtype=np.int32)
+        size = int(self.lengths[cols].sum())
+        data = np.empty(size, dtype=np.uint8)
+        _gather_fields(np.frombuffer(self.data, dtype=np.uint8), self.edges, cols, offsets, data)
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
     def numbers(self, columns: tuple[int, ...], max_digits: tuple[int, ...]) -> tuple[np.ndarray, ...]:
         """(value, is 1..max_digits ASCII digits, is empty) of these columns, each of shape (len(columns), rows);
@@ -101,6 +98,22 @@ class _Fields:
             for k, value in enumerate(values):
                 lookup[i, ord(value) if value else 256] = k
         return np.take_along_axis(lookup, key, axis=1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_fields(data, edges, columns, offsets, out):  # pragma: no cover - compiled
+    """Fields of ``columns`` (column after column, row after row) copied one after the other, with their offsets."""
+    at = 0
+    k = 0
+    offsets[0] = 0
+    for c in range(len(columns)):
+        first = 2 * columns[c]
+        for i in range(edges.shape[0]):
+            start, end = edges[i, first], edges[i, first + 1]
+            out[at:at + end - start] = data[start:end]
+            at += end - start
+            k += 1
+            offsets[k] = at
 
 
 @numba.njit(cache=True, nogil=True)
