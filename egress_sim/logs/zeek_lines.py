@@ -1,0 +1,472 @@
+"""Zeek's two line encodings read into columns: TSV with ``#`` meta lines, and JSON lines; and its cell kinds.
+
+Shared by the conn.log format (``zeek``) and the companion join (``zeek_names``): a block of whole lines (the
+engine's ``LineBlock``) becomes the text (or JSON-typed) columns a caller asked for, for the lines that parse,
+plus the lines that do not (``wrong_field_count``, ``invalid_utf8``, ``no_fields_header``, ``invalid_json``,
+``truncated_json``, ``not_a_json_object``). Meta (``#``) and blank lines are no records.
+
+TSV (Zeek ``base/frameworks/logging/writers/ascii.zeek``): ``#separator`` (written ``\\x09``, separated from its
+value by a space), ``#set_separator``, ``#empty_field``, ``#unset_field``, ``#path``, ``#fields`` set how the
+following lines split; a later ``#fields`` block (concatenated logs) takes over from there; the unset (``-``)
+and empty (``(empty)``) markers both read as "no value". A run of data lines is split by ``pyarrow.csv`` in one
+call (its bad-row handler names the lines with a wrong field count); an odd separator, duplicated field names or
+stray carriage returns go line by line in Python. JSON: one object per line, keys as in ``#fields``; a run is
+parsed by ``pyarrow.json`` and, only when it holds a broken line, line by line to name it.
+
+Cells: ``ts`` is epoch seconds (float), or above 1e11 epoch milliseconds (``JSON::TS_MILLIS``), or ISO 8601 text
+(``JSON::TS_ISO8601``); counts are whole numbers in a range.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+
+from .blocks import LineBlock, LongLine, line_blocks
+from .files import LogFile
+from .format import block_bytes
+from .jsonrecords import loads
+
+_HASH = ord("#")
+_CR = 13
+
+Wanted = dict[str, tuple[str, str]]  # canonical name -> (Zeek field name, JSON value kind: str/int/bool/ts/list)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# TSV meta lines
+
+
+_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+@dataclass
+class TsvState:
+    """What the meta lines seen so far say about the following lines."""
+
+    sep: str = "\t"
+    set_sep: str = ","
+    empty: str = "(empty)"
+    unset: str = "-"
+    path: str | None = None
+    fields: list[str] | None = None
+
+    def apply(self, line: str) -> None:
+        line = line.rstrip("\r\n")
+        if line.startswith("#separator"):
+            value = line[len("#separator"):].strip(" ")
+            self.sep = _unescape(value) or "\t"
+            return
+        name, _, rest = line.partition(self.sep)
+        values = rest.split(self.sep) if rest else []
+        if name == "#set_separator" and values:
+            self.set_sep = _unescape(values[0])
+        elif name == "#empty_field" and values:
+            self.empty = values[0]
+        elif name == "#unset_field" and values:
+            self.unset = values[0]
+        elif name == "#path" and values:
+            self.path = values[0]
+        elif name == "#fields":
+            self.fields = values
+
+    @property
+    def nulls(self) -> list[str]:
+        return [self.unset, self.empty, ""]
+
+
+@dataclass
+class Reading:
+    """Per-file state: the encoding (decided by the first non-blank line), the TSV meta state, the JSON ``ts``
+    type."""
+
+    mode: str | None = None  # "tsv" | "json"
+    tsv: TsvState = field(default_factory=TsvState)
+    ts_type: pa.DataType | None = None
+
+
+@dataclass
+class Parsed:
+    """A block read: ``records`` marks the lines that are records (not meta, not blank); of those, ``rows`` are
+    the ones that parsed (their columns in ``cols``, canonical names, in line order) and ``bad`` the others, as
+    (line index in the block, reason)."""
+
+    records: np.ndarray
+    cols: dict[str, pa.Array]
+    rows: np.ndarray
+    bad: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    cols: dict[str, pa.Array]
+    rows: np.ndarray
+    bad: list[tuple[int, str]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A block of lines
+
+
+def _plain(data: bytes) -> bool:
+    """Whether every line of ``data`` is a data line (no meta line, no blank line): the usual block, read whole
+    without finding its line starts."""
+    return bool(data) and data[0] not in b"#\n" and not data.startswith(b"\r\n") and data != b"\r" \
+        and b"\n#" not in data and b"\n\n" not in data and b"\n\r\n" not in data and not data.endswith(b"\n\r")
+
+
+def parse_block(block: LineBlock, reading: Reading, wanted: Wanted) -> Parsed:
+    """The block's lines as columns (``wanted``), the meta lines applied in their place."""
+    if reading.mode is not None and _plain(block.data):
+        run = _run(block, 0, block.n, reading, wanted)
+        return Parsed(np.ones(block.n, dtype=bool), run.cols, run.rows, run.bad)
+    view = np.frombuffer(block.data, dtype=np.uint8)
+    starts = block.starts
+    heads = view[starts[:-1]]  # first byte of each line: meta (#) and blank lines stand out
+    lengths = np.diff(starts)
+    blank = (lengths <= 1) | ((lengths == 2) & (heads == _CR))
+    if reading.mode is None:
+        firsts = np.flatnonzero(~blank)
+        if len(firsts):
+            reading.mode = "tsv" if heads[firsts[0]] == _HASH else "json"
+    meta = (heads == _HASH) & ~blank
+    special = np.flatnonzero(meta | blank)
+    runs: list[_Run] = []
+    start = 0
+    for stop in [*special.tolist(), block.n]:
+        if stop > start:
+            runs.append(_run(block, start, stop, reading, wanted))
+        if stop < block.n and meta[stop] and reading.mode == "tsv":
+            reading.tsv.apply(block.text(stop))
+        start = stop + 1
+    records = ~(meta | blank)
+    if not runs:
+        return Parsed(records, {}, np.array([], dtype=np.int64))
+    run = _concat(runs, wanted)
+    return Parsed(records, run.cols, run.rows, run.bad)
+
+
+def _run(block: LineBlock, a: int, b: int, reading: Reading, wanted: Wanted) -> _Run:
+    """Data lines ``[a, b)`` of the block."""
+    if reading.mode == "tsv":
+        return _tsv_range(block, a, b, reading.tsv, wanted)
+    if reading.ts_type is None:
+        reading.ts_type = _guess_ts_type(block, a, b)
+    return _json_range(block, a, b, wanted, reading.ts_type)
+
+
+def read_file(log: LogFile, chunk_rows: int, wanted: Wanted, max_line_bytes: int
+              ) -> Iterator[tuple[LineBlock, Parsed] | LongLine]:
+    """Every block of the file with its parsed lines, and the over-long lines in their place."""
+    reading = Reading()
+    with log.open_binary() as stream:
+        for item in line_blocks(stream, block_bytes(chunk_rows), max(1, chunk_rows), max_line_bytes):
+            yield item if isinstance(item, LongLine) else (item, parse_block(item, reading, wanted))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# TSV runs
+
+
+def _utf8_split(block: LineBlock, a: int, b: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Lines of ``[a, b)`` that decode as UTF-8, and the ones that do not."""
+    data = block.span(a, b)
+    if data.isascii():
+        return np.arange(a, b, dtype=np.int64), []
+    try:
+        data.decode("utf-8")
+        return np.arange(a, b, dtype=np.int64), []
+    except UnicodeDecodeError:
+        pass
+    good, bad = [], []
+    for i in range(a, b):
+        try:
+            block.span(i, i + 1).decode("utf-8")
+            good.append(i)
+        except UnicodeDecodeError:
+            bad.append((i, "invalid_utf8"))
+    return np.array(good, dtype=np.int64), bad
+
+
+def _join(block: LineBlock, rows: np.ndarray) -> bytes:
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return block.span(int(rows[0]), int(rows[-1]) + 1)
+    return b"".join(block.span(int(i), int(i) + 1) for i in rows)
+
+
+def null_strings(n: int) -> pa.Array:
+    return pa.nulls(n, type=pa.string())
+
+
+def _tsv_range(block: LineBlock, a: int, b: int, state: TsvState, wanted: Wanted) -> _Run:
+    if state.fields is None:
+        return _Run({}, np.array([], dtype=np.int64), [(i, "no_fields_header") for i in range(a, b)])
+    rows, bad = _utf8_split(block, a, b)
+    data = _join(block, rows)
+    fields = state.fields
+    simple = (len(state.sep) == 1 and len(set(fields)) == len(fields)
+              and not (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")))
+    run = _tsv_arrow(data, rows, state, wanted) if simple and len(rows) else None
+    if run is None:
+        run = _tsv_python(block, rows, state, wanted)
+    run.bad = sorted(bad + run.bad) if bad else run.bad
+    for name, (_, kind) in wanted.items():
+        if kind == "list" and name in run.cols:  # a Zeek set or vector: one cell, items joined
+            run.cols[name] = pc.split_pattern(run.cols[name], pattern=state.set_sep)
+    return run
+
+
+def _tsv_arrow(data: bytes, rows: np.ndarray, state: TsvState, wanted: Wanted) -> _Run | None:
+    fields = state.fields
+    assert fields is not None
+    include = sorted({zeek for zeek, _ in wanted.values() if zeek in fields}, key=fields.index)
+    if not include:
+        include = [fields[0]]
+    invalid: list[int | None] = []
+
+    def on_invalid(row) -> str:
+        invalid.append(row.number)
+        return "skip"
+
+    try:  # one thread: the bad-row handler then knows each row's number
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(column_names=fields, use_threads=False, block_size=max(1 << 20, len(data) + 1)),
+            parse_options=pacsv.ParseOptions(delimiter=state.sep, quote_char=False, escape_char=False,
+                                             double_quote=False, newlines_in_values=False, ignore_empty_lines=False,
+                                             invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(include_columns=include,
+                                                 column_types={name: pa.string() for name in include},
+                                                 null_values=state.nulls, strings_can_be_null=True,
+                                                 quoted_strings_can_be_null=True))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows + len(invalid) != len(rows) or any(number is None or number < 1 for number in invalid):
+        return None
+    bad_positions = np.array(sorted(invalid), dtype=np.int64) - 1
+    bad = [(int(rows[p]), "wrong_field_count") for p in bad_positions]
+    good = np.delete(rows, bad_positions) if len(bad_positions) else rows
+    cols = {}
+    for name, (zeek, _) in wanted.items():
+        cols[name] = table.column(zeek).combine_chunks() if zeek in include else null_strings(table.num_rows)
+    return _Run(cols, good, bad)
+
+
+def _tsv_python(block: LineBlock, rows: np.ndarray, state: TsvState, wanted: Wanted) -> _Run:
+    """Line by line (any separator, duplicated field names, stray carriage returns)."""
+    fields = state.fields
+    assert fields is not None
+    nulls = set(state.nulls)
+    positions = {name: (fields.index(zeek) if zeek in fields else None) for name, (zeek, _) in wanted.items()}
+    values: dict[str, list] = {name: [] for name in wanted}
+    good, bad = [], []
+    for i in rows:
+        parts = block.span(int(i), int(i) + 1).decode("utf-8").rstrip("\r\n").split(state.sep)
+        if len(parts) != len(fields):
+            bad.append((int(i), "wrong_field_count"))
+            continue
+        good.append(int(i))
+        for name, pos in positions.items():
+            value = parts[pos] if pos is not None else None
+            values[name].append(None if value is None or value in nulls else value)
+    cols = {name: pa.array(vals, type=pa.string()) for name, vals in values.items()}
+    return _Run(cols, np.array(good, dtype=np.int64), bad)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# JSON runs
+
+
+def _json_schema(wanted: Wanted, ts_type: pa.DataType) -> pa.Schema:
+    types = {"str": pa.string(), "int": pa.int64(), "bool": pa.bool_(), "ts": ts_type, "list": pa.list_(pa.string())}
+    return pa.schema([(zeek, types[kind]) for zeek, kind in wanted.values()])
+
+
+def _json_range(block: LineBlock, a: int, b: int, wanted: Wanted, ts_type: pa.DataType) -> _Run:
+    rows, bad = _utf8_split(block, a, b)
+    run = None
+    if len(rows):
+        data = _join(block, rows)
+        try:
+            table = pajson.read_json(io.BytesIO(data), parse_options=pajson.ParseOptions(
+                explicit_schema=_json_schema(wanted, ts_type), unexpected_field_behavior="ignore"))
+            if table.num_rows == len(rows):
+                run = _Run({name: table.column(zeek).combine_chunks() for name, (zeek, _) in wanted.items()}, rows)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            run = None
+    if run is None:
+        run = _json_python(block, rows, wanted)
+    run.bad = sorted(bad + run.bad)
+    return run
+
+
+def _as_text(value) -> str | None:
+    if value is None:
+        return None
+    if value is True:
+        return "T"
+    if value is False:
+        return "F"
+    if isinstance(value, float):
+        return repr(value)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _json_python(block: LineBlock, rows: np.ndarray, wanted: Wanted) -> _Run:
+    """Line by line: finds the broken lines; values become text, checked afterwards like TSV cells."""
+    values: dict[str, list] = {name: [] for name in wanted}
+    good, bad = [], []
+    for i in rows:
+        text = block.span(int(i), int(i) + 1).decode("utf-8").rstrip("\r\n")
+        try:
+            obj = loads(text)
+        except json.JSONDecodeError as exc:
+            cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+            bad.append((int(i), "truncated_json" if cut else "invalid_json"))
+            continue
+        if not isinstance(obj, dict):
+            bad.append((int(i), "not_a_json_object"))
+            continue
+        good.append(int(i))
+        for name, (zeek, kind) in wanted.items():
+            value = obj.get(zeek)
+            if kind == "list":
+                if isinstance(value, list):
+                    value = [_as_text(v) for v in value]
+                elif value is not None:
+                    value = [_as_text(value)]
+                values[name].append(value)
+            else:
+                values[name].append(_as_text(value))
+    cols = {name: pa.array(vals, type=pa.list_(pa.string()) if wanted[name][1] == "list" else pa.string())
+            for name, vals in values.items()}
+    return _Run(cols, np.array(good, dtype=np.int64), bad)
+
+
+def _guess_ts_type(block: LineBlock, a: int, b: int) -> pa.DataType:
+    """The ``ts`` type the JSON writer was configured with, from the first line that says."""
+    for i in range(a, min(b, a + 100)):
+        try:
+            value = loads(block.span(i, i + 1)).get("ts")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(value, str):
+            return pa.string()
+        if isinstance(value, (int, float)):
+            return pa.float64()
+    return pa.float64()
+
+
+def _concat(runs: list[_Run], wanted: Wanted) -> _Run:
+    if len(runs) == 1:
+        return runs[0]
+    cols = {}
+    for name in wanted:
+        arrays = [r.cols[name] for r in runs if name in r.cols]
+        if len({a.type for a in arrays}) > 1:
+            arrays = [a if pa.types.is_list(a.type) else to_text(a) for a in arrays]
+        cols[name] = pa.concat_arrays(arrays) if arrays else null_strings(0)
+    rows = np.concatenate([r.rows for r in runs]) if runs else np.array([], dtype=np.int64)
+    bad = sorted(b for r in runs for b in r.bad)
+    return _Run(cols, rows, bad)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Cells (per block, vectorized; per distinct value where a Python check is needed)
+
+
+def to_text(arr: pa.Array) -> pa.Array:
+    if pa.types.is_string(arr.type):
+        return arr
+    if pa.types.is_boolean(arr.type):
+        return pc.if_else(arr, pa.scalar("T"), pa.scalar("F"))
+    return pc.cast(arr, pa.string())
+
+
+def codes_of(arr: pa.Array) -> tuple[np.ndarray, list]:
+    """Dictionary codes (-1 for null) and the distinct values."""
+    encoded = pc.dictionary_encode(arr)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary.to_pylist()
+
+
+def _numbers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """float64 values (NaN when null or not a number) and the mask of non-null cells that are not numbers."""
+    n = len(arr)
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), np.zeros(n, dtype=bool)
+    if not pa.types.is_string(arr.type):
+        arr = to_text(arr)
+    try:
+        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), np.zeros(n, dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    series = pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object)
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isnan(values) & series.notna().to_numpy()
+    return values, bad
+
+
+def counts(arr: pa.Array, upper: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whole numbers 0..upper: (int64 values, null mask, bad mask)."""
+    values, bad = _numbers(arr)
+    null = np.isnan(values) & ~bad
+    ok = ~np.isnan(values)
+    bad |= ok & ~((values >= 0) & (values <= upper) & (np.floor(values) == values))
+    out = np.where(ok & ~bad, values, 0).astype(np.int64)
+    return out, null, bad
+
+
+_EPOCH = r"^[-+]?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$"
+
+
+def timestamps(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epoch microseconds (int64), null mask, bad mask. Numbers above 1e11 are milliseconds (``TS_MILLIS``)."""
+    n = len(arr)
+    seconds = np.full(n, np.nan)
+    bad = np.zeros(n, dtype=bool)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        try:
+            seconds = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # ISO 8601 text, or some broken cells
+            seconds = np.full(n, np.nan)
+            numeric = pc.fill_null(pc.match_substring_regex(arr, _EPOCH), False).to_numpy(zero_copy_only=False)
+            if numeric.any():
+                rows = np.flatnonzero(numeric)
+                seconds[rows] = pc.cast(arr.take(pa.array(rows)), pa.float64()).to_numpy(zero_copy_only=False)
+            present = arr.is_valid().to_numpy(zero_copy_only=False)
+            rows = np.flatnonzero(present & ~numeric)
+            if len(rows):
+                text = pd.Series(arr.take(pa.array(rows)).to_numpy(zero_copy_only=False), dtype=object)
+                iso = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+                got = iso.notna().to_numpy()
+                naive = iso[got].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+                seconds[rows[got]] = naive.astype("datetime64[us]").astype(np.int64) / 1e6
+            bad = present & np.isnan(seconds)
+    else:
+        seconds, bad = _numbers(arr)
+        bad = bad.copy()
+    null = np.isnan(seconds) & ~bad
+    millis = np.abs(np.nan_to_num(seconds)) > 1e11
+    seconds = np.where(millis, seconds / 1000.0, seconds)
+    bad |= ~np.isnan(seconds) & (np.abs(np.nan_to_num(seconds)) > 1e10)  # past year 2286: not a Zeek time
+    ok = ~np.isnan(seconds) & ~bad
+    micros = np.zeros(n, dtype=np.int64)
+    micros[ok] = np.round(seconds[ok] * 1e6).astype(np.int64)
+    return micros, null, bad
