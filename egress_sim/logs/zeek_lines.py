@@ -23,7 +23,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from .blocks import LineBlock, LongLine, line_blocks
+from .blocks import NEWLINE, LineBlock, LongLine, line_blocks
 from .files import LogFile
 from .format import block_bytes
 from .jsonrecords import loads
@@ -123,15 +123,72 @@ class _Run:
 
 
 def _plain(data: bytes) -> bool:
-    """Whether every line of ``data`` is a data line (no meta line, no blank line): the usual block, read whole
-    without finding its line starts."""
+    """Whether every line of ``data`` is a data line (no meta line, no blank line): a JSON block read whole."""
     return bool(data) and data[0] not in b"#\n" and not data.startswith(b"\r\n") and data != b"\r" \
         and b"\n#" not in data and b"\n\n" not in data and b"\n\r\n" not in data and not data.endswith(b"\n\r")
 
 
+_MAX_HASHES = 256  # "#" bytes looked at in a block before it is read line by line (meta lines are few)
+
+
+def _meta_spans(data: bytes) -> list[tuple[int, int]] | None:
+    """Byte spans of the lines that start with ``#`` (meta lines), found by scanning for ``#`` alone; None when
+    the block holds too many ``#`` to look at each."""
+    spans: list[tuple[int, int]] = []
+    pos, looked = data.find(b"#"), 0
+    while pos >= 0:
+        looked += 1
+        if looked > _MAX_HASHES:
+            return None
+        if pos == 0 or data[pos - 1] == NEWLINE:
+            end = data.find(b"\n", pos) + 1 or len(data)
+            spans.append((pos, end))
+            pos = data.find(b"#", end)
+        else:
+            pos = data.find(b"#", pos + 1)
+    return spans
+
+
+def _tsv_quick(block: LineBlock, reading: Reading, wanted: Wanted) -> Parsed | None:
+    """A TSV block read as a few runs of data lines between its meta lines, without finding every line start;
+    None when the block needs the line-by-line look (a blank line, many ``#``, odd lines), its state untouched."""
+    data = block.data
+    spans = _meta_spans(data)
+    if spans is None:
+        return None
+    saved = replace(reading.tsv)
+    records = np.ones(block.n, dtype=bool)
+    runs: list[_Run] = []
+    line = at = 0
+    for start, end in [*spans, (len(data), len(data))]:
+        n = data.count(b"\n", at, start) if start < len(data) else block.n - line
+        if n:
+            part = LineBlock(data[at:start], block.first_line + line, block.offset + at, n)
+            run = None if part.data[0] in b"\r\n" or reading.tsv.fields is None else \
+                _tsv_range(part, 0, n, reading.tsv, wanted, whole=True)
+            if run is None:
+                reading.tsv = saved
+                return None
+            runs.append(_Run(run.cols, run.rows + line, [(i + line, why) for i, why in run.bad]))
+        if start < len(data):
+            records[line + n] = False
+            reading.tsv.apply(data[start:end].rstrip(b"\r\n").decode("utf-8", errors="replace"))
+            line += n + 1
+        at = end
+    reading.mode = "tsv"
+    if not runs:
+        return Parsed(records, {}, np.array([], dtype=np.int64))
+    run = _concat(runs, wanted)
+    return Parsed(records, run.cols, run.rows, run.bad)
+
+
 def parse_block(block: LineBlock, reading: Reading, wanted: Wanted) -> Parsed:
     """The block's lines as columns (``wanted``), the meta lines applied in their place."""
-    if reading.mode is not None and _plain(block.data):
+    if reading.mode == "tsv" or (reading.mode is None and block.data[:1] == b"#"):
+        quick = _tsv_quick(block, reading, wanted)
+        if quick is not None:
+            return quick
+    elif reading.mode == "json" and _plain(block.data):
         run = _run(block, 0, block.n, reading, wanted)
         return Parsed(np.ones(block.n, dtype=bool), run.cols, run.rows, run.bad)
     view = np.frombuffer(block.data, dtype=np.uint8)
@@ -163,7 +220,9 @@ def parse_block(block: LineBlock, reading: Reading, wanted: Wanted) -> Parsed:
 def _run(block: LineBlock, a: int, b: int, reading: Reading, wanted: Wanted) -> _Run:
     """Data lines ``[a, b)`` of the block."""
     if reading.mode == "tsv":
-        return _tsv_range(block, a, b, reading.tsv, wanted)
+        run = _tsv_range(block, a, b, reading.tsv, wanted)
+        assert run is not None
+        return run
     if reading.ts_type is None:
         reading.ts_type = _guess_ts_type(block, a, b)
     return _json_range(block, a, b, wanted, reading.ts_type)
@@ -212,7 +271,9 @@ def null_strings(n: int) -> pa.Array:
     return pa.nulls(n, type=pa.string())
 
 
-def _tsv_range(block: LineBlock, a: int, b: int, state: TsvState, wanted: Wanted) -> _Run:
+def _tsv_range(block: LineBlock, a: int, b: int, state: TsvState, wanted: Wanted, whole: bool = False) -> _Run | None:
+    """Lines ``[a, b)``, all data lines; ``whole``: the lines may hold a blank one, in which case (or when the
+    lines need the line-by-line split) None says to read the block line by line."""
     if state.fields is None:
         return _Run({}, np.array([], dtype=np.int64), [(i, "no_fields_header") for i in range(a, b)])
     rows, bad = _utf8_split(block, a, b)
@@ -220,8 +281,12 @@ def _tsv_range(block: LineBlock, a: int, b: int, state: TsvState, wanted: Wanted
     fields = state.fields
     simple = (len(state.sep) == 1 and len(set(fields)) == len(fields)
               and not (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")))
-    run = _tsv_arrow(data, rows, state, wanted) if simple and len(rows) else None
+    if whole and not (simple and len(rows)):
+        return None
+    run = _tsv_arrow(data, rows, state, wanted, whole) if simple and len(rows) else None
     if run is None:
+        if whole:
+            return None
         run = _tsv_python(block, rows, state, wanted)
     run.bad = sorted(bad + run.bad) if bad else run.bad
     for name, (_, kind) in wanted.items():
@@ -230,7 +295,7 @@ def _tsv_range(block: LineBlock, a: int, b: int, state: TsvState, wanted: Wanted
     return run
 
 
-def _tsv_arrow(data: bytes, rows: np.ndarray, state: TsvState, wanted: Wanted) -> _Run | None:
+def _tsv_arrow(data: bytes, rows: np.ndarray, state: TsvState, wanted: Wanted, whole: bool = False) -> _Run | None:
     fields = state.fields
     assert fields is not None
     include = sorted({zeek for zeek, _ in wanted.values() if zeek in fields}, key=fields.index)
@@ -245,7 +310,7 @@ def _tsv_arrow(data: bytes, rows: np.ndarray, state: TsvState, wanted: Wanted) -
     try:  # one thread: the bad-row handler then knows each row's number
         table = pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(column_names=fields, use_threads=False, block_size=max(1 << 20, len(data) + 1)),
+            read_options=pacsv.ReadOptions(column_names=fields, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=state.sep, quote_char=False, escape_char=False,
                                              double_quote=False, newlines_in_values=False, ignore_empty_lines=False,
                                              invalid_row_handler=on_invalid),
@@ -257,6 +322,8 @@ def _tsv_arrow(data: bytes, rows: np.ndarray, state: TsvState, wanted: Wanted) -
         return None
     if table.num_rows + len(invalid) != len(rows) or any(number is None or number < 1 for number in invalid):
         return None
+    if whole and _blank_rows(table):
+        return None
     bad_positions = np.array(sorted(invalid), dtype=np.int64) - 1
     bad = [(int(rows[p]), "wrong_field_count") for p in bad_positions]
     good = np.delete(rows, bad_positions) if len(bad_positions) else rows
@@ -264,6 +331,17 @@ def _tsv_arrow(data: bytes, rows: np.ndarray, state: TsvState, wanted: Wanted) -
     for name, (zeek, _) in wanted.items():
         cols[name] = table.column(zeek).combine_chunks() if zeek in include else null_strings(table.num_rows)
     return _Run(cols, good, bad)
+
+
+def _blank_rows(table: pa.Table) -> bool:
+    """Whether a row has every column read null: ``pyarrow.csv`` reads a blank line so (it is no record), and
+    so does a line whose every wanted cell is unset."""
+    if not table.num_columns or not all(column.null_count for column in table.columns):
+        return False
+    nothing = table.column(0).is_null()
+    for column in table.columns[1:]:
+        nothing = pc.and_(nothing, column.is_null())
+    return bool(pc.any(nothing).as_py())
 
 
 def _tsv_python(block: LineBlock, rows: np.ndarray, state: TsvState, wanted: Wanted) -> _Run:

@@ -45,45 +45,48 @@ from ..model.hostnames import try_normalize_host
 from .cells import ip_cells
 from .files import LogFile
 from .ledger import RecordLedger
-from .zeek_lines import Parsed, Wanted, codes_of, read_file, timestamps, to_text
+from .zeek_lines import Parsed, Wanted, read_file, timestamps, to_text
 
 SSL_FIELDS: Wanted = {"uid": ("uid", "str"), "name": ("server_name", "str")}
 HTTP_FIELDS: Wanted = {"uid": ("uid", "str"), "name": ("host", "str")}
 DNS_FIELDS: Wanted = {"ts": ("ts", "ts"), "name": ("query", "str"), "answers": ("answers", "list")}
 COMPANIONS = (("ssl", SSL_FIELDS), ("http", HTTP_FIELDS), ("dns", DNS_FIELDS))
 _COMPANION_CHUNK = 200_000
-_NAME_CACHE_LIMIT = 1_000_000
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5, 0x85EBCA77C2B2AE63],
                 dtype=np.uint64)
 _UNSEEN = -1  # no companion saw the connection
 _SEEN_NO_NAME = -2  # ssl.log saw it, without SNI
 
 
+def _distinct(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The distinct values of a text column and, per cell, the position of its value (null: -1)."""
+    encoded = pc.dictionary_encode(to_text(arr))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return encoded.dictionary, pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def ip_mask(arr: pa.Array) -> np.ndarray:
-    """Which cells are IP addresses (null cells: False), by the strict parser the evaluator uses."""
-    return ip_cells(to_text(arr))
+    """Which cells are IP addresses (null cells: False), by the strict parser the evaluator uses; each distinct
+    value looked at once (a block repeats its addresses many times)."""
+    values, at = _distinct(arr)
+    return np.append(ip_cells(values), False)[at]
 
 
-def _host_name(text: str | None, cache: dict) -> str | None:
+def _host_name(text: str | None) -> str | None:
     """A usable destination name, or None (unset, an IP literal, not a host name)."""
     if text is None:
         return None
-    if text in cache:
-        return cache[text]
     value = text.strip()
     if value.startswith("["):  # [v6]:port
-        name = None
-    else:
-        if value.count(":") == 1:
-            value = value.split(":", 1)[0]
-        try:
-            ipaddress.ip_address(value)
-            name = None
-        except ValueError:
-            name = try_normalize_host(value)
-    if len(cache) < _NAME_CACHE_LIMIT:
-        cache[text] = name
-    return name
+        return None
+    if value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    try:
+        ipaddress.ip_address(value)
+        return None
+    except ValueError:
+        return try_normalize_host(value)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -174,7 +177,8 @@ class _DnsNames:
     def lookup(self, addresses: pa.Array, micros: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Index of the name for each address (-1: none)."""
         out = np.full(len(addresses), -1, dtype=np.int64)
-        code = self.addresses.positions(addresses)
+        values, at = _distinct(addresses)
+        code = np.append(self.addresses.positions(values), -1)[at]
         hit = np.flatnonzero(code >= 0)
         if not len(hit):
             return out
@@ -236,20 +240,38 @@ def companion_paths(conn: Path) -> dict[str, Path]:
 
 
 class _NameList:
-    """Distinct normalized names, numbered."""
+    """Distinct normalized names, numbered in the order they are first met. Each distinct raw text is normalized
+    once per file set: a block's distinct values that were met before are found by one ``index_in``."""
 
     def __init__(self) -> None:
         self.number: dict[str, int] = {}
-        self.cache: dict = {}
+        self.met: pa.Array = pa.array([], type=pa.string())  # raw texts met, in order ...
+        self.met_numbers = np.array([], dtype=np.int64)  # ... and the name number of each (-1: unusable)
 
     def codes(self, raw: pa.Array) -> np.ndarray:
         """Name number per cell (-1: unusable)."""
-        codes, uniques = codes_of(to_text(raw))
-        numbers = []
-        for value in uniques:
-            name = _host_name(value, self.cache)
-            numbers.append(-1 if name is None else self.number.setdefault(name, len(self.number)))
-        return np.array([*numbers, -1], dtype=np.int64)[codes]
+        encoded = pc.dictionary_encode(to_text(raw))
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        values = encoded.dictionary
+        numbers = np.full(len(values) + 1, -1, dtype=np.int64)  # the last: null cells
+        if len(self.met):
+            at = pc.fill_null(pc.index_in(values, value_set=self.met), -1).to_numpy(zero_copy_only=False)
+            known = at >= 0
+            numbers[:-1][known] = self.met_numbers[at[known]]
+            new = np.flatnonzero(~known)
+        else:
+            new = np.arange(len(values))
+        if len(new):
+            fresh = values.take(pa.array(new))
+            names = [_host_name(value) for value in fresh.to_pylist()]
+            got = np.array([-1 if name is None else self.number.setdefault(name, len(self.number)) for name in names],
+                           dtype=np.int64)
+            numbers[new] = got
+            self.met = pa.concat_arrays([self.met, fresh])
+            self.met_numbers = np.concatenate([self.met_numbers, got])
+        return numbers[codes]
 
     def array(self) -> pa.Array:
         return pa.array(list(self.number), type=pa.string())
