@@ -47,7 +47,7 @@ from .blocks import LineBlock
 from .cells import arrow_to_frame
 from .files import LogFile
 from .format import NOT_A_RECORD, LineFormat, ParsedLines
-from .jsonrecords import loads
+from .jsondecode import loads
 from .ledger import Outcomes, RecordLedger
 from .zeek_lines import Reading, TsvState, Wanted, codes_of, counts, parse_block, timestamps, to_text
 from .zeek_names import Names, companion_paths, ip_mask, load_names

@@ -35,7 +35,7 @@ import pyarrow.json as pajson
 from .blocks import NEWLINE, LineBlock, LongLine, line_blocks
 from .files import LogFile
 from .format import block_bytes
-from .jsonrecords import loads
+from .jsondecode import loads
 
 _HASH = ord("#")
 _CR = 13
