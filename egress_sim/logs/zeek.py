@@ -49,7 +49,8 @@ from .files import LogFile
 from .format import NOT_A_RECORD, LineFormat, ParsedLines
 from .jsondecode import loads
 from .ledger import Outcomes, RecordLedger
-from .zeek_lines import Reading, TsvState, Wanted, codes_of, counts, parse_block, timestamps, to_text
+from .zeek_lines import Reading, TsvState, Wanted, parse_block
+from .zeek_values import codes_of, counts, timestamps, to_text
 from .zeek_names import Names, companion_paths, ip_mask, load_names
 
 __all__ = ["COMPANION_READER", "READER", "ZeekCompanionReader", "ZeekConnReader", "companion_paths", "zeek_kind"]
@@ -127,7 +128,6 @@ def _local_orig(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def _conn_columns(cols: dict[str, pa.Array], names: Names) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """The outcome code of every parsed line, and the flow columns of those that are flows."""
-    n = len(cols["resp_h"])
     _, src_bad = _addresses(cols["orig_h"])  # an unset originator is allowed
     dst_null, dst_bad = _addresses(cols["resp_h"])
     _, _, sport_bad = counts(cols["orig_p"], 65535)

@@ -45,7 +45,8 @@ from ..model.hostnames import try_normalize_host
 from .cells import ip_cells
 from .files import LogFile
 from .ledger import RecordLedger
-from .zeek_lines import Parsed, Wanted, read_file, timestamps, to_text
+from .zeek_lines import Parsed, Wanted, read_file
+from .zeek_values import timestamps, to_text
 
 SSL_FIELDS: Wanted = {"uid": ("uid", "str"), "name": ("server_name", "str")}
 HTTP_FIELDS: Wanted = {"uid": ("uid", "str"), "name": ("host", "str")}
