@@ -148,6 +148,16 @@ def _meta_spans(data: bytes) -> list[tuple[int, int]] | None:
     return spans
 
 
+def _meta_line_number(data: bytes, n: int, line: int, at: int, start: int, end: int) -> int:
+    """The number in the block of the meta line at bytes ``start .. end``, the newlines counted on the shorter
+    side: from ``at`` (the end of the previous meta line, whose next line is number ``line``) or from the
+    block's end (a ``#close`` line is the last)."""
+    if start - at <= len(data) - end:
+        return line + data.count(b"\n", at, start)
+    after = data.count(b"\n", end) + (0 if end == len(data) or data.endswith(b"\n") else 1)
+    return n - 1 - after
+
+
 def _tsv_quick(block: LineBlock, reading: Reading, wanted: Wanted) -> Parsed | None:
     """A TSV block read as a few runs of data lines between its meta lines, without finding every line start;
     None when the block needs the line-by-line look (a blank line, many ``#``, odd lines), its state untouched."""
@@ -160,7 +170,7 @@ def _tsv_quick(block: LineBlock, reading: Reading, wanted: Wanted) -> Parsed | N
     runs: list[_Run] = []
     line = at = 0
     for start, end in [*spans, (len(data), len(data))]:
-        n = data.count(b"\n", at, start) if start < len(data) else block.n - line
+        n = _meta_line_number(data, block.n, line, at, start, end) - line if start < len(data) else block.n - line
         if n:
             part = LineBlock(data[at:start], block.first_line + line, block.offset + at, n)
             run = None if part.data[0] in b"\r\n" or reading.tsv.fields is None else \
