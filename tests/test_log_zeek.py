@@ -441,3 +441,38 @@ def test_every_line_is_accounted_for_exactly_once(tmp_path, lines, chunk_rows):
     flows, ledger = read(path, chunk_rows=chunk_rows)  # read() checks read = flows + skipped + rejected
     assert len(flows) >= lines.count(GOOD_LINE)
     assert ledger.records_read == sum(1 for line in lines if line and not line.startswith("#"))  # "#": meta
+
+
+# The kinds of line a TSV conn log holds, for the line-by-line reference below: (text, what it is).
+_LINE_KINDS = [
+    (GOOD_LINE, "flow"),
+    ("1700000000.0\tC#hash\t10.0.0.4\t5000\t1.2.3.4\t443\ttcp\t1\t2\tT", "flow"),  # a "#" inside a data line
+    ("1700000000.0\tCs\t10.0.0.4\t5000\t1.2.3.4", "wrong_field_count"),
+    ("1700000000.0\tCi\t10.0.0.4\t5000\t1.2.3.4\t443\ttcp\t1\t2\tF", "inbound"),
+    ("-\t-\t-\t-\t-\t-\t-\t-\t-\t-", "missing_field"),  # every cell unset: read like a blank line by Arrow
+    ("", "blank"),
+    ("\r", "blank"),
+    ("#close\t2023-11-14-23-00-00", "meta"),
+    ("#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tcount\tcount\tbool", "meta"),
+]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.integers(0, len(_LINE_KINDS) - 1), max_size=40), chunk_rows=st.sampled_from([1, 3, 1000]),
+       crlf=st.booleans())
+def test_blocks_read_whole_give_what_a_line_by_line_reading_gives(tmp_path, kinds, chunk_rows, crlf):
+    """Blocks are split between their meta lines and read in one call each; whatever meta, blank, broken and
+    "#"-holding lines they mix, every line gets the outcome a line-by-line reading gives it."""
+    path = tmp_path / "conn.log"
+    lines = CONN_HEADER.splitlines() + [_LINE_KINDS[k][0] for k in kinds]
+    if crlf:  # every line ends in CR LF: a blank line is just that
+        lines = [line.rstrip("\r") for line in lines]
+    path.write_bytes("".join(line + ("\r\n" if crlf else "\n") for line in lines).encode())
+    flows, ledger = read(path, chunk_rows=chunk_rows)
+    first = len(CONN_HEADER.splitlines()) + 1
+    expected = {first + i: _LINE_KINDS[k][1] for i, k in enumerate(kinds)}
+    assert [int(s.rsplit(":", 1)[1]) for s in (flows["source"] if len(flows) else [])] == [n for n, what in expected.items() if what == "flow"]
+    assert ledger.records_read == sum(what not in ("blank", "meta") for what in expected.values())
+    assert ledger.skipped.get("inbound", 0) == sum(what == "inbound" for what in expected.values())
+    for reason in ("wrong_field_count", "missing_field"):
+        assert ledger.rejected.get(reason, 0) == sum(what == reason for what in expected.values())

@@ -158,7 +158,7 @@ class _Carry:
 
     def _split_long(self, whole: bytes) -> Iterator[LineBlock | LongLine]:
         """``whole`` (complete lines) as blocks, with its lines over the limit taken out as ``LongLine``s."""
-        if len(whole) <= self.max_line_bytes:
+        if len(whole) <= self.max_line_bytes or not _may_hold_long_line(whole, self.max_line_bytes):
             yield self._block(whole, whole.count(b"\n"))
             return
         starts = line_starts(whole)
@@ -175,3 +175,11 @@ class _Carry:
             self.line += 1
             self.offset += int(starts[i + 1] - starts[i])
             kept = i + 1
+
+
+def _may_hold_long_line(data: bytes, limit: int) -> bool:
+    """False when no line of ``data`` runs over ``limit`` bytes, found without finding every line start: a line
+    over the limit covers a whole aligned window of ``limit // 2`` bytes, which then holds no newline; each
+    window's search stops at its first newline."""
+    window = max(1, limit // 2)
+    return any(data.find(b"\n", at, at + window) < 0 for at in range(0, len(data), window))

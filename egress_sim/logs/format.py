@@ -84,10 +84,14 @@ class LineFormat:
         raise NotImplementedError
 
     def read_tables(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pa.Table]:
-        state = self.start(log)
+        return self.read_lines(log, ledger, chunk_rows, self.start(log))
+
+    def read_lines(self, log: LogFile, ledger: RecordLedger, chunk_rows: int, state: Any) -> Iterator[pa.Table]:
+        """The reading loop with the file's state given: a format whose state needs more than the file (the
+        ledger, say) overrides ``read_tables`` to make it, then reads through here."""
         name = log.name
         with log.open_binary() as stream:
-            for item in line_blocks(stream, _block_bytes(chunk_rows), chunk_rows, self.max_line_bytes):
+            for item in line_blocks(stream, block_bytes(chunk_rows), chunk_rows, self.max_line_bytes):
                 if isinstance(item, LongLine):
                     ledger.read()
                     ledger.reject(self.long_line_reason, f"{name}:{item.line}",
@@ -112,7 +116,7 @@ class LineFormat:
                         yield table.slice(start, chunk_rows)
 
 
-def _block_bytes(chunk_rows: int) -> int:
+def block_bytes(chunk_rows: int) -> int:
     """About 256 bytes a line: a block holds about one chunk of rows, within 64 KiB .. 32 MiB."""
     return int(min(max(chunk_rows * 256, 1 << 16), DEFAULT_BLOCK_BYTES * 8))
 
