@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..ruletable.compile import RuleTable
@@ -37,7 +38,8 @@ from ..flows.io import FlowWriter, table_format
 from ..logs.cells import arrow_to_frame
 from ..logs.ledger import RecordLedger, Sample, StrictInputError
 from ..flows.schema import FlowBatch
-from ..flows.sources import HEAD as SOURCE_HEAD, NO_NUMBER, NUM as SOURCE_NUM, has_lazy_source, with_source_text
+from ..flows.sources import HEAD as SOURCE_HEAD, NUM as SOURCE_NUM, has_lazy_source, row_source, source_text
+from ..flows.sources import with_source_text
 from ..model import ComputeType
 from ..base.outputs import Outputs, check_outputs, staged
 from ..evaluation.summary import EvaluationSummary
@@ -48,6 +50,7 @@ REPLAY_COLUMNS: tuple[str, ...] = (
     "ts", "source", "compute_type", "compute_name", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn",
     "bytes_out", "bytes_in", "observed_action", "name_logged",
 )
+_SOURCE_AT = REPLAY_COLUMNS.index("source")
 EVALUATOR_SAMPLES_PER_REASON = 20
 REPLAY_CHUNK_ROWS = 250_000  # log rows carry more text (the source of each record) than flow-table rows
 INBOUND_BY_INVENTORY = "inbound_by_inventory"
@@ -211,21 +214,25 @@ def total_size(inputs: list[str]) -> int:
     return sum(f.size for f in list_inputs(inputs).files)
 
 
-def _one_frame(chunks: list[pd.DataFrame | pa.Table]) -> pd.DataFrame:
-    """The chunks as one pandas frame; runs of Arrow tables are concatenated before converting, once. When every
-    chunk keeps its source lazily (``flows.sources``), the frame does too, and the text is made when written."""
-    lazy = all(isinstance(c, pa.Table) and has_lazy_source(c) for c in chunks)
+def _one_frame(chunks: list[pd.DataFrame | pa.Table]) -> tuple[pd.DataFrame, pa.Table | None]:
+    """The chunks as one pandas frame; runs of Arrow tables are concatenated before converting, once.
+
+    When every chunk keeps its source lazily (``flows.sources``), the source stays out of pandas: it comes back
+    apart, as an Arrow table of the two lazy columns row for row, and becomes text only when written."""
+    if all(isinstance(c, pa.Table) and has_lazy_source(c) for c in chunks):
+        table = pa.concat_tables(chunks, promote_options="permissive")
+        return arrow_to_frame(table.drop_columns([SOURCE_HEAD, SOURCE_NUM])), table.select([SOURCE_HEAD, SOURCE_NUM])
     frames, tables = [], []
     for chunk in [*chunks, None]:
         if isinstance(chunk, pa.Table):
-            tables.append(chunk if lazy else with_source_text(chunk))
+            tables.append(with_source_text(chunk))
             continue
         if tables:
             frames.append(arrow_to_frame(pa.concat_tables(tables, promote_options="permissive")))
             tables = []
         if chunk is not None:
             frames.append(chunk)
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return (frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)), None
 
 
 def _evaluate_chunk(table: RuleTable, gathered: Chunk, inventory: Inventory | None,
@@ -235,7 +242,8 @@ def _evaluate_chunk(table: RuleTable, gathered: Chunk, inventory: Inventory | No
     against their file), evaluate it, count and write."""
     file_of, names_logged, files, no_compute = gathered.file_of, gathered.names_logged, gathered.files, \
         gathered.no_compute
-    chunk = _normalized(_one_frame(gathered.parts))
+    frame, source = _one_frame(gathered.parts)
+    chunk = _normalized(frame, lazy_source=source is not None)
     if inventory is not None:
         inbound, unknown = _identify_computes(chunk, inventory)
         if inbound.any():
@@ -245,6 +253,7 @@ def _evaluate_chunk(table: RuleTable, gathered: Chunk, inventory: Inventory | No
             keep = ~inbound
             chunk, unknown = chunk.loc[keep].reset_index(drop=True), unknown[keep]
             names_logged, no_compute = names_logged[keep], no_compute[keep]
+            source = source.filter(pa.array(keep)) if source is not None else None
             if not len(chunk):
                 return
     else:
@@ -257,13 +266,19 @@ def _evaluate_chunk(table: RuleTable, gathered: Chunk, inventory: Inventory | No
     verdicts = evaluate(table, batch)
     rejected = verdicts.verdict == Verdict.REJECTED
     if rejected.any():
-        _sample_rejections(chunk, verdicts.reason, rejected, report, strict)
+        _sample_rejections(chunk, source, verdicts.reason, rejected, report, strict)
     report.evaluation.add(batch, verdicts)
     _count_observed(chunk, verdicts, report.observed)
     out = with_verdicts(chunk.assign(dst_port=whole_numbers(chunk["dst_port"]), name_logged=batch.name_logged),
                         verdicts.to_frame())
-    writer.write(with_source_text(pa.Table.from_pandas(out, preserve_index=False)) if SOURCE_HEAD in out.columns
-                 else out)
+    table_out = pa.Table.from_pandas(out, preserve_index=False)
+    for name in ("compute_type", "compute_name"):  # categoricals from the inventory: written as text, as always
+        at = table_out.schema.get_field_index(name)
+        if at >= 0 and pa.types.is_dictionary(table_out.schema.field(at).type):
+            table_out = table_out.set_column(at, name, pc.cast(table_out.column(at), pa.large_string()))
+    if source is not None:  # the source text, made now, in its place among the replay columns
+        table_out = table_out.add_column(_SOURCE_AT, "source", pc.cast(source_text(source), pa.large_string()))
+    writer.write(table_out)
 
 
 def whole_numbers(values: pd.Series) -> pd.Series:
@@ -294,15 +309,13 @@ def _count_observed(chunk: pd.DataFrame, verdicts, observed: Counter) -> None:
         observed[(str(labels[value // 3]), Verdict(int(value % 3)).label)] += int(counts[value])
 
 
-def _normalized(chunk: pd.DataFrame) -> pd.DataFrame:
+def _normalized(chunk: pd.DataFrame, lazy_source: bool = False) -> pd.DataFrame:
     """The fixed replay columns with fixed types, so every chunk of every format writes the same schema.
 
     ``dst_port`` keeps what the log said until the evaluator has judged it (a bad port is named precisely)."""
     out = {}
-    lazy = SOURCE_HEAD in chunk.columns
     for column in REPLAY_COLUMNS:
-        if column == "source" and lazy:  # made text when written
-            out[SOURCE_HEAD], out[SOURCE_NUM] = chunk[SOURCE_HEAD], chunk[SOURCE_NUM]
+        if column == "source" and lazy_source:  # kept apart, made text when written
             continue
         values = chunk[column] if column in chunk.columns else pd.Series(None, index=chunk.index, dtype=object)
         if column == "ts":
@@ -335,18 +348,16 @@ def _identify_computes(chunk: pd.DataFrame, inventory: Inventory) -> tuple[np.nd
     return ~known & dst_known, ~known & ~has_type
 
 
-def _sample_rejections(chunk: pd.DataFrame, reasons: np.ndarray, rejected: np.ndarray, report: ReplayReport,
-                       strict: bool) -> None:
+def _sample_rejections(chunk: pd.DataFrame, source: pa.Table | None, reasons: np.ndarray, rejected: np.ndarray,
+                       report: ReplayReport, strict: bool) -> None:
     """Keep the first few rows of each rejection reason; the first rejected row stops a strict replay."""
 
     def describe(position: int) -> tuple[str, str]:
-        row = chunk.iloc[position]
-        if SOURCE_HEAD in chunk.columns:
-            head, num = row[SOURCE_HEAD], row[SOURCE_NUM]
-            source = None if pd.isna(head) else head if pd.isna(num) or num == NO_NUMBER else f"{head}{num}"
-            row = pd.concat([pd.Series({"source": source}), row.drop([SOURCE_HEAD, SOURCE_NUM])])
-        where = str(row["source"]) if row["source"] is not None else "flow"
-        return where, ",".join("" if pd.isna(v) else str(v) for v in row.tolist())
+        values = chunk.iloc[position].tolist()
+        if source is not None:  # the row as written: its source text in its place
+            values.insert(_SOURCE_AT, row_source(source, position))
+        where = str(values[_SOURCE_AT]) if values[_SOURCE_AT] is not None else "flow"
+        return where, ",".join("" if pd.isna(v) else str(v) for v in values)
 
     if strict:
         first = int(np.flatnonzero(rejected)[0])
