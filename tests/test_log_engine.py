@@ -211,3 +211,31 @@ def test_a_plain_flow_log_record_is_read_from_its_bytes():
     ok, fields, counts, found = block_tuples(block, vnet=False)
     assert ok.tolist() == [True, True] and counts.tolist() == [2, 2] and fields.tolist() == [13, 13]
     assert found.to_pylist()[:2] == record["properties"]["flows"][0]["flows"][0]["flowTuples"]
+
+
+@pytest.mark.parametrize("depth", [65, 1000])
+def test_an_element_nested_deeper_than_the_fast_path_allows_is_decided_by_the_careful_stream(depth):
+    """orjson decodes 1024 levels, Python's decoder fails below 1000: a deep element is the careful stream's
+    (``invalid_json`` when Python cannot decode it), never a record Python could not even show."""
+    deep = "[" * depth + "]" * depth
+    data = ('{"records": [{"a": 1}, ' + deep + ', {"b": 2}]}').encode()
+    fast = _elements(lambda: io.BufferedReader(io.BytesIO(data)), careful=False)
+    careful = _elements(lambda: io.BufferedReader(io.BytesIO(data)), careful=True)
+    assert fast == careful
+    assert fast[1][3] == ("invalid_json" if depth == 1000 else "invalid_record")
+
+
+def test_a_flow_log_record_nested_too_deeply_is_one_reject_not_a_crash(tmp_path):
+    from egress_sim.logs.azure_flowlogs import NSG_READER
+    from egress_sim.logs.files import LogFile
+
+    good = {"properties": {"Version": 2, "flows": [{"rule": "R", "flows": [
+        {"mac": "M", "flowTuples": ["1794823202,10.0.8.4,20.60.1.4,50001,443,T,O,A,B,,,,"]}]}]}}
+    deep = '{"x":' * 1000 + "1" + "}" * 1000
+    data = '{"records": [' + _json.dumps(good) + ', {"properties": {"Version": 2, "flows": [' + deep + "]}}]}"
+    path = tmp_path / "PT1H.json"
+    path.write_text(data)
+    ledger = RecordLedger()
+    tables = list(NSG_READER.read_tables(LogFile(path), ledger, 1000))
+    assert sum(t.num_rows for t in tables) == 1
+    assert dict(ledger.rejected) == {"invalid_json": 1} and ledger.records_read == 2
