@@ -31,7 +31,7 @@ from .jsoncareful import CarefulArrayStream, JsonElement
 
 READ_BYTES = 4 << 20
 _HEAD = re.compile(rb'(?:\xef\xbb\xbf)?[ \t\r\n]*\{[ \t\r\n]*"records"[ \t\r\n]*:[ \t\r\n]*\[')
-_LONGEST_EXACT_NUMBER = 19  # digits: any longer run may be an integer orjson turns into a float
+_LONGEST_EXACT_NUMBER = 18  # digits: orjson turns an integer outside 64 bits into a float, 19 digits below -2**63 already
 # Nesting levels an element may reach on the fast path. orjson decodes up to 1024 levels, Python's decoder fails
 # (a RecursionError, made ``invalid_json`` by ``jsondecode``) somewhere below 1000, depending on its stack: a
 # deeper element goes to the careful stream, which decides as Python does. Real records nest about 6 deep.
