@@ -41,7 +41,7 @@ def block_tuples(block: ElementBlock, vnet: bool) -> tuple[np.ndarray, np.ndarra
     capacity = max(16, (int(block.ends[-1]) - int(block.starts[0])) // 8) if n else 16
     edges = np.empty(2 * capacity + 1, dtype=np.int32)
     total = _walk_block(buf, block.quotes, block.starts, block.ends, vnet, ok, fields, counts, edges)
-    if total < 0:  # more tuples than room: cannot happen (a tuple takes more than 8 bytes), but stay exact
+    if total < 0:  # more tuples than room (tiny tuples: ``"",`` is 3 bytes): the block's records go the decoded way
         ok[:] = False
         counts[:] = 0
         total = 0
