@@ -269,3 +269,64 @@ def test_a_null_tuple_is_no_string(tmp_path):
     path.write_text(_json.dumps({"records": [record]}))
     ledger = RecordLedger()
     assert _read(NSG_READER, path, ledger) == [] and ledger.rejected == {"invalid_tuple": 1}
+
+
+
+@pytest.mark.parametrize("depth", [65, 1000])
+def test_an_element_nested_deeper_than_the_fast_path_allows_is_decided_by_the_careful_stream(depth):
+    """orjson decodes 1024 levels, Python's decoder fails below 1000: a deep element is the careful stream's
+    (``invalid_json`` when Python cannot decode it), never a record Python could not even show."""
+    deep = "[" * depth + "]" * depth
+    data = ('{"records": [{"a": 1}, ' + deep + ', {"b": 2}]}').encode()
+    fast = _elements(lambda: io.BufferedReader(io.BytesIO(data)), careful=False)
+    careful = _elements(lambda: io.BufferedReader(io.BytesIO(data)), careful=True)
+    assert fast == careful
+    assert fast[1][3] == ("invalid_json" if depth == 1000 else "invalid_record")
+
+
+def test_a_flow_log_record_nested_too_deeply_is_one_reject_not_a_crash(tmp_path):
+    from egress_sim.logs.azure_flowlogs import NSG_READER
+    from egress_sim.logs.files import LogFile
+
+    good = {"properties": {"Version": 2, "flows": [{"rule": "R", "flows": [
+        {"mac": "M", "flowTuples": ["1794823202,10.0.8.4,20.60.1.4,50001,443,T,O,A,B,,,,"]}]}]}}
+    deep = '{"x":' * 1000 + "1" + "}" * 1000
+    data = '{"records": [' + _json.dumps(good) + ', {"properties": {"Version": 2, "flows": [' + deep + "]}}]}"
+    path = tmp_path / "PT1H.json"
+    path.write_text(data)
+    ledger = RecordLedger()
+    tables = list(NSG_READER.read_tables(LogFile(path), ledger, 1000))
+    assert sum(t.num_rows for t in tables) == 1
+    assert dict(ledger.rejected) == {"invalid_json": 1} and ledger.records_read == 2
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\udc41", "\\udc80"])
+def test_a_tuple_holding_an_escaped_lone_surrogate_is_rejected_as_invalid_utf8(tmp_path, escape):
+    """``"\\ud800"`` is valid JSON that Python decodes to a lone surrogate, which is no UTF-8 text: the tuple is
+    ``invalid_utf8`` (its sample shows U+FFFD), not a UnicodeEncodeError out of the Arrow conversion."""
+    from egress_sim.logs.azure_flowlogs import NSG_READER
+    from egress_sim.logs.files import LogFile
+
+    tuple_ = "1794823202,10.0.8.4,20.60.1.4,50001,443,T,O,A,B,,,,"
+    record = ('{"properties": {"Version": 2, "flows": [{"rule": "R", "flows": [{"mac": "M", "flowTuples": ["%s", "%s"]}]}]}}'
+              % (tuple_, tuple_[:-1] + escape + ","))
+    path = tmp_path / "PT1H.json"
+    path.write_text('{"records": [' + record + "]}")
+    ledger = RecordLedger()
+    tables = list(NSG_READER.read_tables(LogFile(path), ledger, 1000))
+    assert sum(t.num_rows for t in tables) == 1
+    assert dict(ledger.rejected) == {"invalid_utf8": 1} and ledger.records_read == 2
+    assert ledger.samples[0].text.endswith(",,,\ufffd,")
+
+
+@pytest.mark.parametrize("number", ["-9223372036854775809", "-9999999999999999999", "9999999999999999999",
+                                    "18446744073709551616", "-9223372036854775808"])
+def test_an_integer_orjson_cannot_keep_exact_is_the_careful_streams(number):
+    """orjson turns an integer outside 64 bits into a float (19 digits already, below -2^63): such an element is
+    decided by the careful stream, so a value shown in a sample reads as written."""
+    data = ('{"records": [{"a": 1}, {"Version": %s}, %s]}' % (number, number)).encode()
+    fast = _elements(lambda: io.BufferedReader(io.BytesIO(data)), careful=False)
+    careful = _elements(lambda: io.BufferedReader(io.BytesIO(data)), careful=True)
+    assert fast == careful
+    assert fast[1][2] == {"Version": int(number)} and type(fast[1][2]["Version"]) is int
+    assert fast[2][4] == number

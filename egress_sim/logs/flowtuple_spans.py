@@ -68,7 +68,7 @@ def walk(buf: np.ndarray, quotes: np.ndarray, starts: np.ndarray, ends: np.ndarr
     capacity = max(16, (int(ends[-1]) - int(starts[0])) // 8) if n else 16
     edges = np.empty(2 * capacity + 1, dtype=np.int32)
     total = _walk_block(buf, quotes, starts, ends, vnet, ok, fields, counts, edges)
-    if total < 0:  # more tuples than room: cannot happen (a tuple takes more than 8 bytes), but stay exact
+    if total < 0:  # more tuples than room (tiny tuples: ``"",`` is 3 bytes): the block's records go the decoded way
         ok[:] = False
         counts[:] = 0
         total = 0

@@ -31,7 +31,10 @@ _CODE = {name: i for i, name in enumerate(_TUPLE_REASONS)}
 TUPLE_OUTCOMES = Outcomes(skips=("inbound",), rejects=_TUPLE_REASONS[1:])  # reject r is outcome r + 1
 _PROTOCOL_NAMES = pa.array(["TCP", "UDP", "ICMP"])
 _ACTIONS = pa.array(["allow", "deny"])
-_SURROGATE = re.compile("[\udc80-\udcff]")
+# A lone surrogate is no UTF-8 text: undecodable bytes kept by the careful stream (U+DC80..U+DCFF) or a JSON
+# escape such as "\\ud800", which Python decodes as it is written.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_A_KEPT_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 # How: # The tuples become one Arrow string array, which is cut into fields with numpy on its data buffer: the
 # commas and line breaks of all tuples are found at once, and a tuple with the expected number of commas
@@ -290,8 +293,10 @@ def _parse(dialect: str, arr: pa.StringArray, commas: np.ndarray, reason: np.nda
 
 
 def _clean(text: str) -> str:
-    """Undecodable bytes (kept as lone surrogates) shown as U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if not text.isascii() else text
+    """Undecodable bytes (kept as lone surrogates) and escaped lone surrogates shown as U+FFFD."""
+    if text.isascii():
+        return text
+    return _NOT_A_KEPT_BYTE.sub("\ufffd", text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _string_array(tuples: list, reason: np.ndarray) -> pa.StringArray:

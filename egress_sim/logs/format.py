@@ -158,8 +158,8 @@ class ParsedBatch:
 
     codes: np.ndarray
     columns: dict[str, pa.Array]
-    where: Any  # Callable[[int], str]
-    text: Any  # Callable[[int], str]
+    where: Callable[[int], str]
+    text: Callable[[int], str]
 
 
 class BatchedFormat(Protocol):

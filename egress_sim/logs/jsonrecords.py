@@ -31,7 +31,11 @@ from .jsoncareful import CarefulArrayStream, JsonElement
 
 READ_BYTES = 4 << 20
 _HEAD = re.compile(rb'(?:\xef\xbb\xbf)?[ \t\r\n]*\{[ \t\r\n]*"records"[ \t\r\n]*:[ \t\r\n]*\[')
-_LONGEST_EXACT_NUMBER = 19  # digits: any longer run may be an integer orjson turns into a float
+_LONGEST_EXACT_NUMBER = 18  # digits: orjson turns an integer outside 64 bits into a float, 19 digits below -2**63 already
+# Nesting levels an element may reach on the fast path. orjson decodes up to 1024 levels, Python's decoder fails
+# (a RecursionError, made ``invalid_json`` by ``jsondecode``) somewhere below 1000, depending on its stack: a
+# deeper element goes to the careful stream, which decides as Python does. Real records nest about 6 deep.
+_DEEPEST_FAST = 64
 
 # scanner states between elements, and how a scan stops
 _AFTER_OPEN, _AFTER_COMMA, _AFTER_VALUE = 0, 1, 2
@@ -216,7 +220,8 @@ def _scan(buf, quotes, pos, state, starts, ends, limit):  # pragma: no cover - c
 @numba.njit(cache=True, nogil=True)
 def _value_end(buf, quotes, i, n, limit):  # pragma: no cover - compiled
     """End (exclusive) of the JSON value starting at ``buf[i]``; -1 when the buffer ends first, -2 when the
-    fast path will not vouch for it (a long digit run, over ``limit`` bytes, not a value's first byte)."""
+    fast path will not vouch for it (a long digit run, nesting deeper than ``_DEEPEST_FAST``, over ``limit``
+    bytes, not a value's first byte)."""
     start = i
     c = buf[i]
     if c != 123 and c != 91 and c != 34 and c != 45 and not (48 <= c <= 57) and c != 116 and c != 102 and c != 110:
@@ -252,6 +257,8 @@ def _value_end(buf, quotes, i, n, limit):  # pragma: no cover - compiled
             digits = 0
         if c == 123 or c == 91:
             depth += 1
+            if depth > _DEEPEST_FAST:
+                return -2
         elif c == 125 or c == 93:
             if depth == 0:  # the end of the array holding a bare number or literal
                 return i

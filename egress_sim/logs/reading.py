@@ -4,8 +4,8 @@ flows, with every record accounted for in the ledger and per file.
 What it owns, so that no format has to:
 
 * the listing (files, directories, globs; loops and unreadable entries made visible), and format detection
-  per file, trying first the format of the previous file of the same directory on the file's first 4 KiB
-  (Network Watcher writes thousands of blobs of one format into one folder);
+  per file on its first 64 KiB (exact: a shortcut that tried the directory's last format on the first 4 KiB
+  read a file whose first record looked like it, and its later records like another format, as the wrong one);
 * a file that cannot be read, or whose gzip stream breaks off: what came before the break is kept, the
   unknown rest is one rejected record naming the file; a file found in a directory that is in no known
   format is passed over with a warning (one the user named is an error);
@@ -19,7 +19,6 @@ Memory: about ``chunk_rows`` flows gathered, plus what one format holds for one 
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,13 +29,12 @@ import pyarrow as pa
 
 from ..base.errors import FlowInputError
 from .files import LogFile, UnreadableFileError
-from .format import BatchedFormat, LogFormat, Piece, book_problem, batched_read_tables
+from .format import BatchedFormat, LogFormat, Piece, book_problem
 from .ledger import RecordLedger, StrictInputError
 from .listing import Listing
 from .registry import detect, reader_named
 
 NAMED_LOOPS = 20  # symlink loops named one by one in the warnings; more are counted together
-QUICK_SNIFF_BYTES = 4096  # what the previous file's format is tried on, before full detection
 
 
 @dataclass
@@ -121,7 +119,6 @@ class LogReading:
         self._batch: list[tuple[Piece, FileReport]] = []
         self._batch_rows = 0
         self._batch_format: BatchedFormat | None = None
-        self._last_format: dict[str, LogFormat] = {}  # per directory
 
     # -- the pass ------------------------------------------------------------------------------------------------
     def chunks(self) -> Iterator[Chunk]:
@@ -231,15 +228,11 @@ class LogReading:
 
     # -- formats -------------------------------------------------------------------------------------------------
     def _format_of(self, log: LogFile) -> LogFormat | None:
-        """The file's format (``--format``, the directory's last one when its first bytes agree, or detection);
-        None when the file is passed over (accounted for here)."""
+        """The file's format (``--format``, or detection); None when the file is passed over (accounted for
+        here)."""
         if self.forced is not None:
             return self.forced
-        folder = os.path.dirname(log.name)
         try:
-            last = self._last_format.get(folder)
-            if last is not None and last.sniff(log.head(QUICK_SNIFF_BYTES), log.path.name):
-                return last
             fmt = detect(log)
         except UnreadableFileError as exc:
             if log.named:
@@ -256,7 +249,6 @@ class LogReading:
             if self.progress is not None:
                 self.progress(log.size)
             return None
-        self._last_format[folder] = fmt
         return fmt
 
     # -- what the listing could not take -----------------------------------------------------------------------
@@ -296,4 +288,4 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["Chunk", "FileReport", "LogReading", "batched_read_tables"]
+__all__ = ["Chunk", "FileReport", "LogReading"]
