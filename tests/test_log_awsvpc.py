@@ -261,8 +261,7 @@ def test_version_2_and_higher_are_accepted(tmp_path):
 @pytest.mark.parametrize("through_reads", [False, True], ids=["inside_a_block", "across_reads"])
 def test_an_over_long_line_is_rejected_and_the_next_read(tmp_path, monkeypatch, through_reads):
     if through_reads:  # the line is longer than a read: it must be dropped without being buffered whole
-        monkeypatch.setattr(awsvpc, "_MIN_BLOCK_BYTES", 4096)
-        monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", 4096)
+        monkeypatch.setattr(READER, "block_bytes", 4096)
     path = write(tmp_path, f"{GOOD}\n{'x' * (awsvpc.MAX_LINE_BYTES + 10)}\n{GOOD}\n")
     flows, ledger, _ = read(path)
     assert lines_of(flows) == [1, 3]
@@ -278,8 +277,7 @@ def test_a_truncated_gzip_gives_its_complete_lines_and_says_where_it_broke_off()
 
 
 def test_a_gzip_cut_short_hands_out_what_came_before_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(awsvpc, "_MIN_BLOCK_BYTES", 4096)
-    monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(READER, "block_bytes", 4096)
     body = HEADER + "\n" + "\n".join(GOOD.replace("49152", str(20000 + i)) for i in range(2000)) + "\n"
     packed = gzip.compress(body.encode(), mtime=0)
     path = write(tmp_path, packed[: len(packed) // 2], "cut.log.gz")
@@ -308,7 +306,7 @@ def test_strict_mode_stops_at_the_first_bad_record_naming_file_and_line():
 
 
 def test_strict_mode_names_the_line_deep_in_a_large_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(READER, "block_bytes", 4096)
     lines = [HEADER] + [GOOD] * 500
     lines[321] = GOOD.replace(" 443 ", " 99999 ")
     path = write(tmp_path, "\n".join(lines) + "\n")
@@ -325,8 +323,7 @@ def test_strict_mode_accepts_skips(tmp_path):
 
 
 def test_chunks_hold_at_most_chunk_rows_flows_in_file_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(awsvpc, "_MIN_BLOCK_BYTES", 1024)
-    monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(READER, "block_bytes", 1024)
     path = write(tmp_path, HEADER + "\n" + "\n".join([GOOD] * 95) + "\n")
     flows, _, chunks = read(path, chunk_rows=7)
     assert [len(c) for c in chunks] == [7] * 13 + [4]
@@ -350,8 +347,7 @@ def _mixed_log(n: int, seed: int) -> str:
 
 
 def _read_with_blocks(path: Path, block: int, monkeypatch, fallback: bool = False):
-    monkeypatch.setattr(awsvpc, "_MIN_BLOCK_BYTES", block)
-    monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", block)
+    monkeypatch.setattr(READER, "block_bytes", block)
     if fallback:
         monkeypatch.setattr(awsvpc, "_read_fields", lambda *args, **kwargs: None)
     flows, ledger, _ = read(path, chunk_rows=50)
@@ -364,30 +360,33 @@ def _write_mixed(tmp_path: Path, n: int, seed: int) -> Path:
     return write(tmp_path, _mixed_log(n, seed).encode("utf-8", errors="surrogateescape"), f"mixed{seed}.log")
 
 
-def test_clean_blocks_and_line_by_line_scan_agree(tmp_path, monkeypatch):
-    """Small blocks mostly take the one-Arrow-call path; one big block takes the line-by-line scan."""
+def test_small_and_large_blocks_agree_with_and_without_copies(tmp_path, monkeypatch):
+    """Small blocks mostly hand Arrow a slice of the block as it is; a block with a line that is not UTF-8 or
+    holds a stray carriage return copies its other lines first. Both give what one big block gives."""
     path = _write_mixed(tmp_path, 2000, seed=1)
-    clean_blocks = []
-    original = awsvpc._prepare_clean
+    copied = []
+    original = awsvpc._read_fields
 
-    def counted(*args):
-        prepared = original(*args)
-        clean_blocks.append(prepared is not None)
-        return prepared
+    def counted(data, layout):
+        copied.append(isinstance(data, bytes))
+        return original(data, layout)
 
-    monkeypatch.setattr(awsvpc, "_prepare_clean", counted)
-    fast, fast_ledger = _read_with_blocks(path, 1500, monkeypatch)
-    assert sum(clean_blocks) > 20 and not all(clean_blocks)  # both ways were taken
-    scan, scan_ledger = _read_with_blocks(path, 1 << 20, monkeypatch)
-    pd.testing.assert_frame_equal(fast, scan)
-    assert fast_ledger == scan_ledger
-    assert scan_ledger[2]  # the file does exercise rejections
+    monkeypatch.setattr(awsvpc, "_read_fields", counted)
+    small, small_ledger = _read_with_blocks(path, 1500, monkeypatch)
+    assert copied.count(False) > 20 and any(copied)  # both ways were taken
+    big, big_ledger = _read_with_blocks(path, 1 << 20, monkeypatch)
+    pd.testing.assert_frame_equal(small, big)
+    assert small_ledger == big_ledger
+    assert big_ledger[2]  # the file does exercise rejections
 
 
-def test_python_split_fallback_agrees_with_arrow(tmp_path, monkeypatch):
-    path = _write_mixed(tmp_path, 300, seed=2)
-    arrow, arrow_ledger = _read_with_blocks(path, 1 << 20, monkeypatch)
-    python, python_ledger = _read_with_blocks(path, 1 << 20, monkeypatch, fallback=True)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 300), block=st.integers(200, 1 << 20))
+def test_python_split_fallback_agrees_with_arrow(tmp_path, monkeypatch, seed, n, block):
+    """The lines Arrow refuses are found by the row numbers it reports: the same as splitting line by line."""
+    path = _write_mixed(tmp_path, n, seed)
+    arrow, arrow_ledger = _read_with_blocks(path, block, monkeypatch)
+    python, python_ledger = _read_with_blocks(path, block, monkeypatch, fallback=True)
     pd.testing.assert_frame_equal(arrow, python)
     assert arrow_ledger == python_ledger
 
@@ -403,7 +402,7 @@ def test_any_mix_of_records_is_fully_accounted_for(tmp_path, monkeypatch, seed, 
 
 
 def test_stopping_early_or_failing_leaves_no_thread_behind(tmp_path, monkeypatch):
-    monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(READER, "block_bytes", 2048)
     path = write(tmp_path, HEADER + "\n" + "\n".join([GOOD] * 400) + "\n")
     before = threading.active_count()
     chunks = READER.read_chunks(LogFile(path), RecordLedger(), 10)
