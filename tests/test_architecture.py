@@ -23,7 +23,6 @@ Packages of the same rank do not import each other: ``logs`` knows nothing of ``
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
 from pathlib import Path
 
 import pytest

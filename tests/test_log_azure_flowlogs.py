@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress_sim.logs import azure_flowlogs
+from egress_sim.logs import flowtuples, jsoncareful, jsonrecords
 from egress_sim.logs.azure_flowlogs import NSG_READER, VNET_READER
 from egress_sim.logs.files import LogFile
 from egress_sim.logs.ledger import RecordLedger, StrictInputError
@@ -285,7 +285,8 @@ def summary(path: Path, reader, chunk_rows: int = 1000):
 @pytest.mark.parametrize("block", [1, 7, 100])
 def test_results_do_not_depend_on_where_the_read_blocks_end(monkeypatch, block):
     expected = [summary(path, reader) for path, reader in FIXTURES]
-    monkeypatch.setattr(azure_flowlogs, "BLOCK_CHARS", block)
+    monkeypatch.setattr(jsonrecords, "READ_BYTES", block)  # the fast reader's blocks
+    monkeypatch.setattr(jsoncareful, "BLOCK_CHARS", block)  # and the careful stream's, in a damaged file
     assert [summary(path, reader) for path, reader in FIXTURES] == expected
 
 
@@ -333,8 +334,8 @@ def test_fast_split_agrees_with_the_checked_split(rows):
     arr = pa.array([text for text, _ in rows])
     commas = np.array([7 if version1 else 12 for _, version1 in rows])
     fast_reason, checked_reason = np.zeros(len(rows), np.uint8), np.zeros(len(rows), np.uint8)
-    fast_rows, fast_table = azure_flowlogs._split(arr, commas, fast_reason)
-    checked_rows, checked_table = azure_flowlogs._split_checked(arr, commas, checked_reason)
+    fast_rows, fast_table = flowtuples._split(arr, commas, fast_reason)
+    checked_rows, checked_table = flowtuples._split_checked(arr, commas, checked_reason)
     assert list(fast_rows) == list(checked_rows) and list(fast_reason) == list(checked_reason)
     assert fast_table.to_pydict() == checked_table.to_pydict()
 

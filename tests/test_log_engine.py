@@ -92,3 +92,47 @@ def test_outcomes_book_a_block_as_one_record_at_a_time_would(codes, blocks):
 def test_strict_outcomes_stop_at_the_first_reject_in_row_order():
     with pytest.raises(StrictInputError, match="f:2: bad port"):
         OUTCOMES.account(RecordLedger(strict=True), np.array([0, 1, 3, 2]), lambda i: f"f:{i}", lambda i: "")
+
+
+# --- the fast JSON record reader hands over to the careful stream, and gives exactly what the careful stream gives
+
+import json as _json
+
+from egress_sim.logs import jsoncareful, jsonrecords
+from egress_sim.logs.jsoncareful import CarefulArrayStream
+from egress_sim.logs.jsonrecords import array_elements
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**25, 10**25) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+DAMAGE = st.sampled_from([b"", b",", b"]", b"}", b"{", b'"', b"\\", b"\xff", b" ,, ", b"nul", b"\x00"])
+
+
+def _elements(stream_factory, careful: bool) -> list[tuple]:
+    reader = CarefulArrayStream(stream_factory(), 4000).events() if careful else array_elements(stream_factory(), 4000)
+    return [(e.offset, e.number, e.record, e.reason, e.text) for e in reader]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(JSON_VALUES, max_size=8), st.lists(st.tuples(st.integers(0, 400), DAMAGE), max_size=3),
+       st.sampled_from([7, 64, 1 << 20]), st.booleans(), st.integers(0, 3))
+def test_the_fast_json_reader_gives_what_the_careful_stream_gives(values, damage, block, bom, cut):
+    """Whatever a document holds (damage, bytes that are not UTF-8, long numbers, a cut end), at whatever block
+    size, the fast reader's elements and problems are the careful stream's, offset for offset."""
+    body = bytearray(b'{"records": [' + b", ".join(_json.dumps(v).encode() for v in values) + b"]}")
+    for at, piece in damage:
+        at = min(at, len(body))
+        body[at:at] = piece
+    if cut:
+        body = body[: max(0, len(body) - cut * 5)]
+    data = (b"\xef\xbb\xbf" if bom else b"") + bytes(body)
+    saved = jsonrecords.READ_BYTES, jsoncareful.BLOCK_CHARS
+    jsonrecords.READ_BYTES = jsoncareful.BLOCK_CHARS = block
+    try:
+        fast = _elements(lambda: io.BufferedReader(io.BytesIO(data)), careful=False)
+        careful = _elements(lambda: io.BufferedReader(io.BytesIO(data)), careful=True)
+    finally:
+        jsonrecords.READ_BYTES, jsoncareful.BLOCK_CHARS = saved
+    assert fast == careful

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from egress_sim.base import limits
 from egress_sim.ruletable.compile import compile_rules
 from egress_sim.base.errors import EgressSimError, FlowInputError, LimitExceeded
-from egress_sim.logs import azure_flowlogs
+from egress_sim.logs import jsoncareful, jsonrecords
 from egress_sim.logs.azure_flowlogs import NSG_READER
 from egress_sim.logs.registry import detect, list_inputs, readers
 from egress_sim.logs.files import LogFile
@@ -227,17 +227,17 @@ def test_a_file_that_vanishes_between_listing_and_reading_is_a_named_reject(tabl
 def test_a_file_that_vanishes_after_detection_is_a_named_reject(table, tmp_path, monkeypatch):
     write(tmp_path / "logs" / "a.csv", HEADER + PYPI)
     gone = write(tmp_path / "logs" / "b.csv", HEADER + PYPI)
-    from egress_sim.app import replay as replay_module
+    from egress_sim.logs.reading import LogReading
 
-    real = replay_module.detect
+    real = LogReading._format_of
 
-    def detect_then_delete(log):
-        reader = real(log)
+    def detect_then_delete(self, log):
+        reader = real(self, log)
         if log.path == gone:
             gone.unlink()
         return reader
 
-    monkeypatch.setattr(replay_module, "detect", detect_then_delete)
+    monkeypatch.setattr(LogReading, "_format_of", detect_then_delete)
     report = run(table, [tmp_path / "logs"], tmp_path)
     assert report.ledger.rejected == {"unreadable_file": 1}
     assert report.ledger.samples[0].where == str(gone)
@@ -370,17 +370,18 @@ def _nsg_record(tuples: int) -> str:
 @pytest.mark.parametrize("block", [4 * 2**20, 8 * 1024])  # the record within one read, or across many
 def test_an_nsg_record_over_the_limit_is_one_reject_and_the_next_record_is_read(tmp_path, small_limits, monkeypatch,
                                                                                block):
-    monkeypatch.setattr(azure_flowlogs, "BLOCK_CHARS", block)
+    monkeypatch.setattr(jsonrecords, "READ_BYTES", block)
+    monkeypatch.setattr(jsoncareful, "BLOCK_CHARS", block)
     big = _nsg_record(2000)  # ~130 KB, over the 64 KiB test limit
     path = write(tmp_path / "PT1H.json.gz", gzip.compress(_nsg([_nsg_record(1), big, _nsg_record(2)])))
     held = []
-    fill = azure_flowlogs._JsonRecordStream._fill
+    fill = jsoncareful.CarefulArrayStream._fill
 
     def watched(stream, *args):
         held.append(len(stream.buf))
         return fill(stream, *args)
 
-    monkeypatch.setattr(azure_flowlogs._JsonRecordStream, "_fill", watched)
+    monkeypatch.setattr(jsoncareful.CarefulArrayStream, "_fill", watched)
     ledger = RecordLedger()
     flows = sum(len(f) for f in NSG_READER.read_chunks(LogFile(path), ledger, 1000))
     assert flows == 3 and ledger.rejected == {"record_too_large": 1}

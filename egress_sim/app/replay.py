@@ -30,13 +30,14 @@ import pyarrow.parquet as pq
 from ..ruletable.compile import RuleTable
 from ..base.errors import FlowInputError, OutputFileError
 from ..evaluation.evaluate import evaluate, with_verdicts
-from ..logs.registry import Listing, detect, list_inputs, reader_named
+from ..logs.reading import Chunk, FileReport, LogReading
+from ..logs.registry import list_inputs
 from ..logs.inventory import Inventory
 from ..flows.io import FlowWriter, table_format
 from ..logs.cells import arrow_to_frame
-from ..logs.files import UnreadableFileError
 from ..logs.ledger import RecordLedger, Sample, StrictInputError
 from ..flows.schema import FlowBatch
+from ..flows.sources import with_source_text
 from ..model import ComputeType
 from ..base.outputs import Outputs, check_outputs, staged
 from ..evaluation.summary import EvaluationSummary
@@ -51,15 +52,6 @@ EVALUATOR_SAMPLES_PER_REASON = 20
 REPLAY_CHUNK_ROWS = 250_000  # log rows carry more text (the source of each record) than flow-table rows
 INBOUND_BY_INVENTORY = "inbound_by_inventory"
 NAMED_LOOPS = 20  # symlink loops named one by one in the warnings; more are counted together
-
-
-@dataclass
-class FileReport:
-    path: str
-    format: str
-    read: int = 0
-    skipped: int = 0
-    rejected: int = 0  # by the reader; the evaluator's rejections are counted per reason in the evaluation
 
 
 @dataclass
@@ -135,68 +127,12 @@ def _replay(table: RuleTable, inputs: list[str], out_path: str | Path, inventory
             default_compute: ComputeType | str | None, log_format: str | None, strict: bool, chunk_rows: int,
             own: tuple[str | Path, ...], outputs: Outputs, progress: Callable[[int], None] | None) -> ReplayReport:
     listing = list_inputs(inputs, exclude=own)  # never re-read our own output
-    forced = reader_named(log_format) if log_format else None
     ledger = RecordLedger(strict=strict)
-    report = ReplayReport([], ledger, EvaluationSummary())
-    _account_for_listing(listing, report)
-    pending = _Pending()
+    reading = LogReading(listing, ledger, chunk_rows, log_format, progress)
+    report = ReplayReport(reading.files, ledger, EvaluationSummary())
     with FlowWriter(out_path, outputs) as writer:
-        for log in listing.files:
-            try:
-                reader = forced or detect(log)
-            except UnreadableFileError as exc:
-                if log.named:
-                    raise
-                _reject_unreadable(report, log.name, str(exc))
-                if progress is not None:
-                    progress(log.size)
-                continue
-            except FlowInputError:
-                if log.named:
-                    raise
-                ledger.note("files in no known log format, passed over")
-                report.files.append(FileReport(log.name, "unrecognised"))
-                if progress is not None:
-                    progress(log.size)
-                continue
-            file_report = FileReport(log.name, reader.name)
-            report.files.append(file_report)
-            before = (ledger.records_read, _reader_skips(ledger), ledger.total_rejected)
-            reported = 0
-            try:
-                read = getattr(reader, "read_tables", reader.read_chunks)
-                for chunk in read(log, ledger, chunk_rows):
-                    if len(chunk):
-                        pending.add(chunk, file_report, getattr(reader, "names_logged", True))
-                    if pending.rows >= chunk_rows or (strict and pending.rows):
-                        _evaluate_pending(table, pending, inventory, default_compute, report, writer, strict)
-                    if progress is not None and log.consumed > reported:
-                        progress(log.consumed - reported)
-                        reported = log.consumed
-                broken = f"the gzip stream breaks off after {log.consumed:,} bytes ({log.cut})" if log.cut else None
-                reason = "unreadable_rest_of_file"
-            except StrictInputError:
-                raise
-            except UnreadableFileError as exc:  # gone or locked between listing and reading
-                if log.named:
-                    raise
-                broken, reason = str(exc), "unreadable_file"
-            except (FlowInputError, OSError, EOFError, zlib.error, UnicodeError) as exc:
-                if log.named and isinstance(exc, FlowInputError):
-                    raise  # a file the user named that cannot be read as its format (a duplicated header, ...)
-                broken, reason = _first_line(exc), "unreadable_rest_of_file"
-            if broken is not None:
-                # What came before the break was replayed; the unknown rest counts as one rejected record, and
-                # the replay goes on with the next file (found in a directory, or cut off mid-stream).
-                ledger.read()
-                ledger.reject(reason, log.name, broken)
-            file_report.read = ledger.records_read - before[0]
-            file_report.skipped += _reader_skips(ledger) - before[1]
-            file_report.rejected = ledger.total_rejected - before[2]
-            if progress is not None and log.size > reported:
-                progress(log.size - reported)
-        if pending.rows:
-            _evaluate_pending(table, pending, inventory, default_compute, report, writer, strict)
+        for chunk in reading.chunks():
+            _evaluate_chunk(table, chunk, inventory, default_compute, report, writer, strict)
     report.check()
     return report
 
@@ -275,73 +211,16 @@ def total_size(inputs: list[str]) -> int:
     return sum(f.size for f in list_inputs(inputs).files)
 
 
-def _account_for_listing(listing: Listing, report: ReplayReport) -> None:
-    """What the walk over the inputs could not take, made visible: a symlink loop is a warning naming the link
-    (its directory is read once, by its other path: no record is lost); an entry that could not be listed or
-    read is one rejected record, ``unreadable_file``, named in the files table and the rejects."""
-    for number, (link, target) in enumerate(listing.loops):
-        if number < NAMED_LOOPS:
-            report.ledger.note(f"symlink loop not followed: {link} leads back to {target}")
-        else:
-            report.ledger.note("more symlink loops not followed (not named)")
-    for path, why in listing.unreadable:
-        _reject_unreadable(report, path, f"{path}: cannot read: {why}")
 
 
-def _reject_unreadable(report: ReplayReport, path: str, why: str) -> None:
-    """A file or directory that could not be read at all: one rejected record, with the file named."""
-    report.ledger.read()
-    report.ledger.reject("unreadable_file", path, why)
-    report.files.append(FileReport(path, "unreadable", read=1, rejected=1))
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _reader_skips(ledger: RecordLedger) -> int:
-    """Records the readers skipped (the inventory's skips are counted per file when flows are evaluated)."""
-    return ledger.total_skipped - ledger.skipped[INBOUND_BY_INVENTORY]
 
 
-@dataclass
-class _Pending:
-    """Reader chunks not yet evaluated. Small files (an NSG blob per NIC and hour holds a few hundred tuples)
-    are gathered into chunks of about ``chunk_rows`` flows first: preparing and evaluating a chunk has a fixed
-    cost of milliseconds, which per file made a directory of small blobs ~5x slower than one big file."""
-
-    frames: list[pd.DataFrame | pa.Table] = field(default_factory=list)
-    files: list[FileReport] = field(default_factory=list)  # the file each frame came from
-    names_logged: list[bool] = field(default_factory=list)  # whether that file's format records host names
-    rows: int = 0
-
-    def add(self, chunk: pd.DataFrame | pa.Table, file: FileReport, names_logged: bool) -> None:
-        self.frames.append(chunk)
-        self.files.append(file)
-        self.names_logged.append(names_logged)
-        self.rows += len(chunk)
-
-    def take(self) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[FileReport], np.ndarray]:
-        """The rows in one frame, with per row: the position of its file in the returned list, whether its
-        format records host names, and whether its chunk carried no compute type at all (a format without
-        one, such as NSG logs, as opposed to a table with some cells empty)."""
-        sizes = [len(f) for f in self.frames]
-        no_compute = np.repeat([_lacks_compute(c) for c in self.frames], sizes).astype(bool)
-        frame = _one_frame(self.frames)
-        files = list({id(f): f for f in self.files}.values())
-        position = {id(f): i for i, f in enumerate(files)}
-        file_of = np.repeat([position[id(f)] for f in self.files], sizes)
-        names_logged = np.repeat(self.names_logged, sizes).astype(bool)
-        self.frames, self.files, self.names_logged, self.rows = [], [], [], 0
-        return frame.reset_index(drop=True), file_of, names_logged, files, no_compute
 
 
-def _lacks_compute(chunk: pd.DataFrame | pa.Table) -> bool:
-    """No compute type in any row: the format has none (NSG logs), unlike a table with some cells empty."""
-    if isinstance(chunk, pa.Table):
-        return "compute_type" not in chunk.column_names or chunk.column("compute_type").null_count == chunk.num_rows
-    return "compute_type" not in chunk.columns or bool(chunk["compute_type"].isna().all())
 
 
 def _one_frame(chunks: list[pd.DataFrame | pa.Table]) -> pd.DataFrame:
@@ -349,7 +228,7 @@ def _one_frame(chunks: list[pd.DataFrame | pa.Table]) -> pd.DataFrame:
     frames, tables = [], []
     for chunk in [*chunks, None]:
         if isinstance(chunk, pa.Table):
-            tables.append(chunk)
+            tables.append(with_source_text(chunk))
             continue
         if tables:
             frames.append(arrow_to_frame(pa.concat_tables(tables, promote_options="permissive")))
@@ -359,13 +238,14 @@ def _one_frame(chunks: list[pd.DataFrame | pa.Table]) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
-def _evaluate_pending(table: RuleTable, pending: _Pending, inventory: Inventory | None,
-                      default_compute: ComputeType | str | None, report: ReplayReport, writer: FlowWriter,
-                      strict: bool) -> None:
-    """Prepare the gathered chunks once (replay columns, computes identified, inbound flows skipped and
-    counted against their file), evaluate them, count and write."""
-    chunk, file_of, names_logged, files, no_compute = pending.take()
-    chunk = _normalized(chunk)
+def _evaluate_chunk(table: RuleTable, gathered: Chunk, inventory: Inventory | None,
+                    default_compute: ComputeType | str | None, report: ReplayReport, writer: FlowWriter,
+                    strict: bool) -> None:
+    """Prepare a gathered chunk once (replay columns, computes identified, inbound flows skipped and counted
+    against their file), evaluate it, count and write."""
+    file_of, names_logged, files, no_compute = gathered.file_of, gathered.names_logged, gathered.files, \
+        gathered.no_compute
+    chunk = _normalized(_one_frame(gathered.parts))
     if inventory is not None:
         inbound, unknown = _identify_computes(chunk, inventory)
         if inbound.any():

@@ -92,7 +92,7 @@ from ..model.hostnames import try_normalize_host
 from ..net.ipnum import IPV4_PATTERN
 from .cells import is_ip_text
 from .files import LogFile, LongLineHandler
-from .jsonrecords import loads, raw_decode
+from .jsondecode import loads, raw_decode
 from .ledger import RecordLedger, rejects_long_lines
 
 COLUMNS: tuple[str, ...] = ("ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged", "observed_action",

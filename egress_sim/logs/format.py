@@ -140,3 +140,90 @@ def _named_read_errors(items: Iterator[LineBlock | LongLine], name: str) -> Iter
 def _block_bytes(chunk_rows: int) -> int:
     """About 256 bytes a line: a block holds about one chunk of rows, within 64 KiB .. 32 MiB."""
     return int(min(max(chunk_rows * 256, 1 << 16), DEFAULT_BLOCK_BYTES * 8))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Formats whose files are many and small (Network Watcher writes one blob per NSG, NIC and hour): their records are
+# collected file by file, and parsed with vectorized kernels a batch of many files at a time, since the fixed cost
+# of one kernel pass (tens of calls into numpy and Arrow) would otherwise be paid for every blob of a few hundred
+# records.
+
+
+@dataclass
+class Problem:
+    """A record-level problem met while collecting, in its place: ``at`` records of its piece come before it."""
+
+    at: int
+    reason: str
+    where: str
+    text: str
+    n: int = 1  # records it stands for (a damaged record's tuples)
+
+
+@dataclass
+class Piece:
+    """Records of one file awaiting the batch parse (at most about ``chunk_rows``), and the problems met among
+    them. ``payload`` is the format's own (its raw records, and where each came from)."""
+
+    log: LogFile
+    rows: int
+    problems: list[Problem]
+    payload: Any
+
+
+@dataclass
+class ParsedBatch:
+    """Records of a batch parsed: one outcome code each (the format's ``outcomes``), the flow-schema columns of
+    the flows among them in record order (with the lazy ``source`` columns), and where/text of any record, for
+    reject samples."""
+
+    codes: np.ndarray
+    columns: dict[str, pa.Array]
+    where: Any  # Callable[[int], str]
+    text: Any  # Callable[[int], str]
+
+
+class BatchedFormat(Protocol):
+    name: str
+    description: str
+    outcomes: Outcomes
+
+    def sniff(self, head: bytes, file_name: str) -> bool: ...
+
+    def collect(self, log: LogFile, chunk_rows: int) -> Iterator[Piece]: ...
+
+    def parse(self, parts: list[tuple[Piece, int, int]]) -> ParsedBatch: ...
+
+
+def book_problem(ledger: RecordLedger, problem: Problem) -> None:
+    ledger.read(problem.n)
+    ledger.reject(problem.reason, problem.where, problem.text, n=problem.n)
+
+
+def batched_read_tables(fmt: BatchedFormat, log: LogFile, ledger: RecordLedger,
+                        chunk_rows: int) -> Iterator[pa.Table]:
+    """One file of a batched format read on its own, every record booked in file order: the tuples before a
+    record-level problem are parsed (and their table handed out) before the problem is booked, so under
+    ``--strict`` the first bad record in the file is the one named, and the flows before it were seen first."""
+    for piece in fmt.collect(log, chunk_rows):
+        done = 0
+        for problem in piece.problems:
+            if problem.at > done:
+                table = parse_and_book(fmt, [(piece, done, problem.at)], ledger)
+                done = problem.at
+                if table is not None:
+                    yield table
+            book_problem(ledger, problem)
+        if piece.rows > done:
+            table = parse_and_book(fmt, [(piece, done, piece.rows)], ledger)
+            if table is not None:
+                yield table
+
+
+def parse_and_book(fmt: BatchedFormat, parts: list[tuple[Piece, int, int]], ledger: RecordLedger) -> pa.Table | None:
+    """Parse a batch, book its records, and give the table of its flows (None when it holds none)."""
+    parsed = fmt.parse(parts)
+    flows = fmt.outcomes.account(ledger, parsed.codes, parsed.where, parsed.text)
+    if not flows.any():
+        return None
+    return pa.table(parsed.columns)

@@ -1,30 +1,165 @@
-"""Decoding JSON from logs that may be hostile: values nested too deeply for Python's decoder are one malformed
-record like any other (``json.JSONDecodeError``), never a ``RecursionError``."""
+"""The elements of a ``{"records": [...]}`` JSON document (Azure's storage layout for NSG, VNet and firewall
+logs), each with its byte offset, read at the speed of orjson.
+
+A small compiled scanner (numba) walks the bytes of the ``records`` array once and finds where each element
+starts and ends, tracking strings and escapes; each element is then decoded by orjson, the fastest well-kept
+JSON parser for Python (wheels for every platform, strict RFC 8259). Memory: one block plus the element that
+runs across its end.
+
+The fast path vouches only for what it fully understands. At the first thing it does not (a syntax error, a
+value orjson refuses such as bytes that are not UTF-8, an integer too long to keep exact, an element over
+``limits.MAX_JSON_RECORD_BYTES``, a file that ends inside an element, commas out of place, a document that
+does not begin ``{"records": [``), it hands the rest of the file, from that element on, to the careful stream
+of ``jsoncareful``, which decides exactly as a record-by-record reader does. So the elements and problems
+reported are the same as the careful stream's alone, only faster on clean files.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import numba
+import numpy as np
+import orjson
+
+from ..base import limits
+from .jsoncareful import CarefulArrayStream, JsonElement
+
+READ_BYTES = 4 << 20
+_HEAD = re.compile(rb'(?:\xef\xbb\xbf)?[ \t\r\n]*\{[ \t\r\n]*"records"[ \t\r\n]*:[ \t\r\n]*\[')
+_LONGEST_EXACT_NUMBER = 19  # digits: any longer run may be an integer orjson turns into a float
+
+# scanner states between elements, and how a scan stops
+_AFTER_OPEN, _AFTER_COMMA, _AFTER_VALUE = 0, 1, 2
+_MORE, _CLOSED, _HAND_OVER = 0, 1, 2
 
 
-def raw_decode(decoder: json.JSONDecoder, text: str, pos: int = 0) -> tuple[Any, int]:
-    """``decoder.raw_decode`` for hostile input: a value nested too deeply for Python's decoder (a
-    ``RecursionError``) is a ``json.JSONDecodeError`` like any other malformed value, so it is one reject."""
-    try:
-        return decoder.raw_decode(text, pos)
-    except RecursionError:
-        raise _too_deep(text, pos) from None
+def array_elements(stream: BinaryIO, max_record: int | None = None) -> Iterator[JsonElement]:
+    """Every element of the document's ``records`` array in order (numbered from 1, with its byte offset), or
+    the problem met in its place; see ``jsoncareful`` for the problems."""
+    limit = limits.MAX_JSON_RECORD_BYTES if max_record is None else max_record
+    data = stream.read(READ_BYTES)
+    head = _HEAD.match(data)
+    if head is None:
+        yield from CarefulArrayStream(stream, limit, preload=data).events()
+        return
+    base, pos, state, number = 0, head.end(), _AFTER_OPEN, 0
+    while True:
+        starts = np.empty(len(data) // 2 + 2, dtype=np.int64)
+        ends = np.empty_like(starts)
+        count, stop, state, status = _scan(np.frombuffer(data, dtype=np.uint8), pos, state, starts, ends, limit)
+        view = memoryview(data)
+        for j in range(count):
+            start, end = int(starts[j]), int(ends[j])
+            try:
+                value = orjson.loads(view[start:end])
+            except orjson.JSONDecodeError:
+                yield from CarefulArrayStream(stream, limit, preload=data[start:], base=base + start).resume(number)
+                return
+            number += 1
+            if isinstance(value, dict):
+                yield JsonElement(base + start, number, record=value)
+            else:
+                yield JsonElement(base + start, number, reason="invalid_record", text=json.dumps(value)[:2000])
+        if status == _CLOSED:
+            yield from CarefulArrayStream(stream, limit, preload=data[stop:], base=base + stop).after_records()
+            return
+        if status == _HAND_OVER:
+            yield from CarefulArrayStream(stream, limit, preload=data[stop:], base=base + stop).resume(number)
+            return
+        more = stream.read(READ_BYTES)
+        if not more or len(data) - stop > limit:  # the file ends, or an element runs past the limit
+            yield from CarefulArrayStream(stream, limit, preload=data[stop:] + more, base=base + stop).resume(number)
+            return
+        data, base, pos = data[stop:] + more, base + stop, 0
 
 
-def loads(text: str | bytes) -> Any:
-    """``json.loads`` with the same treatment of deep nesting as ``raw_decode``."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise _too_deep(text, 0) from None
+@numba.njit(cache=True, nogil=True)
+def _scan(buf, pos, state, starts, ends, limit):  # pragma: no cover - compiled
+    """Complete elements of a JSON array from ``buf[pos]`` (between elements, in ``state``).
+
+    Returns (elements found, where the scan stopped, the state there, why it stopped): ``_MORE`` (the buffer
+    ends; ``stop`` is the start of the unfinished element, or the end), ``_CLOSED`` (``stop`` is just after
+    the array's ``]``), ``_HAND_OVER`` (``stop`` is the start of what the careful stream must decide)."""
+    n = len(buf)
+    count = 0
+    i = pos
+    while True:
+        while i < n and (buf[i] == 32 or buf[i] == 9 or buf[i] == 10 or buf[i] == 13):
+            i += 1
+        if i >= n:
+            return count, i, state, _MORE
+        c = buf[i]
+        if c == 93:  # ]
+            if state == _AFTER_COMMA:
+                return count, i, state, _HAND_OVER
+            return count, i + 1, state, _CLOSED
+        if c == 44:  # ,
+            if state != _AFTER_VALUE:
+                return count, i, state, _HAND_OVER
+            state = _AFTER_COMMA
+            i += 1
+            continue
+        if state == _AFTER_VALUE:
+            return count, i, state, _HAND_OVER
+        start = i
+        end = _value_end(buf, i, n, limit)
+        if end == -1:  # runs past the buffer: read more
+            return count, start, state, _MORE
+        if end < 0:
+            return count, start, state, _HAND_OVER
+        starts[count] = start
+        ends[count] = end
+        count += 1
+        state = _AFTER_VALUE
+        i = end
 
 
-def _too_deep(text: str | bytes, pos: int) -> json.JSONDecodeError:
-    # JSONDecodeError counts lines in its document, which must be text
-    return json.JSONDecodeError("nested too deeply", text, pos) if isinstance(text, str) else \
-        json.JSONDecodeError("nested too deeply", "", 0)
+@numba.njit(cache=True, nogil=True)
+def _value_end(buf, i, n, limit):  # pragma: no cover - compiled
+    """End (exclusive) of the JSON value starting at ``buf[i]``; -1 when the buffer ends first, -2 when the
+    fast path will not vouch for it (a long digit run, over ``limit`` bytes, not a value's first byte)."""
+    start = i
+    c = buf[i]
+    if c != 123 and c != 91 and c != 34 and c != 45 and not (48 <= c <= 57) and c != 116 and c != 102 and c != 110:
+        return -2
+    depth = 0
+    in_string = False
+    digits = 0
+    while i < n:
+        if i - start > limit:
+            return -2
+        c = buf[i]
+        if in_string:
+            if c == 92:  # backslash: the next byte is escaped
+                i += 2
+                continue
+            if c == 34:
+                in_string = False
+                if depth == 0:
+                    return i + 1
+            i += 1
+            continue
+        if 48 <= c <= 57:
+            digits += 1
+            if digits > _LONGEST_EXACT_NUMBER:
+                return -2
+        else:
+            digits = 0
+        if c == 34:
+            in_string = True
+        elif c == 123 or c == 91:
+            depth += 1
+        elif c == 125 or c == 93:
+            if depth == 0:  # the end of the array holding a bare number or literal
+                return i
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        elif depth == 0 and (c == 44 or c == 32 or c == 9 or c == 10 or c == 13):
+            return i  # a bare number or literal ends
+        i += 1
+    return -1

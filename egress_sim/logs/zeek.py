@@ -83,7 +83,7 @@ import pyarrow.json as pajson
 from ..model.hostnames import try_normalize_host
 from .cells import ip_cells
 from .files import LogFile, LongLineHandler
-from .jsonrecords import loads
+from .jsondecode import loads
 from .ledger import RecordLedger, rejects_long_lines
 
 _NEWLINE = 10
