@@ -450,3 +450,53 @@ def test_sniff_recognises_a_record_in_the_documentation_example():
 
 def test_reader_identity():
     assert READER.name == "awsvpc" and READER.description
+
+
+# --- the engine's reader (issue 11) -------------------------------------------------------------------------------
+
+
+def test_the_line_limit_is_the_named_aws_limit():
+    from egress_sim.base import limits
+
+    assert READER.max_line_bytes == awsvpc.MAX_LINE_BYTES == limits.AWS_VPC_MAX_LINE_BYTES == 64 * 1024
+    assert READER.max_line_bytes < limits.MAX_LINE_BYTES
+
+
+def test_rejection_samples_come_in_file_order_whatever_their_reason(tmp_path):
+    _, ledger, _ = read(_write_mixed(tmp_path, 3000, seed=4), chunk_rows=1000)
+    lines = [int(s.where.rsplit(":", 1)[1]) for s in ledger.samples]
+    assert len({s.reason for s in ledger.samples}) > 3 and lines == sorted(lines)
+
+
+def test_a_carriage_return_ending_the_file_ends_its_last_line(tmp_path):
+    flows, ledger, _ = read(write(tmp_path, f"{GOOD}\n{GOOD}\r"))
+    assert lines_of(flows) == [1, 2] and ledger.total_rejected == 0
+
+
+@pytest.mark.parametrize("block", [64, 1 << 16])
+def test_a_header_again_is_spotted_by_any_earlier_header_first_name_whatever_the_blocks(tmp_path, monkeypatch, block):
+    """A header is a later line that names fields and starts like ``version`` or like a header seen before
+    (concatenated objects of two custom formats), wherever the blocks happen to end."""
+    monkeypatch.setattr(READER, "block_bytes", block)
+    text = "\n".join(["srcaddr dstaddr dstport protocol", "10.0.0.1 1.2.3.4 443 6",
+                      "version srcaddr dstaddr dstport protocol", "2 10.0.0.1 1.2.3.5 443 6",
+                      "srcaddr dstaddr dstport protocol", "10.0.0.1 1.2.3.6 443 6"]) + "\n"
+    flows, ledger, _ = read(write(tmp_path, text), chunk_rows=2)
+    assert lines_of(flows) == [2, 4, 6] and ledger.records_read == 3 and ledger.total_rejected == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), st.text("0123456789", min_size=0, max_size=20),
+                                st.sampled_from(["-5", "+5", "1.5", "x", " 1", "٣"])), max_size=12),
+       cut=st.integers(0, 2))
+def test_numbers_found_on_the_bytes_agree_with_the_arrow_kernels(cells, cut):
+    column = pa.array(cells, pa.string())
+    if cut and len(column) > 2 * cut:
+        column = column.slice(cut, len(column) - 2 * cut)
+    fast = awsvpc._digits_only(column)
+    if fast is None:
+        return
+    values = column.to_pylist()
+    ok = [v is not None and v.isascii() and v.isdigit() and len(v) <= 18 for v in values]
+    assert list(fast[0]) == ok
+    assert [int(v) for v, good in zip(fast[1], ok) if good] == [int(v) for v, good in zip(values, ok) if good]
