@@ -68,6 +68,7 @@ block copy its other lines first; only rejected records are looked at one at a t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,7 +253,7 @@ class _Lines:
         return candidates[(window == np.frombuffer(prefix, dtype=np.uint8)).all(axis=1)] + after
 
 
-def _segments(lines: _Lines, state: _FileState, codes: np.ndarray):
+def _segments(lines: _Lines, state: _FileState, codes: np.ndarray) -> Iterator[tuple[int, int, _Layout]]:
     """The block's stretches of lines between header lines, as ``(lo, hi, layout)``; header lines are left
     ``NOT_A_RECORD`` and ``state`` follows the layout. A header is the file's first non-blank line when it names
     fields, or a later line that names fields and starts like ``version`` or an earlier header's first name."""
@@ -305,7 +306,7 @@ def _parse_segment(lines: _Lines, lo: int, hi: int, layout: _Layout, codes: np.n
     in_arrow = idx[lines.stops[idx] > starts[idx]]  # Arrow passes over empty lines without numbering them
     split = _read_fields(data, layout)
     rows = None
-    if split is not None:
+    if split is not None and split[1].max(initial=0) <= len(in_arrow):
         cols, refused_rows = split
         refused = in_arrow[refused_rows - 1] if refused_rows.size else refused_rows
         rows = np.setdiff1d(in_arrow, refused, assume_unique=True) if refused.size else in_arrow
