@@ -1,4 +1,5 @@
-"""Write a directory of NSG flow logs (version 2) from simulated flows, for replay benchmarks.
+"""Write a directory of NSG flow logs (version 2), or VNet flow logs (version 4), from simulated flows, for
+replay benchmarks.
 
 Usage::
 
@@ -14,6 +15,10 @@ Each file holds ``{"records": [...]}``, one record per NIC and minute, its tuple
 simulated TCP/UDP flow becomes an outbound ``E`` tuple with its byte counts (``--begin-share`` of them are
 preceded by a ``B`` tuple); NSG flow logs have no protocol letter for ICMP, so ICMP flows are left out
 (as are flows without an address: a simulated flow may name only a host).
+``--format vnet`` writes virtual network flow logs (version 4) from the same tuples instead: the same grouping
+into one record per NIC and minute, under ``flowLogResourceID=/.../FLOWLOGS/<name>/y=.../macAddress=<MAC>/PT1H.json``
+with ``flowRecords.flows[].flowGroups[].flowTuples``; a tuple's time stamp is in milliseconds, its protocol the
+IANA number, its state B/E (D for a denied inbound tuple) and its encryption ``NX``.
 ``--inbound-share`` adds that many denied inbound scan tuples per flow. The NSG is named after the source
 /24, the MAC after the source address. ``--speedup N`` plays the simulated period N times faster (a week
 of flows in 1/N of a week), which packs N times more tuples into each per-minute record: the simulator
@@ -129,6 +134,45 @@ def record_text(nsg: str, mac: str, minute: int, groups: dict[int, list[str]]) -
     return json.dumps(record, separators=(",", ":"))
 
 
+FLOW_LOG_ID = f"/{SUBSCRIPTION}/NETWORKWATCHERRG/NETWORKWATCHER_EASTUS/VNETFLOWLOG-ML"
+FLOW_LOG_GUID = "6b3a9f1e-0c2d-4a5b-8e7f-112233445566"
+ACL_ID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+# An NSG v2 tuple (sec,src,dst,sport,dport,T|U,I|O,A|D,B|C|E,counters) as a VNet v4 one (ms, IANA number, state
+# D for a denial, encryption NX): one RE2 call per batch.
+def vnet_tuples(tuples: pa.Array) -> pa.Array:
+    """NSG v2 tuples rewritten as VNet v4 ones (same flows, same counters)."""
+    text = pc.replace_substring_regex(tuples, r"^(\d+),", r"\1000,", max_replacements=1)
+    text = pc.replace_substring_regex(text, r",T,([IO]),", r",6,\1,", max_replacements=1)
+    text = pc.replace_substring_regex(text, r",U,([IO]),", r",17,\1,", max_replacements=1)
+    text = pc.replace_substring_regex(text, r",([IO]),D,[BCE],", r",\1,D,NX,", max_replacements=1)
+    return pc.replace_substring_regex(text, r",([IO]),A,([BCE]),", r",\1,\2,NX,", max_replacements=1)
+
+
+def vnet_blob_path(root: Path, nsg: str, hour_start: int, mac: str) -> Path:
+    t = datetime.fromtimestamp(hour_start, UTC)
+    return (root / "flowLogResourceID=" / SUBSCRIPTION / "NETWORKWATCHERRG" / "NETWORKWATCHER_EASTUS" / "VNETFLOWLOG-ML"
+            / f"y={t.year}" / f"m={t.month:02d}" / f"d={t.day:02d}" / f"h={t.hour:02d}" / "m=00"
+            / f"macAddress={mac}" / "PT1H.json")
+
+
+def vnet_record_text(nsg: str, mac: str, minute: int, groups: dict[int, list[str]]) -> str:
+    time_text = datetime.fromtimestamp(minute + 60, UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    record = {
+        "time": time_text,
+        "flowLogVersion": 4,
+        "flowLogGUID": FLOW_LOG_GUID,
+        "macAddress": mac,
+        "category": "FlowLogFlowEvent",
+        "flowLogResourceID": FLOW_LOG_ID,
+        "targetResourceID": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-ml/providers/Microsoft.Network/virtualNetworks/vnet-ml",
+        "operationName": "FlowLogFlowEvent",
+        "flowRecords": {"flows": [{"aclID": ACL_ID, "flowGroups": [
+            {"rule": RULES[rule], "flowTuples": tuples} for rule, tuples in sorted(groups.items())
+        ]}]},
+    }
+    return json.dumps(record, separators=(",", ":"))
+
+
 def _text(values: pa.Array) -> pa.Array:
     return pc.fill_null(pc.cast(values, pa.string()), "")
 
@@ -181,7 +225,7 @@ def tuples_of(batch: pa.RecordBatch, start_us: int, speedup: float, shift_s: int
     return pa.concat_tables(parts), left_out
 
 
-def write_batch(blobs: Blobs, root: Path, rows: pa.Table, limit: int) -> tuple[bool, int, int]:
+def write_batch(blobs: Blobs, root: Path, rows: pa.Table, limit: int, vnet: bool = False) -> tuple[bool, int, int]:
     """Group a batch's tuples into one record per (NIC, minute) and append them. Returns whether to go on
     (False once the size is reached) and the outbound and inbound tuples written."""
     minute = pc.multiply(pc.divide(rows["second"], 60), 60)
@@ -201,7 +245,10 @@ def write_batch(blobs: Blobs, root: Path, rows: pa.Table, limit: int) -> tuple[b
             sel = np.flatnonzero(rules[a:b] == rule) + a
             groups[int(rule)] = [tuples[i] for i in sel]
         nsg, mac = nsg_of(ip), mac_of(ip)
-        blobs.append(blob_path(root, nsg, m - m % 3600, mac), record_text(nsg, mac, m, groups))
+        if vnet:
+            blobs.append(vnet_blob_path(root, nsg, m - m % 3600, mac), vnet_record_text(nsg, mac, m, groups))
+        else:
+            blobs.append(blob_path(root, nsg, m - m % 3600, mac), record_text(nsg, mac, m, groups))
         n_in = len(groups.get(2, ()))
         written_out, written_in = written_out + (b - a - n_in), written_in + n_in
         if blobs.bytes >= limit:
@@ -220,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-rows", type=int, default=250_000)
     parser.add_argument("--max-open", type=int, default=256)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--format", choices=("nsg", "vnet"), default="nsg", help="NSG v2 (default) or VNet v4 flow logs")
     args = parser.parse_args(argv)
 
     source = pq.ParquetFile(args.parquet, pre_buffer=False)
@@ -246,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
             shift = passes * period
             for batch in source.iter_batches(batch_size=args.batch_rows):
                 rows, n_left = tuples_of(batch, start_us, args.speedup, shift, rng, args.begin_share, args.inbound_share)
-                going, n_out, n_in = write_batch(blobs, args.out, rows, limit)
+                if args.format == "vnet":
+                    rows = rows.set_column(rows.schema.get_field_index("tuple"), "tuple", vnet_tuples(rows["tuple"]))
+                going, n_out, n_in = write_batch(blobs, args.out, rows, limit, vnet=args.format == "vnet")
                 outbound, inbound, left_out = outbound + int(n_out), inbound + int(n_in), left_out + int(n_left)
                 if not going:
                     break

@@ -23,6 +23,10 @@ Cases (one thread; wall clock with ``time.perf_counter``; best of ``--repeat`` u
   input column plus the verdicts); ``parquet verdicts only``: the same writing only verdict, reason and rule.
 * ``nsg parse only`` / ``nsg replay``: NSG flow logs (``nsg_replay.py``; 0.3 GB of blobs in Network Watcher's
   layout, quick 10 MB): the reader alone, then ``replay`` with the fleet inventory; flows here are tuples.
+* ``replay <format> reader`` / ``e2e``: every log format (``replay_formats.py``: NSG small and busy blobs,
+  VNet, Azure Firewall, Zeek, AWS VPC; ~0.15-0.3 GB each, quick 10 MB), the reader alone and ``replay``, each
+  phase in a fresh process; the note gives MB/s and the ratio to the parser ceiling (orjson / pyarrow csv) of
+  the same files, measured in the same run. A ledger that does not add up fails the run.
 * ``memory``: peak RSS of ``evaluate_file`` in a fresh process at two sizes (``evaluate_memory.py``); the
   comparison that matters is the full run's 10^7 against 10^8 (quick sizes only show it runs).
 
@@ -59,6 +63,9 @@ from compile_scaling import measure as measure_compile  # noqa: E402
 from evaluate_memory import measure as measure_memory  # noqa: E402
 from evaluate_memory import simulated  # noqa: E402
 from nsg_replay import FLEET, SIZE_GB, end_to_end, generated_logs, parse_only  # noqa: E402
+from replay_formats import CASES as REPLAY_CASES  # noqa: E402
+from replay_formats import measure as measure_replay_formats  # noqa: E402
+import startup  # noqa: E402
 from workload import WORKSPACE, make_frame, make_host_frame, make_table  # noqa: E402
 
 from timing import best_of  # noqa: E402
@@ -223,12 +230,25 @@ def main(argv: list[str] | None = None) -> int:
     show(Result("nsg replay", replayed["tuples"], seconds, replayed["tuples"] / seconds, None, None,
                 f"read, identify computes, evaluate, write: {size_mb / seconds:,.1f} MB/s"))
 
+    formats = measure_replay_formats(list(REPLAY_CASES), args.quick, max(1, args.repeat - 2), memory=False,
+                                     show=lambda line: None)
+    baselines.mismatches += [p for p in formats["problems"] if "orjson" not in p]
+    for fmt in formats["cases"]:
+        ceiling = fmt["phases"][0]
+        for phase, label in ((fmt["phases"][-2], "reader"), (fmt["phases"][-1], "e2e")):
+            against = (f"{phase['x_ceiling']:.3f} of {fmt['ceiling']} ({ceiling['mb_per_s']:,.1f} MB/s)"
+                       if phase["x_ceiling"] is not None else "no ceiling (orjson missing)")
+            show(Result(f"replay {fmt['case']} {label}", fmt["records"], phase["seconds"], phase["records_per_s"],
+                        None, None, f"{fmt['bytes'] / 1e6:,.0f} MB: {phase['mb_per_s']:,.1f} MB/s, x {against}"))
+
     memory = [measure_memory(size, args.workdir) for size in memory_sizes]
     low, high = memory
     show(Result("memory", high["flows"], high["seconds"], high["flows"] / high["seconds"], None, None,
                 f"peak RSS {low['peak_rss_mb']:,.0f} MB at {low['flows']:,} flows, {high['peak_rss_mb']:,.0f} MB at "
                 f"{high['flows']:,} ({high['peak_rss_mb'] / low['peak_rss_mb'] - 1:+.1%})"))
 
+    startup_times = startup.measure(3 if args.quick else 10)  # the CLI's fixed cost: fresh processes, median
+    print(startup.render(startup_times))
     print(f"total {time.perf_counter() - started:.0f} s; "
           + ("evaluator, reference and pytricia loop agree on every compared flow" if not baselines.mismatches
              else "DISAGREEMENTS: " + "; ".join(baselines.mismatches)))
@@ -242,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         "mismatches": baselines.mismatches,
         "results": [asdict(r) for r in results],
         "memory": memory,
+        "replay_formats": formats,
+        "startup": startup_times,
         "environment": {
             "python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
             "pyarrow": pa.__version__, "numba": numba.__version__, "platform": platform.platform(),

@@ -1,5 +1,6 @@
 """``egress-sim`` and ``python -m egress_sim``: load the command line, and stop with one line if Ctrl-C comes
-while it loads (pandas, pyarrow and numba take about a second to import, before ``cli`` can catch anything).
+while it loads, before ``cli`` can catch anything (``cli`` itself loads only click; the commands import pandas,
+pyarrow and numba when they run, inside the handler).
 
 The process ends with ``os._exit`` once its output is flushed: every file has been written and renamed (or
 removed) by then, and skipping the interpreter's teardown avoids a rare abort in a native library's thread

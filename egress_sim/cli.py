@@ -16,47 +16,27 @@ import re
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from . import __version__
-from .ruletable.compile import compile_rules
-from .app.demo import DEFAULT_FLOWS, DEFAULT_SEED, run_demo
-from .app.describe import describe_workspace
 from .base.errors import EgressSimError
 from .base.findings import Finding, WorkspaceInvalid
-from .net.ipnum import destination_address
-from .logs.registry import format_names
-from .logs.inventory import load_inventory
-from .simulate.scenario import load_scenario
-from .simulate.simulator import simulate as simulate_flows
-from .app.loading import read_checked
-from .model import ComputeType, IsolationMode, Protocol, dump_workspace, normalize_host, read_workspace, workspace_to_rest
-from .model.rest_io import untranslated_keys
 from .base.outputs import check_outputs, write_text_atomic
-from .app.pipeline import evaluate_file, flow_count
-from .app.replay import check_replay_outputs
-from .evaluation.reference import ReferenceEvaluator
-from .app.replay import REPLAY_CHUNK_ROWS, total_size
-from .app.replay import replay as replay_logs
-from .report.markdown import MODE_HEADERS, mode_rows, render_demo_markdown
-from .report.text import (
-    render_compiled,
-    render_decision,
-    render_evaluation,
-    render_replay,
-    render_rules,
-    render_simulation,
-    table,
-)
-from .net.servicetags import ServiceTagSet, load_service_tags
-from .app.validate import check_transition
+
+if TYPE_CHECKING:
+    from .model import IsolationMode
+    from .net.servicetags import ServiceTagSet
+
+# Loading this module imports click and the light ``base`` modules only: pandas, pyarrow, numpy, numba and
+# PyYAML take most of a second to import, and ``egress-sim --help`` or a mistyped option should not wait for
+# them. Each command imports the library layers it uses at the top of its body; an option whose choices,
+# default or help text come from those layers is a ``DeferredOption``.
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 MAX_FLOWS = 10**12  # a trillion flows: far beyond any disk, small enough for every counter
 
-COMPUTE_CHOICES = [c.yaml for c in ComputeType]
 MODE_HELP = "isolation mode to simulate instead of the file's: disabled, allow_internet_outbound, allow_only_approved_outbound"
 
 # C0/C1 control characters (but newline and tab) from inputs must not reach a terminal raw: an escape
@@ -205,10 +185,14 @@ def write_text(path: str, text: str) -> None:
 
 
 def _tags(path: str | None) -> ServiceTagSet:
+    from .net.servicetags import load_service_tags
+
     return load_service_tags(path)
 
 
 def _mode(value: str | None) -> IsolationMode | None:
+    from .model import IsolationMode
+
     return None if value is None else IsolationMode.parse(value, "isolation mode")
 
 
@@ -222,6 +206,65 @@ def _warn(findings: Sequence[Finding], as_json: bool) -> None:
 
 def _findings(findings: Sequence[Finding]) -> list[dict[str, Any]]:
     return [f.to_dict() for f in findings]
+
+
+class DeferredOption(click.Option):
+    """An option whose type, default or help text comes from a layer the CLI does not load up front (the model,
+    the log-format registry, an app module). ``deferred`` returns those as keyword values; they are applied the
+    first time the option is parsed or its help is shown, that is, only once its command runs."""
+
+    def __init__(self, *decls: Any, deferred: Callable[[], dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(*decls, **kwargs)
+        self._deferred: Callable[[], dict[str, Any]] | None = deferred
+
+    def _resolve(self) -> None:
+        if self._deferred is None:
+            return
+        values, self._deferred = self._deferred(), None
+        if "type" in values:
+            self.type = click.types.convert_type(values["type"])
+        if "default" in values:
+            self.default = values["default"]
+        if "help" in values:
+            self.help = values["help"]
+
+    def handle_parse_result(self, ctx: click.Context, opts: Any, args: list[str]) -> Any:
+        self._resolve()
+        return super().handle_parse_result(ctx, opts, args)
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self._resolve()
+        return super().get_help_record(ctx)
+
+
+def _compute_choice() -> dict[str, Any]:
+    from .model import ComputeType
+
+    return {"type": click.Choice([c.yaml for c in ComputeType])}
+
+
+def _format_help() -> dict[str, Any]:
+    from .logs.registry import format_names
+
+    return {"help": "Force a log format instead of detecting it: " + ", ".join(format_names()) + "."}
+
+
+def _replay_chunk_rows() -> dict[str, Any]:
+    from .app.replay import REPLAY_CHUNK_ROWS
+
+    return {"default": REPLAY_CHUNK_ROWS}
+
+
+def _demo_flows() -> dict[str, Any]:
+    from .app.demo import DEFAULT_FLOWS
+
+    return {"default": DEFAULT_FLOWS}
+
+
+def _demo_seed() -> dict[str, Any]:
+    from .app.demo import DEFAULT_SEED
+
+    return {"default": DEFAULT_SEED}
 
 
 service_tags_option = click.option(
@@ -255,6 +298,12 @@ def main() -> None:
 def validate(workspace: str, previous: str | None, location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Check WORKSPACE (Azure ML YAML, or REST/ARM JSON); print the workspace as understood, every rule in
     force, and every finding. Exit 1 when the workspace is invalid."""
+    from .app.describe import describe_workspace
+    from .app.loading import read_checked
+    from .app.validate import check_transition
+    from .model import read_workspace
+    from .report.text import render_compiled, render_rules
+    from .ruletable.compile import compile_rules
     tags = _tags(service_tags)
     try:
         loaded = read_checked(workspace, tags, location)
@@ -297,6 +346,8 @@ def validate(workspace: str, previous: str | None, location: str | None, service
 def convert(workspace: str, target: str, output: str, location: str | None, as_json: bool) -> None:
     """Write WORKSPACE (any form) in another form. The rules are kept as written, Azure's required ones
     included when the file lists them; loading the result gives the same compiled rule table."""
+    from .model import dump_workspace, read_workspace, workspace_to_rest
+    from .model.rest_io import untranslated_keys
     check_outputs([output], inputs=[workspace])
     loaded = read_workspace(workspace, location)
     ws = loaded.workspace
@@ -324,7 +375,7 @@ def convert(workspace: str, target: str, output: str, location: str | None, as_j
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Where to write the flows with verdict, reason and rule (.csv or .parquet).")
 @click.option("--mode", default=None, help=MODE_HELP)
-@click.option("--compute", type=click.Choice(COMPUTE_CHOICES), default=None,
+@click.option("--compute", cls=DeferredOption, deferred=_compute_choice, default=None,
               help="Compute type for flows when the file has no compute_type column.")
 @click.option("--verdicts-only", is_flag=True,
               help="Write only verdict, reason and rule, row for row with FLOWS (join by row number): "
@@ -336,6 +387,10 @@ def convert(workspace: str, target: str, output: str, location: str | None, as_j
 def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute: str | None, verdicts_only: bool,
              chunk_rows: int, location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Give every flow in FLOWS (CSV or Parquet) a verdict under WORKSPACE's rules."""
+    from .app.loading import read_checked
+    from .app.pipeline import evaluate_file, flow_count
+    from .report.text import render_evaluation
+    from .ruletable.compile import compile_rules
     check_outputs([output], inputs=[workspace, flows, service_tags])
     tags = _tags(service_tags)
     loaded = read_checked(workspace, tags, location)
@@ -358,7 +413,7 @@ def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute:
 @click.option("--ip", default=None, help="The destination IP, when --dst is a host name.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Destination port (not needed for ICMP).")
 @click.option("--protocol", default="TCP", show_default=True, help="TCP, UDP or ICMP.")
-@click.option("--compute", type=click.Choice(COMPUTE_CHOICES), default="compute_cluster", show_default=True)
+@click.option("--compute", cls=DeferredOption, deferred=_compute_choice, default="compute_cluster", show_default=True)
 @click.option("--mode", default=None, help=MODE_HELP)
 @click.option("--expect", type=click.Choice(["allow", "deny"]), default=None,
               help="Exit 1 unless the verdict is this.")
@@ -368,6 +423,12 @@ def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute:
 def explain(workspace: str, dst: str, ip: str | None, port: int | None, protocol: str, compute: str,
             mode: str | None, expect: str | None, location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Show the whole decision path for one flow: every rule tried, and why it matched or not."""
+    from .app.loading import read_checked
+    from .evaluation.reference import ReferenceEvaluator
+    from .model import Protocol, normalize_host
+    from .net.ipnum import destination_address
+    from .report.text import render_decision
+    from .ruletable.compile import compile_rules
     tags = _tags(service_tags)
     loaded = read_checked(workspace, tags, location)
     _warn(loaded.findings, as_json)
@@ -446,6 +507,10 @@ scenario_option = click.option("--scenario", "scenario", type=click.Path(dir_oka
 def simulate(workspace: str, n_flows: int, seed: int, output: str, inventory_out: str | None, scenario: str | None,
              location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Generate labelled outbound flows from WORKSPACE's compute fleet (streamed, flat memory)."""
+    from .app.loading import read_checked
+    from .report.text import render_simulation
+    from .simulate.scenario import load_scenario
+    from .simulate.simulator import simulate as simulate_flows
     check_outputs([output, inventory_out], inputs=[workspace, scenario, service_tags])
     tags = _tags(service_tags)
     loaded = read_checked(workspace, tags, location)
@@ -465,8 +530,9 @@ def simulate(workspace: str, n_flows: int, seed: int, output: str, inventory_out
 @main.command()
 @click.option("--workspace", type=click.Path(dir_okay=False), default=None,
               help="Workspace YAML to simulate; default: the bundled contoso-research.yaml.")
-@click.option("--flows", "n_flows", type=click.IntRange(min=1, max=MAX_FLOWS), default=DEFAULT_FLOWS, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=DEFAULT_SEED, show_default=True)
+@click.option("--flows", "n_flows", type=click.IntRange(min=1, max=MAX_FLOWS), cls=DeferredOption, deferred=_demo_flows,
+              show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), cls=DeferredOption, deferred=_demo_seed, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/demo", show_default=True,
               help="Directory for flows, verdicts and reports.")
 @scenario_option
@@ -476,6 +542,9 @@ def simulate(workspace: str, n_flows: int, seed: int, output: str, inventory_out
 def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario: str | None, location: str | None,
          service_tags: str | None, as_json: bool) -> None:
     """Simulate a workspace's traffic, evaluate it under all three isolation modes, and report."""
+    from .app.demo import run_demo
+    from .report.markdown import MODE_HEADERS, mode_rows, render_demo_markdown
+    from .report.text import table
     # one bar for the whole run: the simulation, then an evaluation under each of the three modes
     with progress_bar(4 * n_flows, "simulating, then evaluating 3 modes") as progress:
         report = run_demo(out_dir, n_flows, seed, workspace, scenario, service_tags, progress, location=location,
@@ -505,15 +574,15 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
               help="Where to write every flow with its verdict, reason and rule (.csv, .csv.gz or .parquet).")
 @click.option("--inventory", type=click.Path(dir_okay=False), default=None,
               help="Compute inventory (YAML or CSV): which compute owns which source addresses.")
-@click.option("--compute", type=click.Choice(COMPUTE_CHOICES), default=None,
+@click.option("--compute", cls=DeferredOption, deferred=_compute_choice, default=None,
               help="Treat every source as this compute type (instead of an inventory).")
 @click.option("--mode", default=None, help=MODE_HELP)
-@click.option("--format", "log_format", default=None,
-              help="Force a log format instead of detecting it: " + ", ".join(format_names()) + ".")
+@click.option("--format", "log_format", cls=DeferredOption, deferred=_format_help, default=None)
 @click.option("--strict", is_flag=True, help="Stop at the first bad record, naming its file and line or offset.")
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write samples of rejected records (JSON lines); default: OUTPUT.rejects.jsonl.")
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=REPLAY_CHUNK_ROWS, show_default=True,
+@click.option("--chunk-rows", type=click.IntRange(min=1), cls=DeferredOption, deferred=_replay_chunk_rows,
+              show_default=True,
               help="Flows evaluated at a time (bounds memory: log rows carry more text than flow tables).")
 @location_option
 @service_tags_option
@@ -523,6 +592,12 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
            location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Replay connection logs (NSG/VNet flow logs, Azure Firewall, Zeek, AWS VPC, CSV/Parquet) against
     WORKSPACE's rules. LOGS are files, directories or glob patterns; gzip is read transparently."""
+    from .app.loading import read_checked
+    from .app.replay import check_replay_outputs, total_size
+    from .app.replay import replay as replay_logs
+    from .logs.inventory import load_inventory
+    from .report.text import render_replay
+    from .ruletable.compile import compile_rules
     if inventory is not None and compute is not None:
         raise click.UsageError("give --inventory or --compute, not both")
     if inventory is None and compute is None:

@@ -81,8 +81,9 @@ def test_a_keyboard_interrupt_in_a_command_exits_130_with_one_line(tmp_path):
     """The group turns KeyboardInterrupt raised anywhere in a command into one line and exit 130."""
     script = ("import signal, sys\n"
               "import egress_sim.cli as c\n"
+              "import egress_sim.app.loading as loading\n"
               "def boom(*a, **k):\n    raise KeyboardInterrupt\n"
-              "c.read_checked = boom\n"
+              "loading.read_checked = boom\n"
               f"c.main(['validate', {WS!r}])\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 130
@@ -90,12 +91,12 @@ def test_a_keyboard_interrupt_in_a_command_exits_130_with_one_line(tmp_path):
 
 
 def test_an_internal_error_is_one_line_exit_3_and_debug_shows_the_traceback(monkeypatch, cli):
-    import egress_sim.cli as cli_module
+    import egress_sim.app.loading as loading  # the command imports it when it runs
 
     def broken(*_a, **_k):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(cli_module, "read_checked", broken)
+    monkeypatch.setattr(loading, "read_checked", broken)
     result = cli("validate", WS)
     assert result.exit_code == 3 and result.stderr.count("\n") == 1 and "ZeroDivisionError" in result.stderr
     monkeypatch.setenv("EGRESS_SIM_DEBUG", "1")

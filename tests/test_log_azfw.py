@@ -12,10 +12,11 @@ import gzip
 import json
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 
-from egress_sim.logs import azfw
+from egress_sim.logs import azfw_records
 from egress_sim.logs.azfw import COLUMNS, READER
 from egress_sim.logs.files import LogFile
 from egress_sim.logs.ledger import RecordLedger, StrictInputError
@@ -468,8 +469,8 @@ def test_chunk_rows_bounds_every_chunk_and_changes_nothing_else(name):
 
 
 def test_arrow_and_exact_paths_agree(tmp_path):
-    """A clean block of JSON lines is parsed by Arrow in one call; a block with a broken line is redone line by
-    line. Both must produce the same flows."""
+    """A clean block of JSON lines is decoded by orjson in one pass; a broken line goes the exact path (json).
+    Both must produce the same flows."""
     records = [json.loads(line) for line in (DATA / "legacy_pt1h.json").read_text().splitlines() if line.strip()]
     records += [json.loads(line) for line in (DATA / "structured_network.json").read_text().splitlines()]
     clean, _ = read(lines_file(tmp_path, records, "clean.json"))
@@ -484,7 +485,11 @@ def test_arrow_and_exact_paths_agree(tmp_path):
                                   "truncated.json", "non_utf8.json"])
 def test_the_exact_path_alone_gives_the_same_result(monkeypatch, name):
     fast, fast_ledger = read(DATA / name)
-    monkeypatch.setattr(azfw, "_arrow_columns", lambda lines, preferred: None)
+
+    def refuse(line: bytes) -> object:  # orjson refuses every line: each goes the exact path (json)
+        raise orjson.JSONDecodeError("refused", "", 0)
+
+    monkeypatch.setattr(azfw_records, "_orjson_loads", refuse)
     exact, exact_ledger = read(DATA / name)
     assert rows(fast) == rows(exact) and list(fast["source"]) == list(exact["source"])
     assert list(fast["ts"]) == list(exact["ts"])

@@ -136,3 +136,78 @@ def test_the_fast_json_reader_gives_what_the_careful_stream_gives(values, damage
     finally:
         jsonrecords.READ_BYTES, jsoncareful.BLOCK_CHARS = saved
     assert fast == careful
+
+
+# --- flow tuples found in the records' bytes are the tuples the record-by-record extraction finds
+
+from egress_sim.logs.azure_flowlogs import _nsg_extract, _vnet_extract
+from egress_sim.logs.flowtuple_spans import block_tuples
+from egress_sim.logs.jsonrecords import ElementBlock, array_blocks
+
+TUPLE = st.one_of(st.just("1663146003599,10.0.0.4,13.107.21.200,44931,443,6,O,B,NX,0,0,0,0"),
+                  st.text(max_size=10), st.integers(0, 9), st.none())
+KEY_NOISE = st.sampled_from(["rule", "mac", "x", "flows", "flowTuples", "Version", "propert\\u0069es"])
+
+
+def _holder(draw_tuples, extra):
+    return {**extra, "flowTuples": draw_tuples}
+
+
+@st.composite
+def flow_records(draw, vnet: bool):
+    inner = "flowGroups" if vnet else "flows"
+    groups = [{"rule": "R", inner: [{"mac": "M", "flowTuples": draw(st.lists(TUPLE, max_size=4))}
+                                    for _ in range(draw(st.integers(0, 2)))]} for _ in range(draw(st.integers(0, 3)))]
+    if vnet:
+        record = {"time": "t", "flowLogVersion": draw(st.sampled_from([4, "4", 4.0, 3, True])),
+                  "flowRecords": {"flows": [{"aclID": "a", "flowGroups": g[inner]} for g in groups]}}
+    else:
+        record = {"time": "t", "properties": {"Version": draw(st.sampled_from([1, 2, 2.0, 3, True, "2"])),
+                                              "flows": groups}}
+    for _ in range(draw(st.integers(0, 2))):  # damage: a dropped or retyped key somewhere along the path
+        target = record["flowRecords" if vnet else "properties"]
+        choice = draw(st.integers(0, 3))
+        if choice == 0:
+            target.pop("flows", None)
+        elif choice == 1:
+            target["flows"] = draw(st.sampled_from([{}, "x", None, [1]]))
+        elif choice == 2 and groups:
+            groups[0].pop(inner, None)
+    return record
+
+
+def _raw(record: dict, duplicate: bool) -> str:
+    text = _json.dumps(record, separators=(",", ":") if duplicate else (", ", ": "))
+    if duplicate:  # a key given twice: the last one counts in Python
+        text = text.replace('{"time":"t"', '{"time":"t","properties":{"Version":2,"flows":[]},"flowRecords":{}', 1)
+    return text
+
+
+@settings(max_examples=250, deadline=None)
+@given(st.booleans(), st.data())
+def test_tuples_found_in_the_bytes_are_the_tuples_of_the_decoded_record(vnet, data):
+    records = data.draw(st.lists(flow_records(vnet), min_size=1, max_size=5))
+    duplicate = data.draw(st.booleans())
+    document = ('{"records": [' + ", ".join(_raw(r, duplicate) for r in records) + "]}").encode()
+    blocks = [b for b in array_blocks(io.BytesIO(document)) if isinstance(b, ElementBlock)]
+    extract = _vnet_extract if vnet else _nsg_extract
+    for block in blocks:
+        ok, fields, counts, found = block_tuples(block, vnet)
+        at = 0
+        for j, record in enumerate(block.values):
+            if not ok[j]:
+                continue
+            problems: list = []
+            tuples, n_fields = extract(record, problems)
+            assert not problems
+            assert (found.slice(at, int(counts[j])).to_pylist(), int(fields[j])) == (tuples, n_fields)
+            at += int(counts[j])
+
+
+def test_a_plain_flow_log_record_is_read_from_its_bytes():
+    record = {"time": "t", "properties": {"Version": 2, "flows": [{"rule": "R", "flows": [
+        {"mac": "M", "flowTuples": ["1,10.0.0.1,10.0.0.2,1,2,T,O,A,B,,,,", "2,a,b,1,2,T,O,A,B,,,,"]}]}]}}
+    block = next(array_blocks(io.BytesIO(_json.dumps({"records": [record, record]}).encode())))
+    ok, fields, counts, found = block_tuples(block, vnet=False)
+    assert ok.tolist() == [True, True] and counts.tolist() == [2, 2] and fields.tolist() == [13, 13]
+    assert found.to_pylist()[:2] == record["properties"]["flows"][0]["flows"][0]["flowTuples"]

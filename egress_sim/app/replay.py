@@ -37,7 +37,7 @@ from ..flows.io import FlowWriter, table_format
 from ..logs.cells import arrow_to_frame
 from ..logs.ledger import RecordLedger, Sample, StrictInputError
 from ..flows.schema import FlowBatch
-from ..flows.sources import with_source_text
+from ..flows.sources import HEAD as SOURCE_HEAD, NO_NUMBER, NUM as SOURCE_NUM, has_lazy_source, with_source_text
 from ..model import ComputeType
 from ..base.outputs import Outputs, check_outputs, staged
 from ..evaluation.summary import EvaluationSummary
@@ -211,24 +211,14 @@ def total_size(inputs: list[str]) -> int:
     return sum(f.size for f in list_inputs(inputs).files)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def _one_frame(chunks: list[pd.DataFrame | pa.Table]) -> pd.DataFrame:
-    """The chunks as one pandas frame; runs of Arrow tables are concatenated before converting, once."""
+    """The chunks as one pandas frame; runs of Arrow tables are concatenated before converting, once. When every
+    chunk keeps its source lazily (``flows.sources``), the frame does too, and the text is made when written."""
+    lazy = all(isinstance(c, pa.Table) and has_lazy_source(c) for c in chunks)
     frames, tables = [], []
     for chunk in [*chunks, None]:
         if isinstance(chunk, pa.Table):
-            tables.append(with_source_text(chunk))
+            tables.append(chunk if lazy else with_source_text(chunk))
             continue
         if tables:
             frames.append(arrow_to_frame(pa.concat_tables(tables, promote_options="permissive")))
@@ -270,8 +260,10 @@ def _evaluate_chunk(table: RuleTable, gathered: Chunk, inventory: Inventory | No
         _sample_rejections(chunk, verdicts.reason, rejected, report, strict)
     report.evaluation.add(batch, verdicts)
     _count_observed(chunk, verdicts, report.observed)
-    out = chunk.assign(dst_port=whole_numbers(chunk["dst_port"]), name_logged=batch.name_logged)
-    writer.write(with_verdicts(out, verdicts.to_frame()))
+    out = with_verdicts(chunk.assign(dst_port=whole_numbers(chunk["dst_port"]), name_logged=batch.name_logged),
+                        verdicts.to_frame())
+    writer.write(with_source_text(pa.Table.from_pandas(out, preserve_index=False)) if SOURCE_HEAD in out.columns
+                 else out)
 
 
 def whole_numbers(values: pd.Series) -> pd.Series:
@@ -307,7 +299,11 @@ def _normalized(chunk: pd.DataFrame) -> pd.DataFrame:
 
     ``dst_port`` keeps what the log said until the evaluator has judged it (a bad port is named precisely)."""
     out = {}
+    lazy = SOURCE_HEAD in chunk.columns
     for column in REPLAY_COLUMNS:
+        if column == "source" and lazy:  # made text when written
+            out[SOURCE_HEAD], out[SOURCE_NUM] = chunk[SOURCE_HEAD], chunk[SOURCE_NUM]
+            continue
         values = chunk[column] if column in chunk.columns else pd.Series(None, index=chunk.index, dtype=object)
         if column == "ts":
             out[column] = values if isinstance(values.dtype, pd.DatetimeTZDtype) else pd.to_datetime(
@@ -329,8 +325,13 @@ def _identify_computes(chunk: pd.DataFrame, inventory: Inventory) -> tuple[np.nd
     types, names, known = inventory.lookup(chunk["src_ip"])
     _, _, dst_known = inventory.lookup(chunk["dst_ip"])
     has_type = chunk["compute_type"].notna().to_numpy()
-    chunk["compute_type"] = np.where(has_type, chunk["compute_type"].to_numpy(dtype=object), types)
-    chunk["compute_name"] = np.where(chunk["compute_name"].notna().to_numpy(), chunk["compute_name"].to_numpy(dtype=object), names)
+    has_name = chunk["compute_name"].notna().to_numpy()
+    # The usual log (NSG, VNet, firewall) names no compute at all: the inventory's answers go in as categories,
+    # a few distinct values, instead of a text per row that pandas would convert once more.
+    chunk["compute_type"] = types if not has_type.any() else \
+        np.where(has_type, chunk["compute_type"].to_numpy(dtype=object), types)
+    chunk["compute_name"] = names if not has_name.any() else \
+        np.where(has_name, chunk["compute_name"].to_numpy(dtype=object), names)
     return ~known & dst_known, ~known & ~has_type
 
 
@@ -340,6 +341,10 @@ def _sample_rejections(chunk: pd.DataFrame, reasons: np.ndarray, rejected: np.nd
 
     def describe(position: int) -> tuple[str, str]:
         row = chunk.iloc[position]
+        if SOURCE_HEAD in chunk.columns:
+            head, num = row[SOURCE_HEAD], row[SOURCE_NUM]
+            source = None if pd.isna(head) else head if pd.isna(num) or num == NO_NUMBER else f"{head}{num}"
+            row = pd.concat([pd.Series({"source": source}), row.drop([SOURCE_HEAD, SOURCE_NUM])])
         where = str(row["source"]) if row["source"] is not None else "flow"
         return where, ",".join("" if pd.isna(v) else str(v) for v in row.tolist())
 

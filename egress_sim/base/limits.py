@@ -25,7 +25,7 @@ MAX_LINE_BYTES = 1 * 2**20
 # One JSON record of an NSG / VNet flow log (an element of "records"): one minute of one NSG's tuples, a few MB
 # on the busiest NSGs measured in Microsoft's samples (~100 bytes a tuple). 64 MiB is ~600,000 tuples; decoding
 # one that size peaks at a few hundred MB. A larger record is rejected (record_too_large) and reading resumes
-# at the next record. Azure Firewall JSON documents are bounded tighter by azfw._LOOKAHEAD (1 MiB a record).
+# at the next record. Azure Firewall JSON documents are bounded tighter (MAX_AZFW_RECORD_BYTES).
 MAX_JSON_RECORD_BYTES = 64 * 2**20
 
 # --- service tags and compile (issue 10, slice "tags") -----------------------------------------------------------
@@ -49,6 +49,14 @@ DISTINCT_VALUES_PER_SLICE = 65_536
 # A ServiceTags_Public_*.json: the real one is 4.1 MB (3,039 tags, 93 k prefixes), and loading it grows peak
 # memory by ~19 MB (~5x its size), so the limit, 15x the real file, bounds a load to ~0.3 GB.
 MAX_SERVICE_TAG_BYTES = 64 * 2**20
+
+# --- Azure Firewall logs (issue 11, slice "azfw") ---
+# One record of an Azure Firewall JSON document ({"records": [...]}, a JSON array, pretty-printed objects). A
+# firewall record is one connection (real ones are under 4 KiB; a long TargetUrl stays far below 64 KiB), so
+# 1 MiB is ~250x the largest real record and matches MAX_LINE_BYTES for the JSON-lines form of the same records.
+# The document reader decodes from a window of this much text ahead: a record that does not fit is one reject
+# (bad_json / truncated_json) and reading resumes at the next record.
+MAX_AZFW_RECORD_BYTES = 1 * 2**20
 
 # --- logs engine (issue 11, slice "awsvpc"): AWS VPC flow logs ---
 # One AWS VPC flow log record. A record is at most a few dozen space-separated fields (every field of version 8

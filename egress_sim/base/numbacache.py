@@ -64,6 +64,15 @@ def configure(env: MutableMapping[str, str] = os.environ) -> None:
         numba.config.CACHE_DIR = str(chosen)
 
 
+def side_cache_dir(name: str, env: Mapping[str, str] = os.environ) -> Path:
+    """``name``'s folder for egress_sim's own small caches, kept where numba keeps its kernels (the directory
+    ``configure`` chose, else the package's ``__pycache__``) and trusted as far as those are. It may not exist
+    or be writable: a cache that cannot be read or written is simply not used."""
+    chosen = env.get("NUMBA_CACHE_DIR")
+    root = Path(chosen) if chosen else Path(__file__).resolve().parent.parent / "__pycache__"
+    return root / "egress_sim-cache" / name
+
+
 def _private_temp_dir(root: Path, name: str) -> Path:
     """``root/name`` if it is a directory of ours that no one else can write, else a fresh ``mkdtemp``."""
     folder = root / name

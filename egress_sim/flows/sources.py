@@ -56,6 +56,8 @@ def source_text(table: pa.Table) -> pa.ChunkedArray | pa.Array:
 
 def _join(head: pa.DictionaryArray, num: pa.Int64Array) -> pa.Array:
     text = head.dictionary.take(head.indices)
+    if text.type != pa.string():  # (a dictionary round-tripped through pandas comes back as large_string)
+        text = pc.cast(text, pa.string())
     numbers = pc.cast(num, pa.string())
     numbers = pc.if_else(pc.equal(num, NO_NUMBER), "", numbers)
     return pc.binary_join_element_wise(text, numbers, "")

@@ -75,10 +75,11 @@ import pyarrow as pa
 from ..flows.sources import lazy_columns, with_source_text
 from .cells import arrow_to_frame
 from .files import LogFile
-from .flowtuples import TUPLE_OUTCOMES, parse_tuples, tuple_text
+from .flowtuple_spans import block_tuples
+from .flowtuples import TUPLE_OUTCOMES, TupleRuns, parse_tuples
 from .format import ParsedBatch, Piece, Problem, batched_read_tables
-from .jsoncareful import clean_text
-from .jsonrecords import array_elements
+from .jsoncareful import JsonElement, clean_text
+from .jsonrecords import array_blocks
 from .ledger import RecordLedger
 
 
@@ -138,18 +139,86 @@ class _Tuples:
     """The payload of a piece: its tuples, and per record segment the head of its rows' ``source``
     (``<file>@<offset> tuple ``), its tuple count, the number of its first tuple, and the commas a tuple holds."""
 
-    tuples: list = field(default_factory=list)
+    tuples: TupleRuns = field(default_factory=TupleRuns)
     heads: list[str] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
     first_k: list[int] = field(default_factory=list)
     commas: list[int] = field(default_factory=list)
 
-    def add(self, head: str, tuples: list, first_k: int, n_fields: int) -> None:
-        self.tuples.extend(tuples)
+    def add(self, head: str, tuples: list | pa.StringArray, first_k: int, n_fields: int) -> None:
+        self.tuples.add(tuples)
         self.heads.append(head)
         self.counts.append(len(tuples))
         self.first_k.append(first_k)
         self.commas.append(n_fields - 1)
+
+
+class _Pieces:
+    """Cuts one file's records into pieces of about ``chunk_rows`` tuples."""
+
+    def __init__(self, log: LogFile, dialect: "_Dialect", chunk_rows: int):
+        self.log, self.dialect, self.chunk_rows = log, dialect, chunk_rows
+        self._piece: tuple[_Tuples, list[Problem]] = (_Tuples(), [])
+        self._rows = 0
+
+    def element(self, element: JsonElement) -> Iterator[Piece]:
+        """A record walked decoded (or a problem in its place)."""
+        at = f"{self.log.name}@{element.offset}"
+        where = at + (f" record {element.number}" if element.number else "")
+        problems = self._piece[1]
+        if element.reason:
+            problems.append(Problem(self._rows, element.reason, where, clean_text(element.text)))
+            return
+        found: list[tuple[str, str, int]] = []
+        try:
+            tuples, n_fields = self.dialect.extract(element.record, found)
+        except _RecordProblem as exc:
+            found.append((exc.reason, exc.detail, exc.n))
+            tuples = []
+        problems.extend(Problem(self._rows, reason, where, clean_text(detail), n) for reason, detail, n in found)
+        if tuples:
+            yield from self.add(at + " tuple ", tuples, n_fields)
+
+    def add(self, head: str, tuples: list | pa.StringArray, n_fields: int) -> Iterator[Piece]:
+        """A record's tuples into the current piece; a record of more than a piece's room is split."""
+        k = 1
+        while len(tuples):
+            room = self.chunk_rows - self._rows
+            taken = tuples[:room] if isinstance(tuples, list) else tuples.slice(0, room)
+            tuples = tuples[room:] if isinstance(tuples, list) else tuples.slice(room)
+            self._piece[0].add(head, taken, k, n_fields)
+            k += len(taken)
+            self._rows += len(taken)
+            if self._rows >= self.chunk_rows:
+                payload, problems = self._piece
+                yield Piece(self.log, self._rows, problems, payload)
+                self._piece, self._rows = (_Tuples(), []), 0
+
+    def has_room(self, rows: int) -> bool:
+        return self._rows + rows <= self.chunk_rows
+
+    def add_block(self, offsets: np.ndarray, counts: np.ndarray, fields: np.ndarray, found: pa.StringArray) -> None:
+        """The plain records of a whole block at once (they fit in the piece): no per-record slicing."""
+        keep = counts > 0
+        name = self.log.name
+        payload = self._piece[0]
+        payload.tuples.add(found)
+        payload.heads.extend([f"{name}@{offset} tuple " for offset in offsets[keep].tolist()])
+        payload.counts.extend(counts[keep].tolist())
+        payload.first_k.extend([1] * int(keep.sum()))
+        payload.commas.extend((fields[keep] - 1).tolist())
+        self._rows += int(counts.sum())
+
+    def full(self) -> Iterator[Piece]:
+        if self._rows >= self.chunk_rows:
+            payload, problems = self._piece
+            yield Piece(self.log, self._rows, problems, payload)
+            self._piece, self._rows = (_Tuples(), []), 0
+
+    def last(self) -> Iterator[Piece]:
+        payload, problems = self._piece
+        if self._rows or problems:
+            yield Piece(self.log, self._rows, problems, payload)
 
 
 @dataclass(frozen=True)
@@ -192,48 +261,50 @@ class AzureFlowLogFormat:
             yield arrow_to_frame(with_source_text(table))
 
     def collect(self, log: LogFile, chunk_rows: int) -> Iterator[Piece]:
-        """The file's tuples in pieces of about ``chunk_rows``, with the record-level problems in their places."""
-        chunk_rows = max(1, int(chunk_rows))
-        name = log.name
-        payload, problems = _Tuples(), []
-        rows = 0
+        """The file's tuples in pieces of about ``chunk_rows``, with the record-level problems in their places.
+
+        Plain records have their tuples found in their bytes (``flowtuple_spans``); any other record is walked
+        decoded, and its problems named."""
+        pieces = _Pieces(log, self.dialect, max(1, int(chunk_rows)))
+        vnet = self.dialect.name == "vnet"
         with log.open_binary() as stream:
-            for element in array_elements(stream):
-                at = f"{name}@{element.offset}"
-                where = at + (f" record {element.number}" if element.number else "")
-                if element.reason:
-                    problems.append(Problem(rows, element.reason, where, clean_text(element.text)))
+            for item in array_blocks(stream):
+                if isinstance(item, JsonElement):
+                    yield from pieces.element(item)
                     continue
-                found: list[tuple[str, str, int]] = []
-                try:
-                    tuples, n_fields = self.dialect.extract(element.record, found)
-                except _RecordProblem as exc:
-                    found.append((exc.reason, exc.detail, exc.n))
-                    tuples = []
-                problems.extend(Problem(rows, reason, where, clean_text(detail), n) for reason, detail, n in found)
-                k = 1
-                while tuples:  # a record of more than a piece's tuples is split between pieces
-                    room = chunk_rows - rows
-                    taken, tuples = tuples[:room], tuples[room:]
-                    payload.add(at + " tuple ", taken, k, n_fields)
-                    k += len(taken)
-                    rows += len(taken)
-                    if rows >= chunk_rows:
-                        yield Piece(log, rows, problems, payload)
-                        payload, problems, rows = _Tuples(), [], 0
-        if rows or problems:
-            yield Piece(log, rows, problems, payload)
+                ok, fields, counts, found = block_tuples(item, vnet)
+                if ok.all() and pieces.has_room(int(counts.sum())):  # the usual block: every record plain
+                    pieces.add_block(item.base + item.starts, counts, fields, found)
+                    yield from pieces.full()
+                    continue
+                at = 0
+                for j in range(len(item)):
+                    if ok[j]:
+                        n = int(counts[j])
+                        yield from pieces.add(f"{log.name}@{item.base + int(item.starts[j])} tuple ",
+                                              found.slice(at, n), int(fields[j]))
+                        at += n
+                    else:
+                        yield from pieces.element(item.element(j))
+        yield from pieces.last()
 
     def parse(self, parts: list[tuple[Piece, int, int]]) -> ParsedBatch:
         """Rows ``lo:hi`` of each piece, checked and cut in one vectorized pass."""
-        tuples: list = []
+        tuples = TupleRuns()
         heads: list[str] = []
         counts: list[int] = []
         first_k: list[int] = []
         commas: list[int] = []
         for piece, lo, hi in parts:
             p: _Tuples = piece.payload
-            tuples.extend(p.tuples[lo:hi] if (lo, hi) != (0, len(p.tuples)) else p.tuples)
+            for run in (p.tuples.runs if (lo, hi) == (0, p.tuples.size) else p.tuples.slice(lo, hi).runs):
+                tuples.add(run)  # (runs are whole records' tuples, in order)
+            if (lo, hi) == (0, p.tuples.size):  # the whole piece: its segments as they are
+                heads.extend(p.heads)
+                counts.extend(p.counts)
+                first_k.extend(p.first_k)
+                commas.extend(p.commas)
+                continue
             ends = np.cumsum(p.counts)
             for s in range(len(p.counts)):
                 a, b = max(lo, int(ends[s]) - p.counts[s]), min(hi, int(ends[s]))
@@ -244,9 +315,10 @@ class AzureFlowLogFormat:
                     commas.append(p.commas[s])
         count = np.asarray(counts, dtype=np.int64)
         segment = np.repeat(np.arange(len(count)), count)
-        k = np.arange(len(tuples), dtype=np.int64) - (np.cumsum(count) - count)[segment] + \
+        k = np.arange(tuples.size, dtype=np.int64) - (np.cumsum(count) - count)[segment] + \
             np.asarray(first_k, dtype=np.int64)[segment]
-        codes, rows, columns = parse_tuples(self.dialect.name, tuples, np.asarray(commas, dtype=np.int64)[segment])
+        arr, reason = tuples.array()
+        codes, rows, columns = parse_tuples(self.dialect.name, arr, reason, np.asarray(commas, dtype=np.int64)[segment])
         if len(rows):
             columns = {**columns, **lazy_columns(heads, segment[rows], k[rows])}
 
@@ -254,7 +326,7 @@ class AzureFlowLogFormat:
             return f"{heads[segment[i]]}{k[i]}"
 
         def text(i: int) -> str:
-            return tuple_text(tuples[i])
+            return tuples.text(i)
 
         return ParsedBatch(codes, columns, where, text)
 

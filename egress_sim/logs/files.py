@@ -220,20 +220,21 @@ class LogFile:
         with self._open_raw([0]) as raw:
             return raw.peek(2)[:2] == GZIP_MAGIC
 
-    def _open_raw(self, counter: list[int]) -> io.BufferedReader:
+    def _open_raw(self, counter: list[int], buffer_size: int = 1 << 20) -> io.BufferedReader:
         try:
-            raw = io.BufferedReader(_CountingFile(self.path, counter), buffer_size=1 << 20)
+            raw = io.BufferedReader(_CountingFile(self.path, counter), buffer_size=buffer_size)
             raw.peek(2)
         except OSError as exc:
             raise UnreadableFileError(f"{self.name}: cannot read: {exc.strerror or exc}", file=self.name) from None
         return raw
 
-    def open_binary(self, count: bool = True, long_lines: LongLineHandler | None = None) -> BinaryIO:
+    def open_binary(self, count: bool = True, long_lines: LongLineHandler | None = None,
+                    buffer_size: int = 1 << 20) -> BinaryIO:
         """The file's content, decompressed when it is gzip; ``count`` adds the bytes read to ``consumed``.
 
         A line-based reader passes ``long_lines``: lines over ``limits.MAX_LINE_BYTES`` then read as empty
         lines and are reported to it (to reject them), so memory stays bounded whatever the file holds."""
-        raw = self._open_raw(self._consumed if count else [0])
+        raw = self._open_raw(self._consumed if count else [0], buffer_size)
         stream: BinaryIO = raw  # type: ignore[assignment]
         if raw.peek(2)[:2] == GZIP_MAGIC:
             stream = io.BufferedReader(_TolerantGzip(raw, self._cut if count else []), buffer_size=1 << 20)  # type: ignore[assignment]
@@ -252,7 +253,7 @@ class LogFile:
         parts: list[bytes] = []
         got = 0
         try:
-            with self.open_binary(count=False) as stream:
+            with self.open_binary(count=False, buffer_size=max(size, 1 << 13)) as stream:  # read no more than asked
                 while got < size:
                     part = stream.read1(size - got) if hasattr(stream, "read1") else stream.read(size - got)
                     if not part:

@@ -303,12 +303,54 @@ def _string_array(tuples: list, reason: np.ndarray) -> pa.StringArray:
 
 
 
-def parse_tuples(dialect: str, tuples: list, commas: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, pa.Array]]:
-    """The tuples of a batch (``commas[i]``: the commas tuple ``i`` must hold, 7 or 12): each tuple's outcome
-    code (``TUPLE_OUTCOMES``), the positions of the tuples that are flows, and those flows' columns."""
-    n = len(tuples)
-    reason = np.zeros(n, dtype=np.uint8)
-    arr = _string_array(tuples, reason)
+class TupleRuns:
+    """Tuples gathered run by run, as the records give them: a run is an Arrow string array (tuples found in the
+    bytes by ``flowtuple_spans``) or a Python list (tuples of a record decoded the careful way, which may hold
+    things that are not strings). ``array()`` is all of them as one array with the reason codes of the items
+    that cannot be tuples; ``text(i)`` shows item ``i`` as a reject sample does."""
+
+    def __init__(self) -> None:
+        self.runs: list[pa.StringArray | list] = []
+        self.size = 0
+
+    def add(self, run: pa.StringArray | list) -> None:
+        if len(run):
+            self.runs.append(run)
+            self.size += len(run)
+
+    def slice(self, lo: int, hi: int) -> TupleRuns:
+        out, at = TupleRuns(), 0
+        for run in self.runs:
+            a, b = max(lo - at, 0), min(hi - at, len(run))
+            if a < b:
+                out.add(run[a:b] if isinstance(run, list) else run.slice(a, b - a))
+            at += len(run)
+        return out
+
+    def array(self) -> tuple[pa.StringArray, np.ndarray]:
+        arrays, reasons = [], []
+        for run in self.runs:
+            reason = np.zeros(len(run), dtype=np.uint8)
+            arrays.append(_string_array(run, reason) if isinstance(run, list) else run)
+            reasons.append(reason)
+        if not arrays:
+            return pa.array([], pa.string()), np.zeros(0, dtype=np.uint8)
+        return (arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)), np.concatenate(reasons)
+
+    def text(self, i: int) -> str:
+        for run in self.runs:
+            if i < len(run):
+                return tuple_text(run[i] if isinstance(run, list) else run[i].as_py())
+            i -= len(run)
+        raise IndexError(i)
+
+
+def parse_tuples(dialect: str, arr: pa.StringArray, reason: np.ndarray,
+                 commas: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, pa.Array]]:
+    """The tuples of a batch (``commas[i]``: the commas tuple ``i`` must hold, 7 or 12; ``reason``: codes of
+    items already known not to be tuples): each tuple's outcome code (``TUPLE_OUTCOMES``), the positions of the
+    tuples that are flows, and those flows' columns."""
+    n = len(arr)
     inbound = np.zeros(n, dtype=bool)
     rows: list[np.ndarray] = []
     pieces: list[dict[str, pa.Array]] = []

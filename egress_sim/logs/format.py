@@ -8,8 +8,8 @@ A format (one module in ``logs/``, one line in ``registry``) is an object with
   ``chunk_rows`` rows each, every record booked in the ledger (a flow, a skip or a reject);
 * optional ``names_logged = False``: the format never records host names, so a flow without one is "name not
   logged", not "sent without SNI" (formats whose records sometimes carry a name set a ``name_logged`` column);
-* optional ``directory_format = True``: every file of a directory in this format is read as it without being
-  sniffed again (a format whose files can mix with other kinds in one folder leaves it off).
+* optional ``collect`` and ``parse``: a batched format (below), whose records the engine parses many files at a
+  time.
 
 A line format subclasses ``LineFormat`` and writes only what is its own: ``parse(block, state)`` turns a
 block of whole lines into one outcome code per line and the columns of the lines that are flows. Opening,
@@ -21,7 +21,7 @@ text, for callers that want frames.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -56,10 +56,18 @@ LogReader = LogFormat  # the name the readers had before the engine
 @dataclass
 class ParsedLines:
     """A block parsed: ``codes[i]`` is line ``i``'s outcome (``Outcomes`` code, or ``NOT_A_RECORD``); ``columns``
-    hold the flow-schema columns of the lines whose code is 0, in line order."""
+    hold the flow-schema columns of the lines whose code is 0, in line order.
+
+    A format whose line may hold several records (a JSON line that is an array), or whose reject sample is not
+    the line's text, numbers its records itself: ``codes[i]`` is then record ``i``'s outcome, ``where(i)`` and
+    ``text(i)`` place and show record ``i`` for the ledger, and ``source`` holds the source columns of the flow
+    rows (``flows.sources.lazy_columns``). Without them record ``i`` is line ``i`` (``file:line``, its text)."""
 
     codes: np.ndarray
     columns: dict[str, pa.Array]
+    where: Callable[[int], str] | None = None
+    text: Callable[[int], str] | None = None
+    source: dict[str, pa.Array] | None = None
 
 
 class LineFormat:
@@ -98,13 +106,20 @@ class LineFormat:
                 parsed = self.parse(item, state)
                 records = np.flatnonzero(parsed.codes != NOT_A_RECORD)
                 codes = parsed.codes[records]
-                flows = self.outcomes.account(
-                    ledger, codes, lambda i: f"{name}:{item.first_line + int(records[i])}",
-                    lambda i: item.text(int(records[i])))
+                where = parsed.where or (lambda r, item=item: f"{name}:{item.first_line + r}")
+                text = parsed.text or item.text
+                flows = self.outcomes.account(ledger, codes, lambda i: where(int(records[i])),
+                                              lambda i: text(int(records[i])))
                 if not flows.any():
                     continue
-                lines = item.first_line + records[flows]
-                yield pa.table({**parsed.columns, **one_head(f"{name}:", lines)})
+                source = parsed.source if parsed.source is not None else \
+                    one_head(f"{name}:", item.first_line + records[flows])
+                table = pa.table({**parsed.columns, **source})
+                if table.num_rows <= chunk_rows:
+                    yield table
+                else:  # lines that hold several records
+                    for start in range(0, table.num_rows, chunk_rows):
+                        yield table.slice(start, chunk_rows)
 
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         """``read_tables`` as pandas frames of exactly ``chunk_rows`` flows (the last one fewer), ``source`` as
@@ -202,10 +217,18 @@ def book_problem(ledger: RecordLedger, problem: Problem) -> None:
 
 def batched_read_tables(fmt: BatchedFormat, log: LogFile, ledger: RecordLedger,
                         chunk_rows: int) -> Iterator[pa.Table]:
-    """One file of a batched format read on its own, every record booked in file order: the tuples before a
-    record-level problem are parsed (and their table handed out) before the problem is booked, so under
-    ``--strict`` the first bad record in the file is the one named, and the flows before it were seen first."""
+    """One file of a batched format read on its own. Under ``--strict`` every record is booked in file order: the
+    records before a record-level problem are parsed (and their table handed out) before the problem is booked,
+    so the first bad record in the file is the one named, and the flows before it were seen first. Otherwise a
+    piece's problems are booked as they were met, then its records parsed in one pass."""
     for piece in fmt.collect(log, chunk_rows):
+        if not ledger.strict:
+            for problem in piece.problems:
+                book_problem(ledger, problem)
+            table = parse_and_book(fmt, [(piece, 0, piece.rows)], ledger) if piece.rows else None
+            if table is not None:
+                yield table
+            continue
         done = 0
         for problem in piece.problems:
             if problem.at > done:

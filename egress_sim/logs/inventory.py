@@ -81,11 +81,19 @@ class Inventory:
         Works once per unique address, so a log with a few thousand sources costs a few thousand look-ups."""
         codes, uniques = pd.factorize(addresses, use_na_sentinel=True)
         found = [self.find(u) for u in uniques]
-        types = np.array([f.compute_type.yaml if f else None for f in found] + [None], dtype=object)
-        names = np.array([f.name if f else None for f in found] + [None], dtype=object)
-        known = np.array([f is not None for f in found] + [False], dtype=bool)
         index = np.where(codes < 0, len(uniques), codes)
-        return types[index], names[index], known[index]
+        known = np.array([f is not None for f in found] + [False], dtype=bool)
+        return (_categorical([f.compute_type.yaml if f else None for f in found], index),
+                _categorical([f.name if f else None for f in found], index), known[index])
+
+
+def _categorical(per_unique: list[str | None], index: np.ndarray) -> pd.Categorical:
+    """Per row, the value of its unique address (``index == len(per_unique)``: no value), as a categorical: a few
+    distinct values, where a text per row would be converted once more by every step after."""
+    categories = sorted({v for v in per_unique if v is not None})
+    position = {v: i for i, v in enumerate(categories)}
+    codes = np.array([-1 if v is None else position[v] for v in per_unique] + [-1], dtype=np.int32)
+    return pd.Categorical.from_codes(codes[index], categories=categories)
 
 
 def load_inventory(path: str | Path) -> Inventory:

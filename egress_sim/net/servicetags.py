@@ -7,10 +7,13 @@ locations are lower case (``eastus``) while tag names are not (``BatchNodeManage
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
 import ipaddress
 import json
 import stat
 import socket
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ from pathlib import Path
 from ..base.datafiles import bundled_path
 from ..base.errors import LimitExceeded, ServiceTagError
 from ..base.limits import MAX_DOCUMENT_DEPTH, MAX_SERVICE_TAG_BYTES
+from ..base.numbacache import side_cache_dir
 
 BUNDLED_FILE = "ServiceTags_Public_20251020.json"
 
@@ -98,6 +102,9 @@ def load_service_tags(path: str | Path | None = None) -> ServiceTagSet:
     refused before it is read (``LimitExceeded``)."""
     file = Path(path) if path is not None else bundled_service_tags_path()
     data = _read_bounded(file)
+    mark = _passed_mark(data)
+    if mark is not None and mark.is_file():
+        return _index(json.loads(data.decode("utf-8-sig")), str(file))
     try:
         document = json.loads(data.decode("utf-8-sig"), object_pairs_hook=_JsonObject.from_pairs)
     except UnicodeDecodeError as exc:
@@ -106,7 +113,58 @@ def load_service_tags(path: str | Path | None = None) -> ServiceTagSet:
         raise ServiceTagError(f"{file}: not a service-tag JSON file: {exc}", file=str(file)) from None
     except RecursionError:
         raise ServiceTagError(f"{file}: JSON nested deeper than {MAX_DOCUMENT_DEPTH} levels", file=str(file)) from None
-    return service_tags_from_document(document, str(file))
+    tags = service_tags_from_document(document, str(file))
+    if mark is not None:
+        _remember(mark)
+    return tags
+
+
+# Checking every tag and prefix of the bundled file takes ~0.2 s, a third of a small `evaluate`. Bytes that passed
+# every check once pass them again, so a passed file leaves an empty "mark" named by the SHA-256 of its bytes and
+# of the checking code (this module, the limits it applies, the Python that parsed it); the same bytes are then
+# only parsed and indexed. Fail-closed: a mark is written only after the full check succeeded, any other bytes
+# or code give another name, and a mark that cannot be read or written means the full check runs. The marks sit
+# beside numba's cached kernels, which are trusted further still (they are pickles: loading one runs code).
+def _passed_mark(data: bytes) -> Path | None:
+    try:
+        digest = hashlib.sha256(_checks_id() + data).hexdigest()
+        return side_cache_dir("servicetags") / f"{digest}.passed"
+    except OSError:
+        return None
+
+
+@functools.cache
+def _checks_id() -> bytes:
+    """What the verdict on a file depends on besides its bytes."""
+    code = Path(__file__).read_bytes()
+    return hashlib.sha256(code + repr((MAX_DOCUMENT_DEPTH, MAX_SERVICE_TAG_BYTES, sys.version)).encode()).digest()
+
+
+def _remember(mark: Path) -> None:
+    try:
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.touch()
+    except OSError:  # a read-only cache: the next load checks the file again
+        pass
+
+
+def _index(document: dict, source: str) -> ServiceTagSet:
+    """The tag set of a document whose bytes passed ``service_tags_from_document`` before: built the same way,
+    without the checks."""
+    tags = {}
+    for entry in document["values"]:
+        tag = _make_tag(entry["name"], entry["properties"])
+        tags[tag.name.lower()] = tag
+    return ServiceTagSet(document.get("changeNumber"), document.get("cloud"), source, tags)
+
+
+def _make_tag(name: str, props: dict) -> ServiceTag:
+    return ServiceTag(
+        name=name,
+        region=props.get("region") or "",
+        system_service=props.get("systemService") or "",
+        address_prefixes=tuple(props["addressPrefixes"]),
+    )
 
 
 def service_tags_from_document(document: object, source: str) -> ServiceTagSet:
@@ -230,12 +288,7 @@ class _Checker:
         for position, prefix in enumerate(prefixes):
             if type(prefix) is not str:
                 raise self.error(f"{where}: addressPrefixes[{position}] {_show(prefix)} is {_kind(prefix)}, not a string")
-        return ServiceTag(
-            name=name,
-            region=props.get("region") or "",
-            system_service=props.get("systemService") or "",
-            address_prefixes=tuple(prefixes),
-        )
+        return _make_tag(name, props)
 
     def prefixes(self, tags: Iterable[ServiceTag]) -> None:
         """Every prefix is a CIDR prefix: each distinct text checked once (93 k prefixes, 52 k distinct); the

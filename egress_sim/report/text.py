@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ..evaluation.reference import Decision
-from ..evaluation.summary import EvaluationSummary
 from ..flows.verdicts import Reason
+
+if TYPE_CHECKING:  # types only: importing them would load pandas and numba for commands that never evaluate
+    from ..evaluation.reference import Decision
+    from ..evaluation.summary import EvaluationSummary
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], align_right: Sequence[bool] | None = None) -> str:
