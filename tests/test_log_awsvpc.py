@@ -24,6 +24,7 @@ from egress_sim.logs.awsvpc import READER
 from egress_sim.logs.cells import ip_cells
 from egress_sim.logs.files import LogFile
 from egress_sim.logs.ledger import RecordLedger, StrictInputError
+from egress_sim.logs.numtext import digits_only
 from egress_sim.flows.schema import FlowBatch
 
 DATA = Path(__file__).parent / "data" / "logs" / "awsvpc"
@@ -493,7 +494,7 @@ def test_numbers_found_on_the_bytes_agree_with_the_arrow_kernels(cells, cut):
     column = pa.array(cells, pa.string())
     if cut and len(column) > 2 * cut:
         column = column.slice(cut, len(column) - 2 * cut)
-    fast = awsvpc._digits_only(column)
+    fast = digits_only(column)
     if fast is None:
         return
     values = column.to_pylist()

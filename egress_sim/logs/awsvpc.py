@@ -82,6 +82,7 @@ from .cells import ip_cells
 from .files import LogFile
 from .format import NOT_A_RECORD, LineFormat, ParsedLines
 from .ledger import Outcomes
+from .numtext import mask as _np, unsigned as _unsigned
 
 DEFAULT_FIELDS: tuple[str, ...] = (
     "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
@@ -387,44 +388,6 @@ def _joined(parts: list[dict[str, pa.Array]]) -> dict[str, pa.Array]:
     names = [c for c in _COLUMNS if any(c in p for p in parts)]
     return {c: pa.concat_arrays([p[c] if c in p else pa.nulls(len(next(iter(p.values()))), _COLUMNS[c])
                                  for p in parts]) for c in names}
-
-
-def _np(mask) -> np.ndarray:
-    """An Arrow boolean result as a numpy bool array, null counted as False."""
-    return mask.fill_null(False).to_numpy(zero_copy_only=False)
-
-
-def _unsigned(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(is a decimal number below 10**18, its value or 0) for a column of strings."""
-    fast = _digits_only(col)
-    if fast is not None:
-        return fast
-    decimal = _np(pc.ascii_is_decimal(col))
-    if decimal.all():
-        try:
-            value = pc.cast(col, pa.int64()).to_numpy()
-            return value < 10**18, value
-        except pa.ArrowInvalid:  # more digits than int64 holds
-            pass
-    ok = decimal & _np(pc.less_equal(pc.utf8_length(col), 18))
-    value = pc.cast(pc.if_else(pa.array(ok), col, "0"), pa.int64()).to_numpy(zero_copy_only=False)
-    return ok, value
-
-
-def _digits_only(col: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
-    """``_unsigned`` of the usual column, found on its bytes: every cell 1 to 18 digits or null. None otherwise
-    (a column with anything else takes the kernels)."""
-    _, offsets_buffer, data_buffer = col.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[col.offset:col.offset + len(col) + 1]
-    lengths = np.diff(offsets)
-    valid = _np(pc.is_valid(col)) if col.null_count else np.ones(len(col), dtype=bool)
-    if not ((lengths >= 1) | ~valid).all() or lengths.max(initial=0) > 18:
-        return None
-    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]:offsets[-1]] if data_buffer else np.empty(0)
-    if not (data - 48 < 10).all():  # uint8 wraps below "0": one comparison per byte
-        return None
-    filled = pc.fill_null(col, "0") if col.null_count else col
-    return valid, pc.cast(filled, pa.int64()).to_numpy()
 
 
 def _equal(col: pa.Array, value: str) -> np.ndarray:
