@@ -24,6 +24,7 @@ from egress_sim.logs.awsvpc import READER
 from egress_sim.logs.cells import ip_cells
 from egress_sim.logs.files import LogFile
 from egress_sim.logs.ledger import RecordLedger, StrictInputError
+from egress_sim.logs.numtext import digits_only
 from egress_sim.flows.schema import FlowBatch
 
 DATA = Path(__file__).parent / "data" / "logs" / "awsvpc"
@@ -261,8 +262,7 @@ def test_version_2_and_higher_are_accepted(tmp_path):
 @pytest.mark.parametrize("through_reads", [False, True], ids=["inside_a_block", "across_reads"])
 def test_an_over_long_line_is_rejected_and_the_next_read(tmp_path, monkeypatch, through_reads):
     if through_reads:  # the line is longer than a read: it must be dropped without being buffered whole
-        monkeypatch.setattr(awsvpc, "_MIN_BLOCK_BYTES", 4096)
-        monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", 4096)
+        monkeypatch.setattr(READER, "block_bytes", 4096)
     path = write(tmp_path, f"{GOOD}\n{'x' * (awsvpc.MAX_LINE_BYTES + 10)}\n{GOOD}\n")
     flows, ledger, _ = read(path)
     assert lines_of(flows) == [1, 3]
@@ -278,8 +278,7 @@ def test_a_truncated_gzip_gives_its_complete_lines_and_says_where_it_broke_off()
 
 
 def test_a_gzip_cut_short_hands_out_what_came_before_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(awsvpc, "_MIN_BLOCK_BYTES", 4096)
-    monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(READER, "block_bytes", 4096)
     body = HEADER + "\n" + "\n".join(GOOD.replace("49152", str(20000 + i)) for i in range(2000)) + "\n"
     packed = gzip.compress(body.encode(), mtime=0)
     path = write(tmp_path, packed[: len(packed) // 2], "cut.log.gz")
@@ -308,7 +307,7 @@ def test_strict_mode_stops_at_the_first_bad_record_naming_file_and_line():
 
 
 def test_strict_mode_names_the_line_deep_in_a_large_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(READER, "block_bytes", 4096)
     lines = [HEADER] + [GOOD] * 500
     lines[321] = GOOD.replace(" 443 ", " 99999 ")
     path = write(tmp_path, "\n".join(lines) + "\n")
@@ -325,8 +324,7 @@ def test_strict_mode_accepts_skips(tmp_path):
 
 
 def test_chunks_hold_at_most_chunk_rows_flows_in_file_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(awsvpc, "_MIN_BLOCK_BYTES", 1024)
-    monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(READER, "block_bytes", 1024)
     path = write(tmp_path, HEADER + "\n" + "\n".join([GOOD] * 95) + "\n")
     flows, _, chunks = read(path, chunk_rows=7)
     assert [len(c) for c in chunks] == [7] * 13 + [4]
@@ -350,8 +348,7 @@ def _mixed_log(n: int, seed: int) -> str:
 
 
 def _read_with_blocks(path: Path, block: int, monkeypatch, fallback: bool = False):
-    monkeypatch.setattr(awsvpc, "_MIN_BLOCK_BYTES", block)
-    monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", block)
+    monkeypatch.setattr(READER, "block_bytes", block)
     if fallback:
         monkeypatch.setattr(awsvpc, "_read_fields", lambda *args, **kwargs: None)
     flows, ledger, _ = read(path, chunk_rows=50)
@@ -364,30 +361,33 @@ def _write_mixed(tmp_path: Path, n: int, seed: int) -> Path:
     return write(tmp_path, _mixed_log(n, seed).encode("utf-8", errors="surrogateescape"), f"mixed{seed}.log")
 
 
-def test_clean_blocks_and_line_by_line_scan_agree(tmp_path, monkeypatch):
-    """Small blocks mostly take the one-Arrow-call path; one big block takes the line-by-line scan."""
+def test_small_and_large_blocks_agree_with_and_without_copies(tmp_path, monkeypatch):
+    """Small blocks mostly hand Arrow a slice of the block as it is; a block with a line that is not UTF-8 or
+    holds a stray carriage return copies its other lines first. Both give what one big block gives."""
     path = _write_mixed(tmp_path, 2000, seed=1)
-    clean_blocks = []
-    original = awsvpc._prepare_clean
+    copied = []
+    original = awsvpc._read_fields
 
-    def counted(*args):
-        prepared = original(*args)
-        clean_blocks.append(prepared is not None)
-        return prepared
+    def counted(data, layout):
+        copied.append(isinstance(data, bytes))
+        return original(data, layout)
 
-    monkeypatch.setattr(awsvpc, "_prepare_clean", counted)
-    fast, fast_ledger = _read_with_blocks(path, 1500, monkeypatch)
-    assert sum(clean_blocks) > 20 and not all(clean_blocks)  # both ways were taken
-    scan, scan_ledger = _read_with_blocks(path, 1 << 20, monkeypatch)
-    pd.testing.assert_frame_equal(fast, scan)
-    assert fast_ledger == scan_ledger
-    assert scan_ledger[2]  # the file does exercise rejections
+    monkeypatch.setattr(awsvpc, "_read_fields", counted)
+    small, small_ledger = _read_with_blocks(path, 1500, monkeypatch)
+    assert copied.count(False) > 20 and any(copied)  # both ways were taken
+    big, big_ledger = _read_with_blocks(path, 1 << 20, monkeypatch)
+    pd.testing.assert_frame_equal(small, big)
+    assert small_ledger == big_ledger
+    assert big_ledger[2]  # the file does exercise rejections
 
 
-def test_python_split_fallback_agrees_with_arrow(tmp_path, monkeypatch):
-    path = _write_mixed(tmp_path, 300, seed=2)
-    arrow, arrow_ledger = _read_with_blocks(path, 1 << 20, monkeypatch)
-    python, python_ledger = _read_with_blocks(path, 1 << 20, monkeypatch, fallback=True)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 300), block=st.integers(200, 1 << 20))
+def test_python_split_fallback_agrees_with_arrow(tmp_path, monkeypatch, seed, n, block):
+    """The lines Arrow refuses are found by the row numbers it reports: the same as splitting line by line."""
+    path = _write_mixed(tmp_path, n, seed)
+    arrow, arrow_ledger = _read_with_blocks(path, block, monkeypatch)
+    python, python_ledger = _read_with_blocks(path, block, monkeypatch, fallback=True)
     pd.testing.assert_frame_equal(arrow, python)
     assert arrow_ledger == python_ledger
 
@@ -403,7 +403,7 @@ def test_any_mix_of_records_is_fully_accounted_for(tmp_path, monkeypatch, seed, 
 
 
 def test_stopping_early_or_failing_leaves_no_thread_behind(tmp_path, monkeypatch):
-    monkeypatch.setattr(awsvpc, "_MAX_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(READER, "block_bytes", 2048)
     path = write(tmp_path, HEADER + "\n" + "\n".join([GOOD] * 400) + "\n")
     before = threading.active_count()
     chunks = READER.read_chunks(LogFile(path), RecordLedger(), 10)
@@ -451,3 +451,53 @@ def test_sniff_recognises_a_record_in_the_documentation_example():
 
 def test_reader_identity():
     assert READER.name == "awsvpc" and READER.description
+
+
+# --- the engine's reader (issue 11) -------------------------------------------------------------------------------
+
+
+def test_the_line_limit_is_the_named_aws_limit():
+    from egress_sim.base import limits
+
+    assert READER.max_line_bytes == awsvpc.MAX_LINE_BYTES == limits.AWS_VPC_MAX_LINE_BYTES == 64 * 1024
+    assert READER.max_line_bytes < limits.MAX_LINE_BYTES
+
+
+def test_rejection_samples_come_in_file_order_whatever_their_reason(tmp_path):
+    _, ledger, _ = read(_write_mixed(tmp_path, 3000, seed=4), chunk_rows=1000)
+    lines = [int(s.where.rsplit(":", 1)[1]) for s in ledger.samples]
+    assert len({s.reason for s in ledger.samples}) > 3 and lines == sorted(lines)
+
+
+def test_a_carriage_return_ending_the_file_ends_its_last_line(tmp_path):
+    flows, ledger, _ = read(write(tmp_path, f"{GOOD}\n{GOOD}\r"))
+    assert lines_of(flows) == [1, 2] and ledger.total_rejected == 0
+
+
+@pytest.mark.parametrize("block", [64, 1 << 16])
+def test_a_header_again_is_spotted_by_any_earlier_header_first_name_whatever_the_blocks(tmp_path, monkeypatch, block):
+    """A header is a later line that names fields and starts like ``version`` or like a header seen before
+    (concatenated objects of two custom formats), wherever the blocks happen to end."""
+    monkeypatch.setattr(READER, "block_bytes", block)
+    text = "\n".join(["srcaddr dstaddr dstport protocol", "10.0.0.1 1.2.3.4 443 6",
+                      "version srcaddr dstaddr dstport protocol", "2 10.0.0.1 1.2.3.5 443 6",
+                      "srcaddr dstaddr dstport protocol", "10.0.0.1 1.2.3.6 443 6"]) + "\n"
+    flows, ledger, _ = read(write(tmp_path, text), chunk_rows=2)
+    assert lines_of(flows) == [2, 4, 6] and ledger.records_read == 3 and ledger.total_rejected == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), st.text("0123456789", min_size=0, max_size=20),
+                                st.sampled_from(["-5", "+5", "1.5", "x", " 1", "٣"])), max_size=12),
+       cut=st.integers(0, 2))
+def test_numbers_found_on_the_bytes_agree_with_the_arrow_kernels(cells, cut):
+    column = pa.array(cells, pa.string())
+    if cut and len(column) > 2 * cut:
+        column = column.slice(cut, len(column) - 2 * cut)
+    fast = digits_only(column)
+    if fast is None:
+        return
+    values = column.to_pylist()
+    ok = [v is not None and v.isascii() and v.isdigit() and len(v) <= 18 for v in values]
+    assert list(fast[0]) == ok
+    assert [int(v) for v, good in zip(fast[1], ok) if good] == [int(v) for v, good in zip(values, ok) if good]

@@ -252,7 +252,11 @@ def test_nsg_and_vnet_records_read_from_their_bytes_read_as_the_decoded_records(
     path.write_bytes(bytes(body))
     new_ledger, old_ledger = RecordLedger(), legacy_common.RecordLedger()
     new = _read(VNET_READER if vnet else NSG_READER, path, new_ledger)
-    old = _read(legacy_flowlogs.VNET_READER if vnet else legacy_flowlogs.NSG_READER, path, old_ledger)
+    try:
+        old = _read(legacy_flowlogs.VNET_READER if vnet else legacy_flowlogs.NSG_READER, path, old_ledger)
+    except UnicodeEncodeError:  # the old reader crashed on an escaped lone surrogate (a broken pair): the new one
+        assert new_ledger.rejected["invalid_utf8"]  # rejects that tuple (test_a_tuple_holding_an_escaped_lone_...)
+        return
     assert new == old
     assert (new_ledger.records_read, new_ledger.skipped, new_ledger.rejected) == \
         (old_ledger.records_read, old_ledger.skipped, old_ledger.rejected)

@@ -20,7 +20,7 @@ MAX_DOCUMENT_NODES = 500_000       # values once YAML aliases are expanded ("bil
 MAX_INPUT_FILES = 1_000_000
 # One line of a line-based log (Zeek, CSV, Azure Firewall JSON lines / CSV). Real records are well under 10 KiB
 # (a Zeek JSON line with every field ~2 KiB); 1 MiB is ~100x that. A longer line is rejected (line_too_long)
-# while reading, never held whole. AWS VPC records keep their own tighter bound (awsvpc.MAX_LINE_BYTES, 64 KiB).
+# while reading, never held whole. AWS VPC records keep their own tighter bound (AWS_VPC_MAX_LINE_BYTES below).
 MAX_LINE_BYTES = 1 * 2**20
 # One JSON record of an NSG / VNet flow log (an element of "records"): one minute of one NSG's tuples, a few MB
 # on the busiest NSGs measured in Microsoft's samples (~100 bytes a tuple). 64 MiB is ~600,000 tuples; decoding
@@ -57,3 +57,10 @@ MAX_SERVICE_TAG_BYTES = 64 * 2**20
 # The document reader decodes from a window of this much text ahead: a record that does not fit is one reject
 # (bad_json / truncated_json) and reading resumes at the next record.
 MAX_AZFW_RECORD_BYTES = 1 * 2**20
+
+# --- logs engine (issue 11, slice "awsvpc"): AWS VPC flow logs ---
+# One AWS VPC flow log record. A record is at most a few dozen space-separated fields (every field of version 8
+# chosen in a custom format, with IPv6 addresses and resource ids, is well under 2 KiB); 64 KiB is ~30x that and
+# far below the 1 MiB bound of other line formats, so a binary or wrong file is rejected line by line early
+# (line_too_long) instead of being split into 1 MiB "records".
+AWS_VPC_MAX_LINE_BYTES = 64 * 2**10

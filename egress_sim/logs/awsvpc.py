@@ -45,7 +45,8 @@ How records become flows:
 Rejections (``where`` = ``file:line``, physical line numbers counting headers and blank lines), in the order
 they are checked; a record with several faults gets the first:
 
-* the line itself: ``line_too_long`` (over 64 KiB; never buffered whole), ``invalid_utf8``,
+* the line itself: ``line_too_long`` (over ``limits.AWS_VPC_MAX_LINE_BYTES``, 64 KiB; never held
+  whole), ``invalid_utf8``,
   ``invalid_character`` (a carriage return inside the line), ``bad_field_count``, ``missing_field`` (the
   header lacks one of the four needed fields);
 * then field by field: ``invalid_version`` / ``unsupported_version`` (not a number / below 2),
@@ -55,38 +56,33 @@ they are checked; a record with several faults gets the first:
   is fine for srcport and for an ICMP dstport, ``missing_field`` for a TCP/UDP dstport),
   ``invalid_timestamp`` (``start``/``end`` not Unix seconds), ``invalid_bytes``, ``invalid_action``.
 
-Speed: the file is read (and decompressed) by a reader thread in blocks of whole lines; worker threads take a
-block each. A clean block (ASCII, no blank or header line, every line with the right number of fields, none
-over-long) is split by one Arrow CSV call and checked column-wise with Arrow compute kernels and numpy. A block
-with anything unusual is scanned with numpy in the consumer's thread (line bounds, field counts, odd bytes)
-so that each faulty line is rejected with its line number, and only the well-formed ones go through Arrow.
-Only rejected records are handled one at a time. Memory: a few blocks in flight (at most 8 MiB each) plus the
-flows of the chunk being filled.
+What the reader does: it is a ``LineFormat``; the engine reads the file (gzip, blocks of whole lines, over-long
+lines, ledger, strict mode, each flow's ``source`` as ``file:line``), and ``parse`` does what is AWS's own, one
+block at a time: find header lines (and so the layout of each stretch of lines), split the records of a stretch
+with one Arrow CSV call (space-delimited, no quoting), map the lines Arrow refused (wrong field count) back to
+their numbers by the row numbers it reports, and check the fields column-wise with Arrow compute and numpy
+(``_check``), giving every line one outcome code. Only bytes that are not UTF-8 or a stray carriage return make a
+block copy its other lines first; only rejected records are looked at one at a time (for their samples).
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import os
-import queue
 import re
-import threading
-import zlib
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..base.errors import FlowInputError
+from ..base import limits
+from .blocks import BOM, LineBlock
 from .cells import ip_cells
 from .files import LogFile
-from .ledger import SAMPLES_PER_REASON, RecordLedger
+from .format import NOT_A_RECORD, LineFormat, ParsedLines
+from .ledger import Outcomes
+from .numtext import mask as _np, unsigned as _unsigned
 
 DEFAULT_FIELDS: tuple[str, ...] = (
     "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
@@ -98,11 +94,7 @@ USED_FIELDS: tuple[str, ...] = (
     "start", "end", "bytes", "action",
 )
 EXPORT_TIMESTAMP = "cloudwatch-export-timestamp"  # the leading token of a CloudWatch Logs export line
-
-MAX_LINE_BYTES = 64 * 1024  # no flow log record comes near this; a longer "line" is rejected, not buffered
-_MIN_BLOCK_BYTES = 256 << 10  # bytes read at a time: about 200 bytes per chunk row, within these bounds
-_MAX_BLOCK_BYTES = 8 << 20
-_BOM = b"\xef\xbb\xbf"
+MAX_LINE_BYTES = limits.AWS_VPC_MAX_LINE_BYTES
 
 _FIELD_NAME = re.compile(r"^[a-z]+(?:-[a-z]+)*$")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\S+$")
@@ -114,15 +106,19 @@ _PROTOCOL_NAMES = pa.array([name for _, name in _PROTOCOLS])
 _ICMP = 2
 _OBSERVED = pa.array(["allow", "deny", None], pa.string())  # ACCEPT, REJECT, "-"
 
-# Outcome codes of a record (0 = emit a flow): skip reasons, then reject reasons in the order they are checked.
-_SKIPS = ("no_data", "skip_data", "inbound", "reply")
-_REJECTS = (
-    "invalid_version", "unsupported_version", "invalid_log_status", "invalid_flow_direction", "missing_field",
-    "invalid_protocol", "unsupported_protocol", "invalid_ip", "invalid_port", "invalid_timestamp",
-    "invalid_bytes", "invalid_action",
+# Outcomes in the order they are checked (the first that applies names a record's outcome; ``missing_field`` is
+# checked first for the layout, then for each needed field in turn).
+OUTCOMES = Outcomes(
+    skips=("no_data", "skip_data", "inbound", "reply"),
+    rejects=("invalid_utf8", "invalid_character", "bad_field_count", "missing_field", "invalid_version",
+             "unsupported_version", "invalid_log_status", "invalid_flow_direction", "invalid_protocol",
+             "unsupported_protocol", "invalid_ip", "invalid_port", "invalid_timestamp", "invalid_bytes",
+             "invalid_action"),
 )
-_OUTCOMES = ("",) + _SKIPS + _REJECTS
-_CODE = {name: i for i, name in enumerate(_OUTCOMES)}
+# The flow columns a record can give, in order, with their types (a layout without a field leaves its out).
+_COLUMNS = {"ts": pa.timestamp("ns", tz="UTC"), "src_ip": pa.string(), "dst_ip": pa.string(),
+            "dst_port": pa.int64(), "protocol": pa.string(), "bytes_out": pa.int64(), "bytes_in": pa.int64(),
+            "observed_action": pa.string()}
 
 
 @dataclass(frozen=True)
@@ -162,13 +158,24 @@ def _first_record_layout(line: str) -> _Layout:
     return _DEFAULT_LAYOUT
 
 
-class AwsVpcFlowLogReader:
+@dataclass
+class _FileState:
+    """What a file's earlier lines decided: the layout in force (None before the first non-blank line) and the
+    first names of its headers so far (a line that starts with one of them may be a header again)."""
+
+    layout: _Layout | None = None
+    header_firsts: set[str] = field(default_factory=lambda: {"version"})
+
+
+class AwsVpcFlowLogFormat(LineFormat):
     names_logged = False  # flow records hold addresses and ports, never a host name
     name = "awsvpc"
     description = "AWS VPC flow logs: default v2 records or a custom format with header (S3 or CloudWatch export)"
+    outcomes = OUTCOMES
+    max_line_bytes = MAX_LINE_BYTES
 
     def sniff(self, head: bytes, file_name: str) -> bool:
-        head = head.removeprefix(_BOM)
+        head = head.removeprefix(BOM)
         for raw in head.split(b"\n"):
             line = raw.rstrip(b"\r").decode("utf-8", errors="replace").strip()
             if not line:
@@ -182,465 +189,214 @@ class AwsVpcFlowLogReader:
             return bool(_V2_RECORD.match(line))
         return False
 
-    def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
-        if chunk_rows < 1:
-            raise ValueError("chunk_rows must be at least 1")
-        block_bytes = min(_MAX_BLOCK_BYTES, max(_MIN_BLOCK_BYTES, chunk_rows * 200))
-        parser = _FileParser(log.name, ledger)
-        pending: list[pa.Table] = []
-        pending_rows = 0
-        with log.open_binary() as stream, _unreadable_as_input_error(parser):
-            for table in parser.tables(stream, block_bytes):
-                if pending and pending[0].schema != table.schema:  # a new header changed the columns
-                    yield from _frames(pending, chunk_rows)
-                    pending, pending_rows = [], 0
-                pending.append(table)
-                pending_rows += table.num_rows
-                if pending_rows >= chunk_rows:
-                    whole = pa.concat_tables(pending)
-                    full = (whole.num_rows // chunk_rows) * chunk_rows
-                    yield from _frames([whole.slice(0, full)], chunk_rows)
-                    rest = whole.slice(full)
-                    pending, pending_rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
-        if pending:
-            yield from _frames(pending, chunk_rows)
+    def start(self, log: LogFile) -> _FileState:
+        return _FileState()
+
+    def parse(self, block: LineBlock, state: _FileState) -> ParsedLines:
+        lines = _Lines(block)
+        codes = np.full(block.n, NOT_A_RECORD, dtype=np.int16)
+        lines.flag_bytes(codes)  # invalid_utf8, invalid_character: kept out of the Arrow call
+        parts: list[dict[str, pa.Array]] = []
+        for lo, hi, layout in _segments(lines, state, codes):
+            part = _parse_segment(lines, lo, hi, layout, codes)
+            if part:
+                parts.append(part)
+        return ParsedLines(codes, _joined(parts))
 
 
-READER = AwsVpcFlowLogReader()
-
-
-@contextlib.contextmanager
-def _unreadable_as_input_error(parser: _FileParser) -> Iterator[None]:
-    """A file that cannot be read on (corrupt or truncated gzip, I/O error) stops with the file and line."""
-    try:
-        yield
-    except (OSError, EOFError, zlib.error) as exc:
-        raise FlowInputError(f"{parser.name}:{parser.next_line}: cannot read on: {exc}") from None
-
-
-def _frames(tables: list[pa.Table], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    whole = pa.concat_tables(tables)
-    for offset in range(0, whole.num_rows, chunk_rows):
-        yield whole.slice(offset, chunk_rows).to_pandas(types_mapper=_pandas_type)
-
-
-def _pandas_type(arrow_type: pa.DataType):
-    return pd.Int64Dtype() if pa.types.is_integer(arrow_type) else None
+READER = AwsVpcFlowLogFormat()
 
 
 class _Lines:
-    """Where each line of a block starts and stops (``stops`` excludes the line break, ``\r\n`` or ``\n``)."""
+    """A block's lines: where each starts and where its content stops (before ``\\n`` or ``\\r\\n``)."""
 
-    def __init__(self, buf: bytes, arr: np.ndarray) -> None:
-        self.buf = buf
-        self.ends = np.flatnonzero(arr == 10)  # the newline closing each line
-        self.starts = np.empty_like(self.ends)
-        if self.ends.size:
-            self.starts[0] = 0
-            self.starts[1:] = self.ends[:-1] + 1
-        crlf = (self.ends > self.starts) & (arr[self.ends - 1] == 13)
-        self.stops = self.ends - crlf
+    def __init__(self, block: LineBlock) -> None:
+        self.block = block
+        self.data = block.data
+        self.arr = np.frombuffer(block.data, dtype=np.uint8)
+        bounds = block.starts
+        self.starts, ends = bounds[:-1], bounds[1:]
+        stops = ends - (self.arr[ends - 1] == 10)
+        self.stops = stops - ((stops > self.starts) & (self.arr[stops - 1] == 13))  # the last may lack \n
 
     def text(self, i: int) -> str:
-        return self.buf[self.starts[i]:self.stops[i]].decode("utf-8", errors="replace")
+        return self.data[self.starts[i]:self.stops[i]].decode("utf-8", errors="replace")
 
+    def is_blank(self, i: int) -> bool:
+        """Empty or only spaces: not a record."""
+        return not self.data[self.starts[i]:self.stops[i]].strip(b" ")
 
-class _FileParser:
-    """Turns one file into Arrow tables of flows, accounting for every record in the ledger."""
-
-    def __init__(self, name: str, ledger: RecordLedger) -> None:
-        self.name = name
-        self.ledger = ledger
-        self.layout: _Layout | None = None  # the layout in force after the blocks handed out so far
-        self.next_line = 1  # number of the first line of the next block
-
-    def tables(self, stream, block_bytes: int) -> Iterator[pa.Table]:
-        """Flows block by block, in file order. A reader thread reads (and decompresses) the file, worker
-        threads split and check the blocks (``_prepare``, which needs no ledger and no line numbers), and this
-        thread numbers the lines, keeps the ledger and hands out the flows."""
-        with _Pipeline(_raw_blocks(stream, block_bytes), lambda buf: _prepare(buf, self.layout)) as items:
-            for item, prepared in items:
-                if isinstance(item, _LongLine):
-                    self.ledger.read()
-                    self.ledger.reject("line_too_long", f"{self.name}:{self.next_line}", item.text)
-                    self.next_line += 1
-                    continue
-                if prepared.layout != self.layout:  # prepared before an earlier block's header changed it
-                    prepared = _prepare(item, self.layout)
-                yield from self._hand_out(prepared)
-
-    def _hand_out(self, prepared: _Prepared) -> list[pa.Table]:
-        first_line = self.next_line
-        self.next_line += prepared.n_lines
-        self.layout = prepared.end_layout
-        self.ledger.read(prepared.n_records)
-        line_numbers = np.arange(first_line, first_line + prepared.n_lines, dtype=np.int64)
-        self._account(prepared, line_numbers)
-        return [_with_source(table, self.name, line_numbers[rows], keep)
-                for table, rows, keep in prepared.parts if table.num_rows]
-
-    def _account(self, prepared: _Prepared, line_numbers: np.ndarray) -> None:
-        """Skips as counts; rejects one by one while the ledger still keeps samples of that reason, then in bulk."""
-        ledger = self.ledger
-        for reason, count in prepared.skips.items():
-            ledger.skip(reason, count)
-        if not prepared.rejects:
-            return
-        lines = prepared.lines()
-
-        def where(i: int) -> str:
-            return f"{self.name}:{int(line_numbers[i])}"
-
-        if ledger.strict:  # the first bad record in file order stops the run
-            reason, i = min(((r, int(rows.min())) for r, rows in prepared.rejects), key=lambda item: item[1])
-            ledger.reject(reason, where(i), lines.text(i))
-        for reason, rows in prepared.rejects:
-            rows = np.sort(rows)
-            have = sum(1 for s in ledger.samples if s.reason == reason)
-            one_by_one = max(0, min(rows.size, SAMPLES_PER_REASON - have))
-            for i in rows[:one_by_one]:
-                ledger.reject(reason, where(i), lines.text(i))
-            if rows.size > one_by_one:
-                i = rows[one_by_one]
-                ledger.reject(reason, where(i), lines.text(i), n=int(rows.size - one_by_one))
-
-
-@dataclass(frozen=True)
-class _LongLine:
-    """A line longer than ``MAX_LINE_BYTES``, dropped while reading (its first bytes, for the rejection)."""
-
-    text: str
-
-
-def _raw_blocks(stream, block_bytes: int) -> Iterator[bytes | _LongLine]:
-    """Blocks of whole lines, each ending with a newline (one is added to an unterminated last line), in file
-    order; an over-long line comes as a ``_LongLine`` in its place and is never buffered whole."""
-    carry = b""
-    discarding = False  # inside an over-long line: drop bytes up to its newline
-    first = True
-    while True:
-        data = stream.read(block_bytes)
-        if first:
-            first = False
-            data = data.removeprefix(_BOM)
-        if not data:
-            if carry:
-                yield carry + b"\n"
-            return
-        if discarding:
-            cut = data.find(b"\n")
-            if cut < 0:
-                continue
-            data = data[cut + 1:]
-            discarding = False
-        cut = data.rfind(b"\n")
-        if cut >= 0:
-            block = carry + data[: cut + 1] if carry else data[: cut + 1]
-            carry = data[cut + 1:]
-            yield block
-        else:
-            carry += data
-        if len(carry) > MAX_LINE_BYTES:
-            yield _LongLine(carry[:200].decode("utf-8", errors="replace"))
-            carry = b""
-            discarding = True
-
-
-class _Pipeline:
-    """Reads ``source`` in a reader thread (decompression included) and runs ``work`` on its blocks in worker
-    threads, a few blocks ahead; yields ``(item, result)`` in file order (``result`` None for a
-    ``_LongLine``). An error of either is raised in the consumer; leaving the ``with`` block (also early)
-    stops the reader, cancels the work not started and waits for the rest."""
-
-    _END = object()
-
-    def __init__(self, source, work) -> None:
-        self.source = source
-        self.work = work
-        self.workers = max(1, min(4, os.cpu_count() or 1))
-        self.ahead = self.workers + 1  # blocks in flight: bounds the memory
-        self.read_queue: queue.Queue = queue.Queue(maxsize=1)
-        self.stop = threading.Event()
-        self.reader = threading.Thread(target=self._read, name="awsvpc-reader", daemon=True)
-        self.pending: collections.deque = collections.deque()
-        self.pool: ThreadPoolExecutor | None = None
-
-    def __enter__(self) -> Iterator[tuple]:
-        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="awsvpc")
-        self.reader.start()
-        return self._items()
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        while self.reader.is_alive():  # unblock a reader waiting for room in the queue
-            try:
-                self.read_queue.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        self.reader.join()
-        for _, future in self.pending:
-            if future is not None:
-                future.cancel()
-        self.pending.clear()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def _read(self) -> None:
-        outcome: object = self._END
-        try:
-            for item in self.source:
-                if not self._put(item):
-                    return
-        except Exception as exc:  # noqa: BLE001 - re-raised in the consumer, in its place in the file
-            outcome = exc
-        finally:
-            self._put(outcome)  # returns at once when the consumer has stopped
-
-    def _put(self, value) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.read_queue.put(value, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _items(self) -> Iterator[tuple]:
-        exhausted = False
-        while True:
-            while not exhausted and len(self.pending) < self.ahead:
-                # Wait for the reader only when there is nothing else to hand out.
+    def flag_bytes(self, codes: np.ndarray) -> None:
+        """Code the lines holding bytes that are not UTF-8 (``invalid_utf8``) or a carriage return that ends no
+        line (``invalid_character``), in that order."""
+        data, arr = self.data, self.arr
+        if not data.isascii():
+            for i in np.unique(np.searchsorted(self.starts, np.flatnonzero(arr >= 128), side="right") - 1):
                 try:
-                    item = self.read_queue.get(block=not self.pending)
-                except queue.Empty:
-                    break
-                if item is self._END or isinstance(item, Exception):
-                    exhausted = True
-                    if item is self._END:
-                        break
-                future = None if isinstance(item, (_LongLine, Exception)) else self.pool.submit(self.work, item)
-                self.pending.append((item, future))
-            if not self.pending:
-                return
-            item, future = self.pending.popleft()
-            if isinstance(item, Exception):  # a read error, after the blocks read before it
-                raise item
-            yield item, None if future is None else future.result()
+                    data[self.starts[i]:self.stops[i]].decode("utf-8")
+                except UnicodeDecodeError:
+                    codes[i] = OUTCOMES["invalid_utf8"]
+        if b"\r" in data:
+            cr = np.flatnonzero(arr == 13)
+            stray = cr[(cr + 1 < len(arr)) & (arr[np.minimum(cr + 1, len(arr) - 1)] != 10)]
+            for i in np.unique(np.searchsorted(self.starts, stray, side="right") - 1):
+                if codes[i] == NOT_A_RECORD:
+                    codes[i] = OUTCOMES["invalid_character"]
+
+    def starting_with(self, prefix: bytes, after: int) -> np.ndarray:
+        """Indices (from ``after`` on) of the lines whose content begins with ``prefix``."""
+        starts, stops, arr = self.starts[after:], self.stops[after:], self.arr
+        long_enough = np.flatnonzero(stops - starts >= len(prefix))
+        candidates = long_enough[arr[starts[long_enough]] == prefix[0]]
+        if not candidates.size:
+            return candidates + after
+        window = arr[starts[candidates][:, None] + np.arange(len(prefix))]
+        return candidates[(window == np.frombuffer(prefix, dtype=np.uint8)).all(axis=1)] + after
 
 
-@dataclass
-class _Prepared:
-    """A block taken as far as possible without the ledger or the line numbers (which depend on the blocks
-    before it). Row and line indices are positions of lines within the block."""
-
-    layout: _Layout | None  # the layout the block was read with
-    end_layout: _Layout | None  # the layout in force after it (a header inside may change it)
-    n_lines: int  # physical lines, headers and blank lines included
-    n_records: int
-    parts: list[tuple[pa.Table, np.ndarray, np.ndarray | None]]  # (flows without source, line of each row, keep)
-    rejects: list[tuple[str, np.ndarray]]  # (reason, lines)
-    skips: dict[str, int]
-    lines: Callable[[], _Lines]  # line bounds, to quote rejected records
-
-
-def _prepare(buf: bytes, layout: _Layout | None) -> _Prepared:
-    """Split and check one block of whole lines, starting with ``layout``: in one Arrow call when the block is
-    clean, else after a numpy scan of its lines."""
-    return _prepare_clean(buf, layout) or _prepare_scanned(buf, layout)
-
-
-def _prepare_clean(buf: bytes, layout: _Layout | None) -> _Prepared | None:
-    """A block whose every line is a well-formed record of ``layout``, or None.
-
-    Clean means: ASCII, no stray carriage return, no blank line, no line over ``MAX_LINE_BYTES``, every line with
-    the layout's field count, no header line.
-    """
-    if layout is None or layout.missing or not buf.isascii():
-        return None
-    if b"\r" in buf and buf.count(b"\r") != buf.count(b"\r\n"):
-        return None  # a stray carriage return: Arrow would see a line break where the scan does not
-    arr = np.frombuffer(buf, dtype=np.uint8)
-    ends = np.flatnonzero(arr == 10)
-    n_lines = len(ends)
-    if max(int(ends[0]), int(np.diff(ends).max(initial=0)) - 1) > MAX_LINE_BYTES:
-        return None
-    # A line with the wrong field count stops the parse at once (the block is scanned instead).
-    cols = _read_fields(buf, layout, lambda row: "error", with_first=True)
-    if cols is None or len(cols[_FIRST]) != n_lines:
-        return None  # wrong field counts, blank lines, ...
-    first = cols.pop(_FIRST)
-    for name in {"version", layout.header_first or "version"}:
-        if pc.any(pc.equal(first, name)).as_py():
-            return None  # a header line again (concatenated files)
-    table, rejects, skips, keep = _check(cols, n_lines)
-    rows = np.arange(n_lines)
-    return _Prepared(layout, layout, n_lines, n_lines, [(table, rows, keep)], rejects, skips,
-                     lambda: _Lines(buf, arr))
-
-
-def _prepare_scanned(buf: bytes, layout: _Layout | None) -> _Prepared:
-    """Any block: find each line's bounds, field count and odd bytes with numpy; reject the faulty lines, parse
-    the well-formed ones in one Arrow call per layout segment (a header line starts a new segment)."""
-    start_layout = layout
-    arr = np.frombuffer(buf, dtype=np.uint8)
-    lines = _Lines(buf, arr)
-    starts, stops, ends = lines.starts, lines.stops, lines.ends
-    n_lines = len(ends)
-    spaces = np.flatnonzero(arr == 32)
-    n_spaces = np.searchsorted(spaces, stops) - np.searchsorted(spaces, starts)
-    blank = (stops - starts) == n_spaces  # empty or only spaces: not a record
-
-    bad_utf8 = np.zeros(n_lines, dtype=bool)
-    high = np.flatnonzero(arr >= 128)
-    if high.size:
-        for i in np.unique(np.searchsorted(ends, high)):
-            try:
-                buf[starts[i]:stops[i]].decode("utf-8")
-            except UnicodeDecodeError:
-                bad_utf8[i] = True
-    stray_cr = np.zeros(n_lines, dtype=bool)
-    cr = np.flatnonzero(arr == 13)
-    if cr.size:
-        stray_cr[np.searchsorted(ends, cr[arr[cr + 1] != 10])] = True
-
-    # Headers: the file's first non-blank line (when no layout is known yet), and lines that start like one.
-    headers: dict[int, _Layout] = {}
-    if layout is None:
-        nonblank = np.flatnonzero(~blank)
-        if not nonblank.size:
-            return _Prepared(start_layout, None, n_lines, 0, [], [], {}, lambda: lines)
-        i = int(nonblank[0])
-        found = None if bad_utf8[i] else _header_layout(lines.text(i))
-        if found is not None:
-            headers[i] = found
+def _segments(lines: _Lines, state: _FileState, codes: np.ndarray) -> Iterator[tuple[int, int, _Layout]]:
+    """The block's stretches of lines between header lines, as ``(lo, hi, layout)``; header lines are left
+    ``NOT_A_RECORD`` and ``state`` follows the layout. A header is the file's first non-blank line when it names
+    fields, or a later line that names fields and starts like ``version`` or an earlier header's first name."""
+    n = lines.block.n
+    lo = 0
+    if state.layout is None:
+        first = next((i for i in range(n) if not lines.is_blank(i)), None)
+        if first is None:
+            return
+        found = None if codes[first] == OUTCOMES["invalid_utf8"] else _header_layout(lines.text(first))
+        if found is None:
+            state.layout = _first_record_layout(lines.text(first))
         else:
-            layout = _first_record_layout(lines.text(i))
-    firsts = {"version"} | {h.header_first for h in [layout, *headers.values()] if h is not None and h.header_first}
-    for name in sorted(firsts):
-        for i in _lines_starting_with(arr, starts, stops, f"{name} ".encode()):
-            i = int(i)
-            if i not in headers and not bad_utf8[i] and (found := _header_layout(lines.text(i))) is not None:
-                headers[i] = found
-
-    is_header = np.zeros(n_lines, dtype=bool)
-    is_header[list(headers)] = True
-    record = ~blank & ~is_header
-
-    rejects: list[tuple[str, np.ndarray]] = []
-    skips: dict[str, int] = {}
-    parts: list[tuple[pa.Table, np.ndarray, np.ndarray | None]] = []
-    cuts = sorted(headers)
-    bounds = [0] + [c + 1 for c in cuts] + [n_lines]
-    layouts = [layout] + [headers[c] for c in cuts]
-    for lo, hi, segment_layout in zip(bounds[:-1], bounds[1:], layouts):
-        if hi <= lo or segment_layout is None:
+            codes[first], state.layout, lo = NOT_A_RECORD, found, first + 1
+            state.header_firsts.add(found.header_first)
+    layout = state.layout
+    candidates = sorted(set().union(*(lines.starting_with(f"{name} ".encode(), lo).tolist()
+                                      for name in state.header_firsts)))
+    at = 0
+    while at < len(candidates):
+        i = candidates[at]
+        at += 1
+        found = None if codes[i] == OUTCOMES["invalid_utf8"] else _header_layout(lines.text(i))
+        if found is None:
             continue
-        rec = record[lo:hi]
-        too_long = rec & (stops[lo:hi] - starts[lo:hi] > MAX_LINE_BYTES)
-        utf8 = rec & ~too_long & bad_utf8[lo:hi]
-        cr_bad = rec & ~too_long & ~utf8 & stray_cr[lo:hi]
-        count_bad = rec & ~too_long & ~utf8 & ~cr_bad & (n_spaces[lo:hi] + 1 != segment_layout.n_fields)
-        good = rec & ~too_long & ~utf8 & ~cr_bad & ~count_bad
-        for reason, mask in (("line_too_long", too_long), ("invalid_utf8", utf8),
-                             ("invalid_character", cr_bad), ("bad_field_count", count_bad)):
-            if mask.any():
-                rejects.append((reason, lo + np.flatnonzero(mask)))
-        good_idx = lo + np.flatnonzero(good)
-        if not good_idx.size:
-            continue
-        if segment_layout.missing:
-            rejects.append(("missing_field", good_idx))
-            continue
-        if good_idx.size == n_lines:
-            data = buf
-        else:
-            keep_line = np.zeros(n_lines, dtype=bool)
-            keep_line[good_idx] = True
-            data = arr[np.repeat(keep_line, ends - starts + 1)].tobytes()
-        cols = _read_fields(data, segment_layout, None, with_first=False)
-        if cols is None or any(len(c) != good_idx.size for c in cols.values()):
-            cols = _split_in_python(lines, good_idx, segment_layout)
-        table, row_rejects, row_skips, keep = _check(cols, good_idx.size)
-        parts.append((table, good_idx, keep))
-        rejects += [(reason, good_idx[rows]) for reason, rows in row_rejects]
-        for reason, count in row_skips.items():
-            skips[reason] = skips.get(reason, 0) + count
-    return _Prepared(start_layout, layouts[-1], n_lines, int(record.sum()), parts, rejects, skips, lambda: lines)
+        if i > lo:
+            yield lo, i, layout
+        codes[i], layout, lo = NOT_A_RECORD, found, i + 1
+        if found.header_first not in state.header_firsts:
+            state.header_firsts.add(found.header_first)
+            more = lines.starting_with(f"{found.header_first} ".encode(), lo).tolist()
+            candidates = sorted(set(candidates[at:]) | set(more))
+            at = 0
+    state.layout = layout
+    if n > lo:
+        yield lo, n, layout
 
 
-_FIRST = "(first field)"
+def _parse_segment(lines: _Lines, lo: int, hi: int, layout: _Layout, codes: np.ndarray) -> dict[str, pa.Array] | None:
+    """Code lines ``lo .. hi - 1`` (records of ``layout``) and return the columns of those that are flows."""
+    flagged = codes[lo:hi] >= 0  # invalid_utf8 / invalid_character, coded already
+    starts, block_starts = lines.starts, lines.block.starts
+    if flagged.any():  # copy the other lines: Arrow must see neither
+        idx = lo + np.flatnonzero(~flagged)
+        lengths = np.diff(block_starts[lo:hi + 1])
+        data = lines.arr[block_starts[lo]:block_starts[hi]][np.repeat(~flagged, lengths)].tobytes()
+    else:
+        idx = np.arange(lo, hi)
+        data = pa.py_buffer(lines.data).slice(int(block_starts[lo]), int(block_starts[hi] - block_starts[lo]))
+    in_arrow = idx[lines.stops[idx] > starts[idx]]  # Arrow passes over empty lines without numbering them
+    split = _read_fields(data, layout)
+    rows = None
+    if split is not None and split[1].max(initial=0) <= len(in_arrow):
+        cols, refused_rows = split
+        refused = in_arrow[refused_rows - 1] if refused_rows.size else refused_rows
+        rows = np.setdiff1d(in_arrow, refused, assume_unique=True) if refused.size else in_arrow
+        if len(rows) != len(next(iter(cols.values()))):
+            rows = None
+    if rows is None:  # Arrow did not see the rows the lines are (not expected): split line by line
+        cols, rows, refused = _split_in_python(lines, in_arrow, layout)
+    for i in refused.tolist():
+        codes[i] = NOT_A_RECORD if lines.is_blank(i) else OUTCOMES["bad_field_count"]
+    blank = np.zeros(len(rows), dtype=bool)  # only spaces, as many as a record has: not a record either
+    for r in np.flatnonzero(lines.arr[starts[rows]] == 32).tolist():
+        blank[r] = lines.is_blank(int(rows[r]))
+    if blank.any():
+        keep = pa.array(np.flatnonzero(~blank))
+        rows, cols = rows[~blank], {f: c.take(keep) for f, c in cols.items()}
+    if not len(rows):
+        return None
+    if layout.missing:
+        codes[rows] = OUTCOMES["missing_field"]
+        return None
+    row_codes, columns = _check(cols, len(rows))
+    codes[rows] = row_codes
+    return columns
 
 
-def _lines_starting_with(arr: np.ndarray, starts: np.ndarray, stops: np.ndarray, prefix: bytes) -> np.ndarray:
-    """Indices of the lines whose bytes begin with ``prefix``."""
-    long_enough = np.flatnonzero(stops - starts >= len(prefix))
-    candidates = long_enough[arr[starts[long_enough]] == prefix[0]]
-    if not candidates.size:
-        return candidates
-    window = arr[starts[candidates][:, None] + np.arange(len(prefix))]
-    return candidates[(window == np.frombuffer(prefix, dtype=np.uint8)).all(axis=1)]
-
-
-def _read_fields(data: bytes, layout: _Layout, on_invalid, with_first: bool) -> dict[str, pa.Array] | None:
-    """The used fields of every line of ``data`` as Arrow strings, ``-`` as null (one Arrow CSV call).
-
-    ``with_first`` adds the first field under ``_FIRST`` (to spot header lines). None if Arrow gives up.
-    """
+def _read_fields(data: bytes | pa.Buffer, layout: _Layout) -> tuple[dict[str, pa.Array], np.ndarray] | None:
+    """The used fields of the lines of ``data`` as Arrow strings, ``-`` as null, in one Arrow CSV call; and the
+    numbers (from 1, empty lines not counted) of the lines it refused for their field count. None if Arrow gives
+    up."""
     names = [f"f{i}" for i in range(layout.n_fields)]
     wanted = {field: names[pos] for field, pos in layout.position.items()}
-    if with_first:
-        wanted[_FIRST] = names[0]
-    columns = list(dict.fromkeys(wanted.values()))
+    columns = list(dict.fromkeys([*wanted.values(), names[0]]))  # one column at least: the rows are counted
+    refused: list[int] = []
+
+    def refuse(row: pacsv.InvalidRow) -> str:
+        refused.append(row.number)
+        return "skip"
+
     try:
         table = pacsv.read_csv(
             pa.BufferReader(data),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=" ", quote_char=False, double_quote=False,
-                                             escape_char=False, invalid_row_handler=on_invalid),
+                                             escape_char=False, invalid_row_handler=refuse),
             convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
                                                  include_columns=columns, null_values=["-"],
                                                  strings_can_be_null=True),
         )
     except pa.ArrowInvalid:
         return None
-    return {field: table.column(col).combine_chunks() for field, col in wanted.items()}
+    if any(number is None or number < 1 for number in refused):
+        return None
+    cols = {field: table.column(col).combine_chunks() for field, col in wanted.items()}
+    return cols or {"": table.column(names[0]).combine_chunks()}, np.array(refused, dtype=np.int64)
 
 
-def _split_in_python(lines: _Lines, good_idx: np.ndarray, layout: _Layout) -> dict[str, pa.Array]:
-    """Fallback when Arrow does not see the same rows as the line scan (not expected): split line by line."""
-    rows = [lines.text(i).split(" ") for i in good_idx]
-    return {field: pa.array([None if r[pos] == "-" else r[pos] for r in rows], pa.string())
-            for field, pos in layout.position.items()}
+def _split_in_python(lines: _Lines, idx: np.ndarray, layout: _Layout) -> tuple[dict[str, pa.Array], np.ndarray,
+                                                                              np.ndarray]:
+    """What ``_read_fields`` gives, line by line: the reference, and the way out when Arrow gives up."""
+    rows, refused, fields = [], [], []
+    for i in idx.tolist():
+        parts = lines.text(i).split(" ")
+        (rows if len(parts) == layout.n_fields else refused).append(i)
+        if len(parts) == layout.n_fields:
+            fields.append(parts)
+    cols = {f: pa.array([None if r[pos] == "-" else r[pos] for r in fields], pa.string())
+            for f, pos in layout.position.items()}
+    return cols or {"": pa.nulls(len(rows), pa.string())}, np.array(rows, dtype=np.int64), \
+        np.array(refused, dtype=np.int64)
 
 
-def _np(mask) -> np.ndarray:
-    """An Arrow boolean result as a numpy bool array, null counted as False."""
-    return mask.fill_null(False).to_numpy(zero_copy_only=False)
-
-
-def _unsigned(col: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(is a decimal number below 10**18, its value or 0) for a column of strings."""
-    decimal = _np(pc.ascii_is_decimal(col))
-    if decimal.all():
-        try:
-            value = pc.cast(col, pa.int64()).to_numpy()
-            return value < 10**18, value
-        except pa.ArrowInvalid:  # more digits than int64 holds
-            pass
-    ok = decimal & _np(pc.less_equal(pc.utf8_length(col), 18))
-    value = pc.cast(pc.if_else(pa.array(ok), col, "0"), pa.int64()).to_numpy(zero_copy_only=False)
-    return ok, value
+def _joined(parts: list[dict[str, pa.Array]]) -> dict[str, pa.Array]:
+    """The flows of a block's stretches as one set of columns (a column a layout lacks is null in its rows)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return {}
+    names = [c for c in _COLUMNS if any(c in p for p in parts)]
+    return {c: pa.concat_arrays([p[c] if c in p else pa.nulls(len(next(iter(p.values()))), _COLUMNS[c])
+                                 for p in parts]) for c in names}
 
 
 def _equal(col: pa.Array, value: str) -> np.ndarray:
     return _np(pc.equal(col, value))
 
 
-def _check(cols: dict[str, pa.Array], n: int):
-    """Check every used field of ``n`` well-formed records at once (``-`` cells are null).
-
-    Returns the table of flows (the records that pass; no ``source`` yet), ``[(reject reason, row indices)]``,
-    ``{skip reason: count}`` and the row indices of the flows (None: all rows).
-    """
+def _check(cols: dict[str, pa.Array], n: int) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """Check every used field of ``n`` well-formed records at once (``-`` cells are null): each record's outcome
+    code (0: a flow), and the flow columns of the records that are flows."""
     failures: list[tuple[np.ndarray, str]] = []  # (rows, outcome) in check order: the first that applies wins
     dash = {f: _np(pc.is_null(c)) for f, c in cols.items()}
 
@@ -665,8 +421,8 @@ def _check(cols: dict[str, pa.Array], n: int):
     if (protocol < 0).any():
         numeric, value = _unsigned(cols["protocol"])
         failures += [(~numeric | (value > 255), "invalid_protocol"), (protocol < 0, "unsupported_protocol")]
-    for field in ("srcaddr", "dstaddr"):
-        failures += [(dash[field], "missing_field"), (~ip_cells(cols[field]), "invalid_ip")]
+    for name in ("srcaddr", "dstaddr"):
+        failures += [(dash[name], "missing_field"), (~ip_cells(cols[name]), "invalid_ip")]
 
     icmp = protocol == _ICMP
     src_port = None
@@ -683,10 +439,10 @@ def _check(cols: dict[str, pa.Array], n: int):
         failures.append((reply, "reply"))
 
     times: dict[str, np.ndarray] = {}
-    for field in ("start", "end"):
-        if field in cols:
-            numeric, times[field] = _unsigned(cols[field])
-            failures.append((~dash[field] & ~(numeric & (times[field] <= _MAX_EPOCH)), "invalid_timestamp"))
+    for name in ("start", "end"):
+        if name in cols:
+            numeric, times[name] = _unsigned(cols[name])
+            failures.append((~dash[name] & ~(numeric & (times[name] <= _MAX_EPOCH)), "invalid_timestamp"))
     if "bytes" in cols:
         numeric, sent = _unsigned(cols["bytes"])
         failures.append((~dash["bytes"] & ~numeric, "invalid_bytes"))
@@ -694,30 +450,20 @@ def _check(cols: dict[str, pa.Array], n: int):
         accept, reject = _equal(cols["action"], "ACCEPT"), _equal(cols["action"], "REJECT")
         failures.append((~(accept | reject | dash["action"]), "invalid_action"))
 
-    outcome = np.zeros(n, dtype=np.uint8)
+    codes = np.zeros(n, dtype=np.int16)
     for rows, reason in reversed(failures):
         if rows.any():
-            outcome[rows] = _CODE[reason]
-    rejects: list[tuple[str, np.ndarray]] = []
-    skips: dict[str, int] = {}
-    if outcome.any():
-        present = np.bincount(outcome, minlength=len(_OUTCOMES))
-        for code in np.flatnonzero(present[1:]) + 1:
-            reason = _OUTCOMES[code]
-            if reason in _SKIPS:
-                skips[reason] = int(present[code])
-            else:
-                rejects.append((reason, np.flatnonzero(outcome == code)))
-        keep = np.flatnonzero(outcome == 0)
-        pick = lambda values: values[keep]
-        take = lambda array: pc.take(array, pa.array(keep))
-    else:  # every record becomes a flow: no copies
-        keep = None
-        pick = take = lambda values: values
+            codes[rows] = OUTCOMES[reason]
+    if codes.any():
+        keep = np.flatnonzero(codes == OUTCOMES.FLOW)
+        pick = lambda values: values[keep]  # noqa: E731
+        take = lambda array: pc.take(array, pa.array(keep))  # noqa: E731
+    else:  # every record is a flow: no copies
+        pick = take = lambda values: values  # noqa: E731
 
     out: dict[str, pa.Array] = {}
     if "start" in cols:
-        out["ts"] = _ints(pick(times["start"]) * 1_000_000_000, pick(dash["start"])).cast(pa.timestamp("ns", tz="UTC"))
+        out["ts"] = _ints(pick(times["start"]) * 1_000_000_000, pick(dash["start"])).cast(_COLUMNS["ts"])
     out["src_ip"] = take(cols["srcaddr"])
     out["dst_ip"] = take(cols["dstaddr"])
     out["dst_port"] = _ints(pick(dst_port), pick(dash["dstport"]))
@@ -728,14 +474,7 @@ def _check(cols: dict[str, pa.Array], n: int):
     if "action" in cols:
         observed = np.where(accept, 0, np.where(reject, 1, 2)).astype(np.int8)
         out["observed_action"] = pc.take(_OBSERVED, pa.array(pick(observed)))
-    return pa.table(out), rejects, skips, keep
-
-
-def _with_source(table: pa.Table, name: str, line_numbers: np.ndarray, keep: np.ndarray | None) -> pa.Table:
-    """Add ``source`` = ``file:line`` of each flow."""
-    lines = line_numbers if keep is None else line_numbers[keep]
-    source = pc.binary_join_element_wise(f"{name}:", pc.cast(pa.array(lines), pa.string()), "")
-    return table.append_column("source", source)
+    return codes, out
 
 
 def _ints(values: np.ndarray, null: np.ndarray) -> pa.Array:

@@ -14,23 +14,29 @@ A format (one module in ``logs/``, one line in ``registry``) is an object with
 A line format subclasses ``LineFormat`` and writes only what is its own: ``parse(block, state)`` turns a
 block of whole lines into one outcome code per line and the columns of the lines that are flows. Opening,
 gzip, blocks and carry-over, over-long lines, the ledger, strict mode and the ``source`` of each row are the
-engine's.
+engine's; so is ``read_chunks``, the same flows as pandas frames of exactly ``chunk_rows`` rows with ``source`` as
+text, for callers that want frames.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
 from ..base import limits
-from ..flows.sources import one_head
+from ..base.errors import FlowInputError
+from ..flows.sources import one_head, with_source_text
 from .blocks import DEFAULT_BLOCK_BYTES, LineBlock, LongLine, line_blocks
 from .files import LogFile
 from .ledger import Outcomes, RecordLedger
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NOT_A_RECORD = -1  # outcome code of a line that is no record (a header, a comment): not counted at all
 
@@ -72,6 +78,7 @@ class LineFormat:
     outcomes: Outcomes
     max_line_bytes: int = limits.MAX_LINE_BYTES
     long_line_reason = "line_too_long"
+    block_bytes: int | None = None  # bytes read at a time; None: sized from chunk_rows (tests set it small)
 
     def sniff(self, head: bytes, file_name: str) -> bool:
         raise NotImplementedError
@@ -89,9 +96,12 @@ class LineFormat:
     def read_lines(self, log: LogFile, ledger: RecordLedger, chunk_rows: int, state: Any) -> Iterator[pa.Table]:
         """The reading loop with the file's state given: a format whose state needs more than the file (the
         ledger, say) overrides ``read_tables`` to make it, then reads through here."""
+        if chunk_rows < 1:
+            raise ValueError("chunk_rows must be at least 1")
         name = log.name
+        size = self.block_bytes or default_block_bytes(chunk_rows)
         with log.open_binary() as stream:
-            for item in line_blocks(stream, block_bytes(chunk_rows), chunk_rows, self.max_line_bytes):
+            for item in _named_read_errors(line_blocks(stream, size, chunk_rows, self.max_line_bytes), name):
                 if isinstance(item, LongLine):
                     ledger.read()
                     ledger.reject(self.long_line_reason, f"{name}:{item.line}",
@@ -115,8 +125,38 @@ class LineFormat:
                     for start in range(0, table.num_rows, chunk_rows):
                         yield table.slice(start, chunk_rows)
 
+    def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        """``read_tables`` as pandas frames of exactly ``chunk_rows`` flows (the last one fewer), ``source`` as
+        text: for callers that want frames (tests, a flow table written as it is read)."""
+        from .cells import arrow_to_frame  # pandas only for the callers that ask for frames
 
-def block_bytes(chunk_rows: int) -> int:
+        pending: list[pa.Table] = []
+        rows = 0
+        for table in self.read_tables(log, ledger, chunk_rows):
+            pending.append(with_source_text(table))
+            rows += table.num_rows
+            while rows >= chunk_rows:
+                whole = pa.concat_tables(pending, promote_options="permissive")
+                yield arrow_to_frame(whole.slice(0, chunk_rows))
+                rest = whole.slice(chunk_rows)
+                pending, rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+        if rows:
+            yield arrow_to_frame(pa.concat_tables(pending, promote_options="permissive"))
+
+
+def _named_read_errors(items: Iterator[LineBlock | LongLine], name: str) -> Iterator[LineBlock | LongLine]:
+    """The blocks of ``items``; a file that cannot be read on (an I/O error, a gzip stream that is not one)
+    stops with a ``FlowInputError`` naming the file and the line where reading broke off."""
+    line = 1
+    try:
+        for item in items:
+            line = item.line + 1 if isinstance(item, LongLine) else item.first_line + item.n
+            yield item
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FlowInputError(f"{name}:{line}: cannot read on: {exc}", file=name) from None
+
+
+def default_block_bytes(chunk_rows: int) -> int:
     """About 256 bytes a line: a block holds about one chunk of rows, within 64 KiB .. 32 MiB."""
     return int(min(max(chunk_rows * 256, 1 << 16), DEFAULT_BLOCK_BYTES * 8))
 

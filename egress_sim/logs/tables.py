@@ -2,8 +2,8 @@
 
 CSV (plain or gzip) is read in blocks of lines by ``csvrows`` (every column as text, so nothing is
 reinterpreted); a row with the wrong number of fields is rejected with its line number and the rest of the
-file goes on. A value cannot span lines. A line over ``limits.MAX_LINE_BYTES`` is rejected
-(``line_too_long``) without being held whole.
+file goes on. A quoted value may span lines (``csvrows.Records`` gathers such a record's lines; its place is
+its first line). A line over ``limits.MAX_LINE_BYTES`` is rejected (``line_too_long``) without being held whole.
 Parquet keeps its types, within what each flow-schema column can hold (text columns text, counters and ports
 numbers or text, ``ts`` a time or text): a column of another type (``compute_name`` as integers, a list column)
 makes the file unreadable as a flow table, named with the column, before any of it is evaluated.
@@ -12,6 +12,10 @@ One row = one record = one flow. Rows whose ``ts`` is present but not a time are
 ``invalid_bytes``; every other bad cell is left to the evaluator, which rejects the row with the precise reason
 (``invalid_dst_port``, ...). Every chunk leaves with the same column types whatever its file held (``ts`` UTC
 times, counters ``Int64``), so files whose columns differ in type are replayed together without clashing.
+Each block's records are booked at once through ``Outcomes`` in file order (malformed lines and checked rows
+together), so ``--strict`` names the first bad record and the samples are the first ones in the file. A CSV
+flow's ``source`` is ``file:line`` (the file's own ``source`` column is replaced), built in one vectorized pass;
+a Parquet row keeps the ``source`` its file holds.
 """
 
 from __future__ import annotations
@@ -19,17 +23,26 @@ from __future__ import annotations
 import decimal
 import math
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..base.errors import FlowInputError
-from ..flows.csvrows import Records, duplicated, header_names, parse_block
+from ..flows.csvrows import CsvBlock, Records, duplicated, header_names, parse_block
+from ..flows.sources import one_head, with_source_text
+from .cells import arrow_to_frame
 from .files import LogFile
-from .ledger import RecordLedger, rejects_long_lines
+from .ledger import Outcomes, RecordLedger, rejects_long_lines
 from ..flows.io import open_parquet
 from ..flows.schema import REQUIRED_COLUMNS, check_flow_schema
+
+# One record = one row: a malformed CSV line, then a ``ts`` that is not a time, then a counter that is not a whole
+# number of bytes (``bytes_out`` before ``bytes_in``); every other bad cell is the evaluator's to reject.
+OUTCOMES = Outcomes(skips=(), rejects=("bad_field_count", "invalid_timestamp", "invalid_bytes"))
+
 
 def _looks_like_our_header(line: str) -> bool:
     names = {c.strip().strip('"').lower() for c in line.split(",")}
@@ -39,12 +52,19 @@ def _looks_like_our_header(line: str) -> bool:
 class CsvTableReader:
     name = "csv"
     description = "CSV in egress_sim's flow schema (header with dst_port, protocol and dst_ip or fqdn)"
+    outcomes = OUTCOMES
 
     def sniff(self, head: bytes, file_name: str) -> bool:
         first = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
         return _looks_like_our_header(first)
 
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        """The flows as pandas frames, ``source`` as text. (Handed out as Arrow tables with the lazy source, their
+        text columns would meet another format's numeric ``dst_port`` when chunks of several files are gathered.)"""
+        for table in self._tables(log, ledger, chunk_rows):
+            yield arrow_to_frame(with_source_text(table))
+
+    def _tables(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pa.Table]:
         with log.open_text(long_lines=rejects_long_lines(log, ledger)) as text:
             header = text.readline().rstrip("\r\n")
             if not header:
@@ -62,19 +82,80 @@ class CsvTableReader:
                 lines, starts = records.take(chunk_rows)
                 if not lines:
                     break
-                yield self._parse_block(lines, first_line, starts, names, log.name, ledger)
+                table = _csv_block(parse_block(lines, first_line, names, starts), log.name, ledger)
+                if table is not None:
+                    yield table
 
-    @staticmethod
-    def _parse_block(lines: list[str], first_line: int, starts: list[int], names: list[str], name: str,
-                     ledger: RecordLedger) -> pd.DataFrame:
-        """Parse a block of records (``csvrows``); a malformed row is rejected with its exact line number."""
-        block = parse_block(lines, first_line, names, starts)
-        for line_number, content in block.bad:
-            ledger.read()
-            ledger.reject("bad_field_count", f"{name}:{line_number}", content)
-        rows = block.table.to_pandas()
-        rows["source"] = [f"{name}:{line}" for line in block.lines]
-        return _emit(rows, ledger, lambda i: f"{name}:{block.lines[i]}")
+
+def _csv_block(block: CsvBlock, name: str, ledger: RecordLedger) -> pa.Table | None:
+    """Book a block's records in line order (malformed lines and rows together: ``--strict`` names the first bad
+    one) and give its flows, ``ts`` as UTC times and the counters as integers, ``source`` as ``file:line``."""
+    table = block.table
+    checks: list[tuple[str, str, pa.ChunkedArray, np.ndarray]] = []  # (reason, column, cells, bad) in check order
+    if "ts" in table.column_names:
+        times, bad = _text_times(table.column("ts"))
+        checks.append(("invalid_timestamp", "ts", table.column("ts"), bad))
+        table = table.set_column(table.column_names.index("ts"), "ts", times)
+    for column in _COUNT_COLUMNS:
+        if column in table.column_names:
+            counts, bad = _text_counts(table.column(column))
+            checks.append(("invalid_bytes", column, table.column(column), bad))
+            table = table.set_column(table.column_names.index(column), column, counts)
+    row_codes, failed = _first_failure(checks, table.num_rows)
+    bad_lines = np.array([line for line, _ in block.bad], dtype=np.int64)
+    lines = np.concatenate([np.asarray(block.lines, dtype=np.int64), bad_lines])
+    codes = np.concatenate([row_codes, np.full(len(bad_lines), OUTCOMES["bad_field_count"], dtype=np.int16)])
+    order = np.argsort(lines, kind="stable")
+    n_rows = table.num_rows
+
+    def text(i: int) -> str:
+        at = int(order[i])
+        if at >= n_rows:
+            return block.bad[at - n_rows][1]
+        _, column, cells, _ = checks[failed[at]]
+        return f"{column}={cells[at].as_py()!s}"
+
+    flows = OUTCOMES.account(ledger, codes[order], lambda i: f"{name}:{lines[order[i]]}", text)
+    keep = flows[np.argsort(order, kind="stable")][:n_rows]  # back in row order
+    if not keep.any():
+        return None
+    if not keep.all():
+        table = table.filter(pa.array(keep))
+    if "source" in table.column_names:  # the file's own source column: the flow's source is this file and line
+        table = table.drop_columns(["source"])
+    return pa.table({**dict(zip(table.column_names, table.columns)),
+                     **one_head(f"{name}:", np.asarray(block.lines, dtype=np.int64)[keep])})
+
+
+def _first_failure(checks: list[tuple[str, str, Any, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's outcome code (the first check it fails, 0 if none) and the index of that check."""
+    codes = np.zeros(n, dtype=np.int16)
+    failed = np.full(n, -1, dtype=np.int64)
+    for index in reversed(range(len(checks))):
+        reason, _, _, bad = checks[index]
+        codes[bad], failed[bad] = OUTCOMES[reason], index
+    return codes, failed
+
+
+def _text_times(cells: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """``_times`` for text cells: each distinct text parsed once."""
+    values = pc.unique(cells.combine_chunks()).drop_null()
+    parsed = pd.to_datetime(pd.Series(values.to_pylist(), dtype=object), utc=True, errors="coerce", format="ISO8601")
+    times = pa.array(parsed, type=pa.timestamp("ns", tz="UTC")).take(pc.index_in(cells, value_set=values))
+    return times, _np(pc.and_(pc.is_null(times), pc.is_valid(cells)))
+
+
+def _text_counts(cells: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """``_counts`` for text cells: each distinct text judged once."""
+    values = pc.unique(cells.combine_chunks()).drop_null()
+    found = np.array([_count(v) for v in values.to_pylist()], dtype=np.int64)
+    counts = pa.array(np.maximum(found, 0), mask=found < 0).take(pc.index_in(cells, value_set=values))
+    return counts, _np(pc.fill_null(pc.equal(pa.array(found).take(pc.index_in(cells, value_set=values)),
+                                             _BAD_COUNT), False))
+
+
+def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 # What each flow-schema column may hold in a Parquet file (Arrow type families).
@@ -120,6 +201,8 @@ class ParquetTableReader:
     def sniff(self, head: bytes, file_name: str) -> bool:
         return head[:4] == b"PAR1"
 
+    outcomes = OUTCOMES
+
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         try:
             parquet = open_parquet(log.path)
@@ -134,28 +217,26 @@ class ParquetTableReader:
 
 
 def _emit(chunk: pd.DataFrame, ledger: RecordLedger, where: Callable[[int], str]) -> pd.DataFrame:
-    """Count the chunk's rows as records; reject rows whose ``ts`` is not a time or whose byte counters are not
+    """Book the chunk's rows as records; reject rows whose ``ts`` is not a time or whose byte counters are not
     whole numbers; give ``ts`` and the counters one type whatever the file held."""
-    ledger.read(len(chunk))
-    keep = np.ones(len(chunk), dtype=bool)
+    checks: list[tuple[str, str, Any, np.ndarray]] = []  # (reason, column, cells, bad) in check order
     converted: dict[str, pd.Series] = {}
     if "ts" in chunk.columns:
         converted["ts"], bad = _times(chunk["ts"])
-        _reject(chunk, bad & keep, "invalid_timestamp", "ts", ledger, where)
-        keep &= ~bad
+        checks.append(("invalid_timestamp", "ts", chunk["ts"], bad))
     for column in _COUNT_COLUMNS:
         if column in chunk.columns:
             converted[column], bad = _counts(chunk[column])
-            _reject(chunk, bad & keep, "invalid_bytes", column, ledger, where)
-            keep &= ~bad
+            checks.append(("invalid_bytes", column, chunk[column], bad))
+    codes, failed = _first_failure(checks, len(chunk))
+
+    def text(i: int) -> str:
+        _, column, cells, _ = checks[failed[i]]
+        return f"{column}={cells.iloc[i]!s}"
+
+    keep = OUTCOMES.account(ledger, codes, where, text)
     chunk = chunk.assign(**converted)
     return chunk if keep.all() else chunk.loc[keep]
-
-
-def _reject(chunk: pd.DataFrame, bad: np.ndarray, reason: str, column: str, ledger: RecordLedger,
-            where: Callable[[int], str]) -> None:
-    for position in np.flatnonzero(bad):
-        ledger.reject(reason, where(int(position)), f"{column}={chunk[column].iloc[position]!s}")
 
 
 def _times(values: pd.Series) -> tuple[pd.Series, np.ndarray]:

@@ -32,7 +32,7 @@ import pyarrow.json as pajson
 
 from .blocks import NEWLINE, LineBlock, LongLine, line_blocks
 from .files import LogFile
-from .format import block_bytes
+from .format import default_block_bytes
 from .jsondecode import loads
 from .zeek_values import to_text
 
@@ -242,7 +242,7 @@ def read_file(log: LogFile, chunk_rows: int, wanted: Wanted, max_line_bytes: int
     """Every block of the file with its parsed lines, and the over-long lines in their place."""
     reading = Reading()
     with log.open_binary() as stream:
-        for item in line_blocks(stream, block_bytes(chunk_rows), max(1, chunk_rows), max_line_bytes):
+        for item in line_blocks(stream, default_block_bytes(chunk_rows), max(1, chunk_rows), max_line_bytes):
             yield item if isinstance(item, LongLine) else (item, parse_block(item, reading, wanted))
 
 
