@@ -334,3 +334,18 @@ def test_an_integer_orjson_cannot_keep_exact_is_the_careful_streams(number):
     assert fast == careful
     assert fast[1][2] == {"Version": int(number)} and type(fast[1][2]["Version"]) is int
     assert fast[2][4] == number
+
+
+@pytest.mark.parametrize("block", range(20, 40))
+def test_a_number_cut_by_a_block_end_anywhere_is_read_whole(block):
+    """A bare number whose exponent, sign or digits fall in the next block is one value, whatever block ends it."""
+    data = b'{"records": [1, 3.602879701896395e+16, {"a": 1}]}'
+    saved = jsonrecords.READ_BYTES, jsoncareful.BLOCK_CHARS
+    jsonrecords.READ_BYTES = jsoncareful.BLOCK_CHARS = block
+    try:
+        careful = _elements(lambda: io.BufferedReader(io.BytesIO(data)), careful=True)
+        fast = _elements(lambda: io.BufferedReader(io.BytesIO(data)), careful=False)
+    finally:
+        jsonrecords.READ_BYTES, jsoncareful.BLOCK_CHARS = saved
+    assert [e[3] for e in careful] == ["invalid_record", "invalid_record", ""] and fast == careful
+    assert careful[1][4] == "3.602879701896395e+16"

@@ -151,7 +151,7 @@ class CarefulArrayStream:
                 if not self._fill(min(max(BLOCK_CHARS, held), self.max_record + BLOCK_CHARS - held)):
                     raise _Incomplete from None
                 continue
-            if end == len(self.buf) and not self.eof and isinstance(value, (int, float)):
+            if not self.eof and isinstance(value, (int, float)) and _may_go_on(self.buf, end):
                 self._fill()  # a bare number that ends where the block ends may go on in the next block
                 continue
             if end - self.pos > self.max_record:  # whole within one block, but over the limit all the same
@@ -313,6 +313,16 @@ class CarefulArrayStream:
                 continue
             if isinstance(candidate, dict) and ("time" in candidate or "properties" in candidate or "flowRecords" in candidate):
                 return offset, candidate
+
+
+_NUMBER_CHARS = frozenset("0123456789+-.eE")
+
+
+def _may_go_on(buf: str, end: int) -> bool:
+    """Whether a number decoded up to ``end`` may go on past the buffer's end: only characters a number can
+    hold stand between them (``3.6e`` read as ``3.6`` when the block ends before the exponent's digits)."""
+    rest = buf[end:]
+    return len(rest) < 32 and all(c in _NUMBER_CHARS for c in rest)
 
 
 def clean_text(text: str) -> str:
