@@ -82,6 +82,7 @@ import pyarrow as pa
 from ..flows.sources import NO_NUMBER, lazy_columns, with_source_text
 from .azfw_documents import RecordBlock, csv_records, document_records, record_blocks
 from .azfw_outcome import OUTCOMES, decide
+from .azfw_scan import merge_columns, scan_block
 from .azfw_records import EXACT, NO_FIELDS, block_fields, decode_lines, exact, fields_of, raw_text
 from .azfw_values import Meanings
 from .blocks import LineBlock
@@ -102,6 +103,7 @@ _SNIFF_TOKENS = re.compile(
 )
 
 _WRAPPER = re.compile(r'\{\s*"records"\s*:\s*\[')
+_SCAN = True  # the compiled scanner first (a test turns it off to hold it to the decoded way)
 _MAX_BLOCK = 50_000  # records held at once: a record costs a few KiB while its block is checked
 
 
@@ -184,10 +186,20 @@ class AzureFirewallReader(LineFormat):
         return _FileState(log, Meanings())
 
     def parse(self, block: LineBlock, state: _FileState) -> ParsedLines:
+        scanned = scan_block(block.data, block.starts) if _SCAN else None
+        if scanned is not None and scanned.ok.all():  # the usual block: every line a plain storage record
+            codes, columns = decide(scanned.columns, state.meanings)
+            return ParsedLines(codes, columns)
+        if scanned is not None and scanned.ok.any():  # a few lines the scanner leaves to the decoders
+            others = np.flatnonzero(~scanned.ok)
+            values = decode_lines([block.span(i, i + 1) for i in others.tolist()])
+            if EXACT not in values:
+                fields = merge_columns(scanned, others, [fields_of(v) for v in values])
+                codes, columns = decide(fields, state.meanings)
+                return ParsedLines(codes, columns)
         n = block.n
-        lines = block.data.split(b"\n", n)[:n]
-        values = decode_lines(lines)
-        if EXACT not in values:  # the usual block: every line one record, decoded by orjson
+        values = decode_lines(block.data.split(b"\n", n)[:n])
+        if EXACT not in values:  # every line one record, decoded by orjson
             fields = block_fields(values)
             if fields is None:
                 fields = list(zip(*map(fields_of, values)))
