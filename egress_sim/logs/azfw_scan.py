@@ -34,13 +34,21 @@ PORTS = (FIELDS.index("sourceport"), FIELDS.index("destinationport"))
 TEXT_FIELDS = tuple(k for k in range(len(FIELDS)) if k not in PORTS)
 
 
-def _table(keys: list[str], fields: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keys as one byte array with their starts, and the field each one is (-1: a key whose value is skipped)."""
+def _table(keys: list[str], fields: dict[str, int]) -> tuple[np.ndarray, ...]:
+    """Keys as one byte array with their starts, the field each one is (-1: a key whose value is skipped), and
+    a look-up by length and first byte: ``first[len, byte]`` is the first such key, ``chain[k]`` the next."""
     data = b"".join(k.encode("ascii") for k in keys)
     starts = np.cumsum([0] + [len(k) for k in keys]).astype(np.int64)
-    return np.frombuffer(data, dtype=np.uint8), starts, np.array([fields.get(k, -1) for k in keys], dtype=np.int64)
+    first = np.full((_LONGEST_KEY + 1, 128), -1, dtype=np.int64)
+    chain = np.full(len(keys), -1, dtype=np.int64)
+    for k in reversed(range(len(keys))):
+        chain[k] = first[len(keys[k]), ord(keys[k][0])]
+        first[len(keys[k]), ord(keys[k][0])] = k
+    fields_of_keys = np.array([fields.get(k, -1) for k in keys], dtype=np.int64)
+    return np.frombuffer(data, dtype=np.uint8), starts, fields_of_keys, first, chain
 
 
+_LONGEST_KEY = 31
 _TOP = _table(sorted(STORAGE_KEYS), {"category": 0, "operationName": 1, "time": 2, "properties": _PROPERTIES})
 _PROPS = _table(sorted(PROPERTY_KEYS), {"msg": 3, **{k: 4 + j for j, k in enumerate(TABLE_COLUMNS)}})
 _PORT_SLOT = np.full(len(FIELDS), -1, dtype=np.int64)
@@ -61,19 +69,20 @@ def scan_block(data: bytes, starts: np.ndarray) -> Scanned:
     buf = np.frombuffer(data, dtype=np.uint8)
     n = len(starts) - 1
     ok = np.zeros(n, dtype=np.bool_)
-    kinds = np.zeros((n, len(FIELDS)), dtype=np.int8)
-    spans = np.zeros((n, len(FIELDS), 2), dtype=np.int64)
-    numbers = np.zeros((n, len(PORTS)), dtype=np.int64)
-    _scan_lines(buf, starts, ok, kinds, spans, numbers, *_TOP, *_PROPS, _PORT_SLOT)
+    kinds = np.zeros((len(FIELDS), n), dtype=np.int8)  # field by field: each a contiguous row
+    begins = np.zeros((len(FIELDS), n), dtype=np.int64)
+    ends = np.zeros((len(FIELDS), n), dtype=np.int64)
+    numbers = np.zeros((len(PORTS), n), dtype=np.int64)
+    _scan_lines(buf, starts, ok, kinds, begins, ends, numbers, *_TOP, *_PROPS, _PORT_SLOT)
     n_ok = int(ok.sum())
     columns: list[pa.Array] = []
     for f in range(len(FIELDS)):
-        kind = kinds[:, f]
+        kind = kinds[f]
         if f in PORTS:
-            values = numbers[:, PORTS.index(f)]
+            values = numbers[PORTS.index(f)]
             columns.append(pa.array(values[ok], pa.int64(), mask=kind[ok] != INTEGER))
             continue
-        offsets, text, present = _gather(buf, spans[:, f, 0], spans[:, f, 1], kind, ok, n_ok)
+        offsets, text, present = _gather(buf, begins[f], ends[f], kind, ok, n_ok)
         bitmap = pa.py_buffer(np.packbits(present, bitorder="little"))
         columns.append(pa.StringArray.from_buffers(n_ok, pa.py_buffer(offsets), pa.py_buffer(text), bitmap,
                                                    n_ok - int(present.sum())))
@@ -126,19 +135,20 @@ def _gather(buf, starts, ends, kinds, ok, n_ok):  # pragma: no cover - compiled
     at = 0
     for j in range(len(ok)):
         if ok[j] and kinds[j] == TEXT:
-            for k in range(starts[j], ends[j]):
-                text[at] = buf[k]
-                at += 1
+            size = ends[j] - starts[j]
+            text[at:at + size] = buf[starts[j]:ends[j]]
+            at += size
     return offsets, text, present
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan_lines(buf, starts, ok, kinds, spans, numbers, top_keys, top_starts, top_fields,
-                prop_keys, prop_starts, prop_fields, port_slot):  # pragma: no cover - compiled
+def _scan_lines(buf, starts, ok, kinds, begins, ends, numbers, top_keys, top_starts, top_fields, top_first, top_chain,
+                prop_keys, prop_starts, prop_fields, prop_first, prop_chain, port_slot):  # pragma: no cover - compiled
     stack = np.zeros(_MAX_DEPTH, dtype=np.uint8)
     for j in range(len(starts) - 1):
-        ok[j] = _record(buf, starts[j], starts[j + 1], kinds[j], spans[j], numbers[j], top_keys, top_starts,
-                        top_fields, prop_keys, prop_starts, prop_fields, port_slot, stack)
+        ok[j] = _record(buf, starts[j], starts[j + 1], j, kinds, begins, ends, numbers, top_keys, top_starts,
+                        top_fields, top_first, top_chain, prop_keys, prop_starts, prop_fields, prop_first, prop_chain,
+                        port_slot, stack)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -323,7 +333,7 @@ def _skip(buf, i, end, stack):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _field(buf, i, end, f, kinds, spans, numbers, port_slot):  # pragma: no cover - compiled
+def _field(buf, i, end, j, f, kinds, begins, ends, numbers, port_slot):  # pragma: no cover - compiled
     """A read field's value at ``i``: noted, and the index after it, or -1 when not vouched for."""
     if i >= end:
         return -1
@@ -333,27 +343,27 @@ def _field(buf, i, end, f, kinds, spans, numbers, port_slot):  # pragma: no cove
         after, escaped = _string(buf, i, end)
         if after < 0 or escaped:
             return -1
-        kinds[f] = TEXT
-        spans[f, 0] = i + 1
-        spans[f, 1] = after - 1
+        kinds[f, j] = TEXT
+        begins[f, j] = i + 1
+        ends[f, j] = after - 1
         return after
     if c == 110:
         after = _literal(buf, i, end)
         if after >= 0:
-            kinds[f] = NULL
+            kinds[f, j] = NULL
         return after
     if slot >= 0 and (c == 45 or 48 <= c <= 57):
         after, integer, value = _number(buf, i, end)
         if after < 0 or not integer:
             return -1
-        kinds[f] = INTEGER
-        numbers[slot] = value
+        kinds[f, j] = INTEGER
+        numbers[slot, j] = value
         return after
     return -1
 
 
 @numba.njit(cache=True, nogil=True)
-def _key(buf, i, end, keys, starts):  # pragma: no cover - compiled
+def _key(buf, i, end, keys, starts, first, chain):  # pragma: no cover - compiled
     """At a member: (the key's index in the table or -1, the index of its value)."""
     if i >= end or buf[i] != 34:
         return -1, i
@@ -362,17 +372,18 @@ def _key(buf, i, end, keys, starts):  # pragma: no cover - compiled
         return -1, i
     a, b = i + 1, after - 1
     found = -1
-    for k in range(len(starts) - 1):
-        if starts[k + 1] - starts[k] != b - a:
-            continue
-        same = True
-        for m in range(b - a):
-            if buf[a + m] != keys[starts[k] + m]:
-                same = False
+    if 0 < b - a <= _LONGEST_KEY:
+        k = first[b - a, buf[a]]
+        while k >= 0:
+            same = True
+            for m in range(1, b - a):
+                if buf[a + m] != keys[starts[k] + m]:
+                    same = False
+                    break
+            if same:
+                found = k
                 break
-        if same:
-            found = k
-            break
+            k = chain[k]
     if found < 0:
         return -1, i
     i = _ws(buf, after, end)
@@ -406,19 +417,19 @@ def _next(buf, i, end):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _properties(buf, i, end, keys, starts, fields, kinds, spans, numbers, port_slot, stack):  # pragma: no cover
+def _properties(buf, i, end, j, keys, starts, fields, first, chain, kinds, begins, ends, numbers, port_slot, stack):  # pragma: no cover
     """The ``properties`` object at ``i`` (documented keys, each once): the index after it, or -1."""
     i, empty = _open(buf, i, end)
     if i < 0 or empty:
         return i
     seen = np.int64(0)
     while True:
-        k, i = _key(buf, i, end, keys, starts)
+        k, i = _key(buf, i, end, keys, starts, first, chain)
         if k < 0 or (seen >> k) & 1:
             return -1
         seen |= np.int64(1) << k
         f = fields[k]
-        i = _field(buf, i, end, f, kinds, spans, numbers, port_slot) if f >= 0 else _skip(buf, i, end, stack)
+        i = _field(buf, i, end, j, f, kinds, begins, ends, numbers, port_slot) if f >= 0 else _skip(buf, i, end, stack)
         if i < 0:
             return -1
         i, more = _next(buf, i, end)
@@ -427,8 +438,8 @@ def _properties(buf, i, end, keys, starts, fields, kinds, spans, numbers, port_s
 
 
 @numba.njit(cache=True, nogil=True)
-def _record(buf, start, end, kinds, spans, numbers, top_keys, top_starts, top_fields, prop_keys, prop_starts,
-            prop_fields, port_slot, stack):  # pragma: no cover - compiled
+def _record(buf, start, end, j, kinds, begins, ends, numbers, top_keys, top_starts, top_fields, top_first, top_chain,
+            prop_keys, prop_starts, prop_fields, prop_first, prop_chain, port_slot, stack):  # pragma: no cover - compiled
     """Whether the line ``buf[start:end]`` is a record the scanner vouches for (its fields noted)."""
     i, empty = _open(buf, _ws(buf, start, end), end)
     if i < 0 or empty:
@@ -436,17 +447,17 @@ def _record(buf, start, end, kinds, spans, numbers, top_keys, top_starts, top_fi
     seen = np.int64(0)
     saw_properties = False
     while True:
-        k, i = _key(buf, i, end, top_keys, top_starts)
+        k, i = _key(buf, i, end, top_keys, top_starts, top_first, top_chain)
         if k < 0 or (seen >> k) & 1:
             return False
         seen |= np.int64(1) << k
         f = top_fields[k]
         if f == _PROPERTIES:
-            i = _properties(buf, i, end, prop_keys, prop_starts, prop_fields, kinds, spans, numbers, port_slot,
-                            stack)
+            i = _properties(buf, i, end, j, prop_keys, prop_starts, prop_fields, prop_first, prop_chain, kinds,
+                            begins, ends, numbers, port_slot, stack)
             saw_properties = True
         elif f >= 0:
-            i = _field(buf, i, end, f, kinds, spans, numbers, port_slot)
+            i = _field(buf, i, end, j, f, kinds, begins, ends, numbers, port_slot)
         else:
             i = _skip(buf, i, end, stack)
         if i < 0:
