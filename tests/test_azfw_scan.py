@@ -110,7 +110,7 @@ def check_lines(batch: list[bytes]) -> None:
             assert typed(next(rows)) == typed(decoded(line)), line
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(lines(), min_size=1, max_size=6))
 def test_what_the_scanner_vouches_for_is_what_the_decoded_way_reads(batch):
     check_lines(batch)
@@ -191,3 +191,11 @@ def test_the_reader_gives_the_same_with_and_without_the_scanner(tmp_path, monkey
     fast = read_all(path, chunk_rows)
     monkeypatch.setattr(azfw, "_SCAN", False)
     assert fast == read_all(path, chunk_rows)
+
+
+def test_a_time_outside_the_nanosecond_range_is_rejected_not_a_traceback(tmp_path):
+    path = tmp_path / "lines.json"
+    path.write_text("".join(json.dumps({**CLEAN, "time": t}) + "\n" for t in ("8443", "1000-01-01", CLEAN["time"])))
+    rows, _, _, rejected, samples = read_all(path, 10)
+    assert rejected == {"invalid_timestamp": 2} and sum(map(len, rows)) == 1
+    assert [where for _, where, _ in samples] == [f"{path}:1", f"{path}:2"]
