@@ -55,9 +55,11 @@ that is not one of the forms above), ``unrecognised_record`` (no category and no
 Shapes read, all streamed (at most ``min(chunk_rows, 50_000)`` records are held at a time, plus a few MiB of text):
 
 * JSON lines (storage-account ``PT1H.json`` files, Log Analytics JSON lines), the common and large shape: the
-  engine's line blocks (``blocks.line_blocks``), each block decoded with orjson in one pass and its field checks
-  run on whole columns (``azfw_records``, ``azfw_outcome``); a line orjson refuses or that is not a plain record
-  is decoded again with :mod:`json`, which gives the exact reject and its line;
+  engine's line blocks (``blocks.line_blocks``); a compiled scanner (``azfw_scan``) checks each line's JSON and
+  takes the fields of plain storage records straight from the block's bytes into Arrow columns, vouching per
+  line; the lines it leaves are decoded with orjson and put in their places, and a block with a line orjson
+  refuses or that is not a plain record is decoded again line by line (orjson, then :mod:`json`, which gives the
+  exact reject and its line); the field checks run on whole columns (``azfw_records``, ``azfw_outcome``);
 * JSON documents and CSV exports, record by record (``azfw_documents``), then checked in blocks the same way.
 
 A gzip stream that is cut or corrupt is read up to the damage; the record it cuts is rejected as
