@@ -55,9 +55,11 @@ that is not one of the forms above), ``unrecognised_record`` (no category and no
 Shapes read, all streamed (at most ``min(chunk_rows, 50_000)`` records are held at a time, plus a few MiB of text):
 
 * JSON lines (storage-account ``PT1H.json`` files, Log Analytics JSON lines), the common and large shape: the
-  engine's line blocks (``blocks.line_blocks``), each block decoded with orjson in one pass and its field checks
-  run on whole columns (``azfw_records``, ``azfw_outcome``); a line orjson refuses or that is not a plain record
-  is decoded again with :mod:`json`, which gives the exact reject and its line;
+  engine's line blocks (``blocks.line_blocks``); a compiled scanner (``azfw_scan``) checks each line's JSON and
+  takes the fields of plain storage records straight from the block's bytes into Arrow columns, vouching per
+  line; the lines it leaves are decoded with orjson and put in their places, and a block with a line orjson
+  refuses or that is not a plain record is decoded again line by line (orjson, then :mod:`json`, which gives the
+  exact reject and its line); the field checks run on whole columns (``azfw_records``, ``azfw_outcome``);
 * JSON documents and CSV exports, record by record (``azfw_documents``), then checked in blocks the same way.
 
 A gzip stream that is cut or corrupt is read up to the damage; the record it cuts is rejected as
@@ -82,6 +84,7 @@ import pyarrow as pa
 from ..flows.sources import NO_NUMBER, lazy_columns, with_source_text
 from .azfw_documents import RecordBlock, csv_records, document_records, record_blocks
 from .azfw_outcome import OUTCOMES, decide
+from .azfw_scan import merge_columns, scan_block
 from .azfw_records import EXACT, NO_FIELDS, block_fields, decode_lines, exact, fields_of, raw_text
 from .azfw_values import Meanings
 from .blocks import LineBlock
@@ -102,6 +105,7 @@ _SNIFF_TOKENS = re.compile(
 )
 
 _WRAPPER = re.compile(r'\{\s*"records"\s*:\s*\[')
+_SCAN = True  # the compiled scanner first (a test turns it off to hold it to the decoded way)
 _MAX_BLOCK = 50_000  # records held at once: a record costs a few KiB while its block is checked
 
 
@@ -184,10 +188,20 @@ class AzureFirewallReader(LineFormat):
         return _FileState(log, Meanings())
 
     def parse(self, block: LineBlock, state: _FileState) -> ParsedLines:
+        scanned = scan_block(block.data, block.starts) if _SCAN else None
+        if scanned is not None and scanned.ok.all():  # the usual block: every line a plain storage record
+            codes, columns = decide(scanned.columns, state.meanings)
+            return ParsedLines(codes, columns)
+        if scanned is not None and scanned.ok.any():  # a few lines the scanner leaves to the decoders
+            others = np.flatnonzero(~scanned.ok)
+            values = decode_lines([block.span(i, i + 1) for i in others.tolist()])
+            if EXACT not in values:
+                fields = merge_columns(scanned, others, [fields_of(v) for v in values])
+                codes, columns = decide(fields, state.meanings)
+                return ParsedLines(codes, columns)
         n = block.n
-        lines = block.data.split(b"\n", n)[:n]
-        values = decode_lines(lines)
-        if EXACT not in values:  # the usual block: every line one record, decoded by orjson
+        values = decode_lines(block.data.split(b"\n", n)[:n])
+        if EXACT not in values:  # every line one record, decoded by orjson
             fields = block_fields(values)
             if fields is None:
                 fields = list(zip(*map(fields_of, values)))

@@ -64,6 +64,15 @@ def operation(value: object) -> tuple[int]:
     return (_OPERATION_SKIPS.get(value.strip().lower(), 0),)  # type: ignore[attr-defined]
 
 
+_NS_FIRST, _NS_LAST = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+
+
+def _nanoseconds(parsed: pd.Series) -> pd.Series:
+    """Parsed times as nanosecond times; one outside their range (before 1677 or after 2262, e.g. a bare
+    ``"8443"`` read as a year) is no log time: NaT, so the record is rejected rather than the reading stopped."""
+    return parsed.where((parsed >= _NS_FIRST) & (parsed <= _NS_LAST)).astype("datetime64[ns, UTC]")
+
+
 def times(values: list) -> tuple[pd.DatetimeIndex, np.ndarray]:
     """Parsed UTC times (NaT when absent) and a mask of values present but not a time."""
     texts = [v if v.__class__ is str and v.strip() else None for v in values]
@@ -72,12 +81,12 @@ def times(values: list) -> tuple[pd.DatetimeIndex, np.ndarray]:
     else:
         wrong_type = np.fromiter((v is not None and v.__class__ is not str for v in values), bool, len(values))
     series = pd.Series(texts, dtype=object)
-    parsed = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce").astype("datetime64[ns, UTC]")
+    parsed = _nanoseconds(pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce"))
     present = series.notna().to_numpy()
     retry = present & parsed.isna().to_numpy()
     if retry.any():  # e.g. the portal's CSV "3/1/2024, 12:30:01.500 PM"
         again = pd.to_datetime(series[retry], utc=True, format="mixed", errors="coerce")
-        parsed[retry] = again.astype("datetime64[ns, UTC]")
+        parsed[retry] = _nanoseconds(again)
     bad = wrong_type | (present & parsed.isna().to_numpy())
     return pd.DatetimeIndex(parsed), bad
 

@@ -33,11 +33,11 @@ _SCALARS = frozenset({str, int, float, type(None)})
 
 # Documented key spellings. A record whose keys are all among them (the usual case) is read with plain lookups,
 # which give the same result as the case-insensitive path because each field then has a single spelling.
-_STORAGE_KEYS = frozenset({"category", "time", "resourceId", "operationName", "properties", "level", "location",
+STORAGE_KEYS = frozenset({"category", "time", "resourceId", "operationName", "properties", "level", "location",
                            "tenantId", "Region", "resultType", "resultSignature", "correlationId", "identity"})
-_TABLE_COLUMNS = ("Protocol", "SourceIp", "SourcePort", "DestinationIp", "DestinationPort", "Fqdn", "Action",
+TABLE_COLUMNS = ("Protocol", "SourceIp", "SourcePort", "DestinationIp", "DestinationPort", "Fqdn", "Action",
                   "TranslatedIp")
-_PROPERTY_KEYS = frozenset({"msg", *_TABLE_COLUMNS, "TranslatedPort", "Policy", "RuleCollectionGroup",
+PROPERTY_KEYS = frozenset({"msg", *TABLE_COLUMNS, "TranslatedPort", "Policy", "RuleCollectionGroup",
                             "RuleCollection", "Rule", "ActionReason", "TargetUrl", "IsTlsInspected", "WebCategory",
                             "IsExplicitProxyRequest", "ThreatDescription", "SignatureId", "Category", "Description",
                             "Severity", "QueryId", "QueryType", "QueryClass", "QueryName", "RequestSize",
@@ -47,7 +47,7 @@ _ROW_KEYS = frozenset({"TenantId", "TimeGenerated", "ResourceId", "_ResourceId",
                        "ResourceGroup", "ResourceProvider", "Resource", "SubscriptionId", "_SubscriptionId",
                        "OperationName", "msg_s", "Type", "SourceSystem", "_BilledSize", "_IsBillable", "MG",
                        "ManagementGroupName", "Computer", "RawData", "_TimeReceived",
-                       *(_PROPERTY_KEYS - {"msg", "Category"})})
+                       *(PROPERTY_KEYS - {"msg", "Category"})})
 
 
 def _scalar(value: object) -> object:
@@ -58,16 +58,16 @@ def fields_of(record: dict) -> tuple:
     """The fields the reader uses from one record of any shape (nested ``properties`` or flat, any key case);
     a value of the wrong JSON kind (object, array, true/false) becomes ``BAD``."""
     props = record.get("properties")
-    if props.__class__ is dict and record.keys() <= _STORAGE_KEYS and props.keys() <= _PROPERTY_KEYS:
+    if props.__class__ is dict and record.keys() <= STORAGE_KEYS and props.keys() <= PROPERTY_KEYS:
         get = props.get
         values: tuple = (record.get("category"), record.get("operationName"), record.get("time"), get("msg"),
-                         *map(get, _TABLE_COLUMNS))
+                         *map(get, TABLE_COLUMNS))
     elif props is None and record.keys() <= _ROW_KEYS:  # a Log Analytics row
         get = record.get
         table = get("Type")
         named = table.__class__ is str and table and table.lower() != "azurediagnostics"
         category = table if named else get("Category")
-        values = (category, get("OperationName"), get("TimeGenerated"), get("msg_s"), *map(get, _TABLE_COLUMNS))
+        values = (category, get("OperationName"), get("TimeGenerated"), get("msg_s"), *map(get, TABLE_COLUMNS))
     else:
         values = _fields_any_case(record)
     if set(map(type, values)) <= _SCALARS:
@@ -157,11 +157,11 @@ def block_fields(values: list[dict]) -> list[list] | None:
     is the per-record test of ``fields_of`` (each record's keys are a subset of the allowed ones exactly when
     their union is)."""
     props = [record.get("properties") for record in values]
-    if set(map(type, props)) != {dict} or not set().union(*values) <= _STORAGE_KEYS \
-            or not set().union(*props) <= _PROPERTY_KEYS:
+    if set(map(type, props)) != {dict} or not set().union(*values) <= STORAGE_KEYS \
+            or not set().union(*props) <= PROPERTY_KEYS:
         return None
     columns = [[record.get(key) for record in values] for key in ("category", "operationName", "time")]
-    columns += [[p.get(key) for p in props] for key in ("msg", *_TABLE_COLUMNS)]
+    columns += [[p.get(key) for p in props] for key in ("msg", *TABLE_COLUMNS)]
     for k, column in enumerate(columns):
         if not set(map(type, column)) <= _SCALARS:
             columns[k] = list(map(_scalar, column))
