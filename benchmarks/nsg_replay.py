@@ -46,8 +46,8 @@ import pyarrow as pa
 from egress_sim.ruletable.compile import RuleTable, compile_rules
 from egress_sim.logs.registry import expand_inputs, reader_named
 from egress_sim.logs.inventory import Inventory, load_inventory
-from egress_sim.logs.files import LogFile
-from egress_sim.logs.ledger import RecordLedger
+from egress_sim.logs.engine.files import LogFile
+from egress_sim.logs.engine.ledger import RecordLedger
 from egress_sim.app.loading import load_checked
 from egress_sim.app.replay import REPLAY_CHUNK_ROWS, replay
 from egress_sim.net.servicetags import load_service_tags

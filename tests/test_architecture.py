@@ -122,3 +122,11 @@ def test_the_log_engine_and_format_modules_stay_small():
     """A newcomer reads one format module whole: none in ``logs/`` runs past about 500 lines."""
     long = {p.name: n for p in (PACKAGE / "logs").glob("*.py") if (n := len(p.read_text().splitlines())) > 500}
     assert not long, f"modules in logs/ over 500 lines: {long}"
+
+
+def test_the_log_engine_knows_no_format():
+    """``logs/engine/`` is what every format shares; a format is found only through ``logs/registry.py``."""
+    engine = [m for m in MODULES if m.startswith("egress_sim.logs.engine")]
+    wrong = {m: sorted(t for t in GRAPH[m] if t.startswith("egress_sim.logs.") and not
+                       t.startswith("egress_sim.logs.engine")) for m in engine}
+    assert not {m: w for m, w in wrong.items() if w}

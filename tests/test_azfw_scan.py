@@ -11,13 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress_sim.logs import azfw
-from egress_sim.logs.azfw import READER
-from egress_sim.logs.azfw_records import PROPERTY_KEYS, STORAGE_KEYS, fields_of
-from egress_sim.logs.azfw_scan import merge_columns, scan_block
-from egress_sim.logs.blocks import line_starts
-from egress_sim.logs.files import LogFile
-from egress_sim.logs.ledger import RecordLedger
+from egress_sim.logs.formats import azfw
+from egress_sim.logs.formats.azfw import READER
+from egress_sim.logs.formats.azfw_records import PROPERTY_KEYS, STORAGE_KEYS, fields_of
+from egress_sim.logs.formats.azfw_scan import merge_columns, scan_block
+from egress_sim.logs.engine.blocks import line_starts
+from egress_sim.logs.engine.files import LogFile
+from egress_sim.logs.engine.ledger import RecordLedger
 
 WORDS = ["TCP", "UDP", "HTTPS", "ICMP Type=8", "Allow", "Deny", "Alert", "10.0.0.1", " 10.0.8.2 ", "::1", "bad ip",
          "2024-03-01T10:00:00Z", "yesterday", "", " ", "AZFWNetworkRule", "AZFWApplicationRule", "AZFWNatRule",

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress_sim.logs import awsvpc
-from egress_sim.logs.awsvpc import READER
-from egress_sim.logs.cells import ip_cells
-from egress_sim.logs.files import LogFile
-from egress_sim.logs.ledger import RecordLedger, StrictInputError
-from egress_sim.logs.numtext import digits_only
+from egress_sim.logs.formats import awsvpc
+from egress_sim.logs.formats.awsvpc import READER
+from egress_sim.logs.engine.cells import ip_cells
+from egress_sim.logs.engine.files import LogFile
+from egress_sim.logs.engine.ledger import RecordLedger, StrictInputError
+from egress_sim.logs.engine.numtext import digits_only
 from egress_sim.flows.schema import FlowBatch
 
 DATA = Path(__file__).parent / "data" / "logs" / "awsvpc"

@@ -16,10 +16,10 @@ import orjson
 import pandas as pd
 import pytest
 
-from egress_sim.logs import azfw_records
-from egress_sim.logs.azfw import COLUMNS, READER
-from egress_sim.logs.files import LogFile
-from egress_sim.logs.ledger import RecordLedger, StrictInputError
+from egress_sim.logs.formats import azfw_records
+from egress_sim.logs.formats.azfw import COLUMNS, READER
+from egress_sim.logs.engine.files import LogFile
+from egress_sim.logs.engine.ledger import RecordLedger, StrictInputError
 from egress_sim.flows.schema import FlowBatch
 
 DATA = Path(__file__).parent / "data" / "logs" / "azfw"

@@ -3,7 +3,7 @@ network flow logs, version 4) readers.
 
 Fixtures in tests/data/logs/nsg and tests/data/logs/vnet were written by hand after the Microsoft Learn pages
 "Flow logging for network security groups" and "Virtual network flow logs" (see the module docstring of
-egress_sim.logs.azure_flowlogs); their README files say what each one holds.
+egress_sim.logs.formats.azure_flowlogs); their README files say what each one holds.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress_sim.logs import flowtuples, jsoncareful, jsonrecords
-from egress_sim.logs.azure_flowlogs import NSG_READER, VNET_READER
-from egress_sim.logs.files import LogFile
-from egress_sim.logs.ledger import RecordLedger, StrictInputError
+from egress_sim.logs.formats import flowtuples
+
+from egress_sim.logs.engine import jsoncareful, jsonrecords
+from egress_sim.logs.formats.azure_flowlogs import NSG_READER, VNET_READER
+from egress_sim.logs.engine.files import LogFile
+from egress_sim.logs.engine.ledger import RecordLedger, StrictInputError
 from egress_sim.flows.schema import FlowBatch
 
 LOGS = Path(__file__).parent / "data" / "logs"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from egress_sim.logs.blocks import BOM, LineBlock, LongLine, line_blocks
-from egress_sim.logs.ledger import Outcomes, RecordLedger, SAMPLES_PER_REASON, StrictInputError
+from egress_sim.logs.engine.blocks import BOM, LineBlock, LongLine, line_blocks
+from egress_sim.logs.engine.ledger import Outcomes, RecordLedger, SAMPLES_PER_REASON, StrictInputError
 
 
 def _reference_lines(data: bytes, limit: int) -> list[tuple[int, int, bytes | None]]:
@@ -98,9 +98,9 @@ def test_strict_outcomes_stop_at_the_first_reject_in_row_order():
 
 import json as _json
 
-from egress_sim.logs import jsoncareful, jsonrecords
-from egress_sim.logs.jsoncareful import CarefulArrayStream
-from egress_sim.logs.jsonrecords import array_elements
+from egress_sim.logs.engine import jsoncareful, jsonrecords
+from egress_sim.logs.engine.jsoncareful import CarefulArrayStream
+from egress_sim.logs.engine.jsonrecords import array_elements
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-10**25, 10**25) | st.floats(allow_nan=False, allow_infinity=False)
@@ -140,9 +140,9 @@ def test_the_fast_json_reader_gives_what_the_careful_stream_gives(values, damage
 
 # --- flow tuples found in the records' bytes are the tuples the record-by-record extraction finds
 
-from egress_sim.logs.azure_flowlogs import _nsg_extract, _vnet_extract
-from egress_sim.logs.flowtuple_spans import block_tuples, vouch
-from egress_sim.logs.jsonrecords import ElementBlock, array_blocks
+from egress_sim.logs.formats.azure_flowlogs import _nsg_extract, _vnet_extract
+from egress_sim.logs.formats.flowtuple_spans import block_tuples, vouch
+from egress_sim.logs.engine.jsonrecords import ElementBlock, array_blocks
 
 TUPLE = st.one_of(st.just("1663146003599,10.0.0.4,13.107.21.200,44931,443,6,O,B,NX,0,0,0,0"),
                   st.text(max_size=10), st.integers(0, 9))  # (a null tuple: test_a_null_tuple_is_no_string)
@@ -223,7 +223,7 @@ from golden.legacy import common as legacy_common
 
 from egress_sim.flows.sources import with_source_text
 from egress_sim.logs import LogFile
-from egress_sim.logs.azure_flowlogs import NSG_READER, VNET_READER
+from egress_sim.logs.formats.azure_flowlogs import NSG_READER, VNET_READER
 
 JSON_DAMAGE = st.sampled_from([b"", b",", b":", b"}", b"]", b"{", b"[", b'"', b" ", b"1", b"-", b".", b"e", b"t",
                                b"nul", b"\x01", b"\xc3\xa9", b"\\"])
@@ -289,8 +289,8 @@ def test_an_element_nested_deeper_than_the_fast_path_allows_is_decided_by_the_ca
 
 
 def test_a_flow_log_record_nested_too_deeply_is_one_reject_not_a_crash(tmp_path):
-    from egress_sim.logs.azure_flowlogs import NSG_READER
-    from egress_sim.logs.files import LogFile
+    from egress_sim.logs.formats.azure_flowlogs import NSG_READER
+    from egress_sim.logs.engine.files import LogFile
 
     good = {"properties": {"Version": 2, "flows": [{"rule": "R", "flows": [
         {"mac": "M", "flowTuples": ["1794823202,10.0.8.4,20.60.1.4,50001,443,T,O,A,B,,,,"]}]}]}}
@@ -308,8 +308,8 @@ def test_a_flow_log_record_nested_too_deeply_is_one_reject_not_a_crash(tmp_path)
 def test_a_tuple_holding_an_escaped_lone_surrogate_is_rejected_as_invalid_utf8(tmp_path, escape):
     """``"\\ud800"`` is valid JSON that Python decodes to a lone surrogate, which is no UTF-8 text: the tuple is
     ``invalid_utf8`` (its sample shows U+FFFD), not a UnicodeEncodeError out of the Arrow conversion."""
-    from egress_sim.logs.azure_flowlogs import NSG_READER
-    from egress_sim.logs.files import LogFile
+    from egress_sim.logs.formats.azure_flowlogs import NSG_READER
+    from egress_sim.logs.engine.files import LogFile
 
     tuple_ = "1794823202,10.0.8.4,20.60.1.4,50001,443,T,O,A,B,,,,"
     record = ('{"properties": {"Version": 2, "flows": [{"rule": "R", "flows": [{"mac": "M", "flowTuples": ["%s", "%s"]}]}]}}'

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from egress_sim.logs.files import LogFile
-from egress_sim.logs.ledger import RecordLedger, StrictInputError
-from egress_sim.logs.tables import CSV_READER, PARQUET_READER
+from egress_sim.logs.engine.files import LogFile
+from egress_sim.logs.engine.ledger import RecordLedger, StrictInputError
+from egress_sim.logs.formats.tables import CSV_READER, PARQUET_READER
 
 HEADER = "ts,src_ip,dst_ip,dst_port,protocol,fqdn,bytes_out,source\n"
 GOOD = "2026-11-20T09:00:00Z,10.0.3.5,151.101.0.223,443,TCP,pypi.org,900,theirs\n"

@@ -22,11 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from egress_sim.logs.files import LogFile
+from egress_sim.logs.engine.files import LogFile
 
-from egress_sim.logs.ledger import RecordLedger, StrictInputError
+from egress_sim.logs.engine.ledger import RecordLedger, StrictInputError
 from egress_sim.flows.schema import FlowBatch
-from egress_sim.logs.zeek import COMPANION_READER, READER, companion_paths
+from egress_sim.logs.formats.zeek import COMPANION_READER, READER, companion_paths
 
 DATA = Path(__file__).parent / "data" / "logs" / "zeek"
 

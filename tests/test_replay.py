@@ -15,9 +15,9 @@ from egress_sim.ruletable.compile import compile_rules
 from egress_sim.base.errors import FlowInputError
 from egress_sim.logs.registry import detect, expand_inputs
 from egress_sim.logs.inventory import InventoryError, load_inventory
-from egress_sim.logs.files import LogFile
-from egress_sim.logs.ledger import RecordLedger, StrictInputError
-from egress_sim.logs.tables import CSV_READER
+from egress_sim.logs.engine.files import LogFile
+from egress_sim.logs.engine.ledger import RecordLedger, StrictInputError
+from egress_sim.logs.formats.tables import CSV_READER
 from egress_sim.app.loading import load_checked
 from egress_sim.app.replay import replay
 

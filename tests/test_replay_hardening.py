@@ -18,14 +18,14 @@ from hypothesis import strategies as st
 from egress_sim.base import limits
 from egress_sim.ruletable.compile import compile_rules
 from egress_sim.base.errors import EgressSimError, FlowInputError, LimitExceeded
-from egress_sim.logs import jsoncareful, jsonrecords
-from egress_sim.logs.azure_flowlogs import NSG_READER
+from egress_sim.logs.engine import jsoncareful, jsonrecords
+from egress_sim.logs.formats.azure_flowlogs import NSG_READER
 from egress_sim.logs.registry import detect, list_inputs, readers
-from egress_sim.logs.files import LogFile
-from egress_sim.logs.ledger import RecordLedger
-from egress_sim.logs.azfw import READER as AZFW_READER
-from egress_sim.logs.tables import CSV_READER
-from egress_sim.logs.zeek import READER as ZEEK_READER
+from egress_sim.logs.engine.files import LogFile
+from egress_sim.logs.engine.ledger import RecordLedger
+from egress_sim.logs.formats.azfw import READER as AZFW_READER
+from egress_sim.logs.formats.tables import CSV_READER
+from egress_sim.logs.formats.zeek import READER as ZEEK_READER
 from egress_sim.app.loading import load_checked
 from egress_sim.app.replay import replay
 
@@ -135,7 +135,7 @@ def _deny(monkeypatch, victim: Path, call: str) -> None:
                 raise PermissionError(13, "Permission denied", str(path))
             return real(path)
 
-        monkeypatch.setattr("egress_sim.logs.listing.os.scandir", scandir)
+        monkeypatch.setattr("egress_sim.logs.engine.listing.os.scandir", scandir)
     else:
         real_open = open
 
@@ -144,7 +144,7 @@ def _deny(monkeypatch, victim: Path, call: str) -> None:
                 raise PermissionError(13, "Permission denied", str(file))
             return real_open(file, *args, **kwargs)
 
-        monkeypatch.setattr("egress_sim.logs.files.open", guarded, raising=False)
+        monkeypatch.setattr("egress_sim.logs.engine.files.open", guarded, raising=False)
 
 
 def test_an_unreadable_subdirectory_is_one_named_rejected_record(table, tmp_path, monkeypatch):

@@ -35,8 +35,8 @@ from ..logs.reading import Chunk, FileReport, LogReading
 from ..logs.registry import list_inputs
 from ..logs.inventory import Inventory
 from ..flows.io import FlowWriter, table_format
-from ..logs.cells import arrow_to_frame
-from ..logs.ledger import RecordLedger, Sample, StrictInputError
+from ..logs.engine.cells import arrow_to_frame
+from ..logs.engine.ledger import RecordLedger, Sample, StrictInputError
 from ..flows.schema import FlowBatch
 from ..flows.sources import HEAD as SOURCE_HEAD, NUM as SOURCE_NUM, has_lazy_source, row_source, source_text
 from ..flows.sources import with_source_text

@@ -4,7 +4,7 @@ The public face for code that reads logs itself (the replay does this for you): 
 ``RecordLedger`` counts what happened to every record, ``registry.detect`` names a file's format.
 """
 
-from .files import LogFile, UnreadableFileError
-from .ledger import RecordLedger, Sample, StrictInputError
+from .engine.files import LogFile, UnreadableFileError
+from .engine.ledger import RecordLedger, Sample, StrictInputError
 
 __all__ = ["LogFile", "RecordLedger", "Sample", "StrictInputError", "UnreadableFileError"]

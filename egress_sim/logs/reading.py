@@ -28,10 +28,10 @@ import pandas as pd
 import pyarrow as pa
 
 from ..base.errors import FlowInputError
-from .files import LogFile, UnreadableFileError
-from .format import BatchedFormat, LogFormat, Piece, book_problem
-from .ledger import RecordLedger, StrictInputError
-from .listing import Listing
+from .engine.files import LogFile, UnreadableFileError
+from .engine.format import BatchedFormat, LogFormat, Piece, book_problem
+from .engine.ledger import RecordLedger, StrictInputError
+from .engine.listing import Listing
 from .registry import detect, reader_named
 
 NAMED_LOOPS = 20  # symlink loops named one by one in the warnings; more are counted together

@@ -10,23 +10,23 @@ from __future__ import annotations
 import importlib
 
 from ..base.errors import FlowInputError
-from .listing import Listing, expand_inputs, file_identity, list_inputs
-from .files import LogFile
-from .format import LogReader
+from .engine.listing import Listing, expand_inputs, file_identity, list_inputs
+from .engine.files import LogFile
+from .engine.format import LogReader
 
 __all__ = ["Listing", "detect", "expand_inputs", "file_identity", "format_names", "list_inputs", "reader_named",
            "readers"]
 
 # (module, attribute) of every reader, in detection order: specific formats first, our own CSV last.
 _READERS: tuple[tuple[str, str], ...] = (
-    ("egress_sim.logs.azure_flowlogs", "NSG_READER"),
-    ("egress_sim.logs.azure_flowlogs", "VNET_READER"),
-    ("egress_sim.logs.azfw", "READER"),
-    ("egress_sim.logs.zeek", "READER"),
-    ("egress_sim.logs.zeek", "COMPANION_READER"),
-    ("egress_sim.logs.awsvpc", "READER"),
-    ("egress_sim.logs.tables", "PARQUET_READER"),
-    ("egress_sim.logs.tables", "CSV_READER"),
+    ("egress_sim.logs.formats.azure_flowlogs", "NSG_READER"),
+    ("egress_sim.logs.formats.azure_flowlogs", "VNET_READER"),
+    ("egress_sim.logs.formats.azfw", "READER"),
+    ("egress_sim.logs.formats.zeek", "READER"),
+    ("egress_sim.logs.formats.zeek", "COMPANION_READER"),
+    ("egress_sim.logs.formats.awsvpc", "READER"),
+    ("egress_sim.logs.formats.tables", "PARQUET_READER"),
+    ("egress_sim.logs.formats.tables", "CSV_READER"),
 )
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from egress_sim.logs.blocks import LineBlock
-from egress_sim.logs.cells import is_ip_text
-from egress_sim.logs.format import LineFormat, ParsedLines
-from egress_sim.logs.ledger import Outcomes
+from egress_sim.logs.engine.blocks import LineBlock
+from egress_sim.logs.engine.cells import is_ip_text
+from egress_sim.logs.engine.format import LineFormat, ParsedLines
+from egress_sim.logs.engine.ledger import Outcomes
 
 OUTCOMES = Outcomes(skips=("not_a_flow_event",),  # in check order: the first check that fails names the line
                     rejects=("invalid_json", "invalid_timestamp", "invalid_ip", "invalid_port", "unknown_protocol"))

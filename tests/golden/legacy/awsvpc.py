@@ -1,4 +1,4 @@
-# Frozen copy of egress_sim/logs/awsvpc.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
+# Frozen copy of egress_sim/logs/formats/awsvpc.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
 """AWS VPC flow logs (plain-text records, default version 2 format or a custom format with a header line).
 
 Format (AWS documentation, read 2026):

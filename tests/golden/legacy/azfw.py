@@ -1,4 +1,4 @@
-# Frozen copy of egress_sim/logs/azfw.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
+# Frozen copy of egress_sim/logs/formats/azfw.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
 """Azure Firewall diagnostic logs (``--format azfw``): the legacy ``AzureDiagnostics`` text messages and the
 resource-specific (structured) tables, as Azure Monitor exports them.
 

@@ -1,4 +1,4 @@
-# Frozen copy of egress_sim/logs/azure_flowlogs.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
+# Frozen copy of egress_sim/logs/formats/azure_flowlogs.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
 """Readers for Azure Network Watcher flow logs: NSG flow logs (``nsg``) and virtual network flow logs (``vnet``).
 
 Format facts relied on (Microsoft Learn; source text in the MicrosoftDocs/azure-docs repository):

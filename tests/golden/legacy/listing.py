@@ -1,4 +1,4 @@
-# Frozen copy of egress_sim/logs/listing.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
+# Frozen copy of egress_sim/logs/engine/listing.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
 """Which files a replay reads: paths, directories and glob patterns expanded into files, each real file and
 each real directory once, whatever links lead to them.
 

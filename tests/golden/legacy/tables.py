@@ -1,4 +1,4 @@
-# Frozen copy of egress_sim/logs/tables.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
+# Frozen copy of egress_sim/logs/formats/tables.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
 """Flow tables in egress_sim's own schema (README "The flow schema"), as log readers for ``replay``.
 
 CSV (plain or gzip) is read in blocks of lines by ``csvrows`` (every column as text, so nothing is

@@ -1,4 +1,4 @@
-# Frozen copy of egress_sim/logs/zeek.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
+# Frozen copy of egress_sim/logs/formats/zeek.py at commit eed12d7a99a034ce39357a03b1a57ba74856ae7e for the golden test (tests/test_golden_readers.py); delete with it.
 """Zeek logs: ``conn.log`` as flows, named from its ``ssl.log`` / ``http.log`` / ``dns.log`` companions.
 
 Sources followed (field names, header lines, encodings):

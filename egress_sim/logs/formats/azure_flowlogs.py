@@ -73,15 +73,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..flows.sources import lazy_columns, with_source_text
-from .cells import arrow_to_frame
-from .files import LogFile
+from ...flows.sources import lazy_columns, with_source_text
+from ..engine.cells import arrow_to_frame
+from ..engine.files import LogFile
 from .flowtuple_spans import block_tuples, vouch
 from .flowtuples import TUPLE_OUTCOMES, TupleRuns, parse_tuples
-from .format import ParsedBatch, Piece, Problem, batched_read_tables
-from .jsoncareful import JsonElement, clean_text
-from .jsonrecords import array_blocks
-from .ledger import RecordLedger
+from ..engine.format import ParsedBatch, Piece, Problem, batched_read_tables
+from ..engine.jsoncareful import JsonElement, clean_text
+from ..engine.jsonrecords import array_blocks
+from ..engine.ledger import RecordLedger
 
 
 def _vouch(data: bytes, buf: np.ndarray, quotes: np.ndarray, starts: np.ndarray, ends: np.ndarray, vnet: bool):

@@ -41,14 +41,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..base import limits
-from ..flows.sources import with_source_text
-from .blocks import LineBlock
-from .cells import arrow_to_frame
-from .files import LogFile
-from .format import NOT_A_RECORD, LineFormat, ParsedLines
-from .jsondecode import loads
-from .ledger import Outcomes, RecordLedger
+from ...base import limits
+from ...flows.sources import with_source_text
+from ..engine.blocks import LineBlock
+from ..engine.cells import arrow_to_frame
+from ..engine.files import LogFile
+from ..engine.format import NOT_A_RECORD, LineFormat, ParsedLines
+from ..engine.jsondecode import loads
+from ..engine.ledger import Outcomes, RecordLedger
 from .zeek_lines import Reading, TsvState, Wanted, parse_block
 from .zeek_values import codes_of, counts, timestamps, to_text
 from .zeek_names import Names, companion_paths, ip_mask, load_names

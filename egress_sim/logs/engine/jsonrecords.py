@@ -26,7 +26,7 @@ import numba
 import numpy as np
 import orjson
 
-from ..base import limits
+from ...base import limits
 from .jsoncareful import CarefulArrayStream, JsonElement
 
 READ_BYTES = 4 << 20

@@ -13,8 +13,8 @@ from typing import BinaryIO, TextIO
 
 import numpy as np
 
-from ..base import limits
-from ..base.errors import FlowInputError
+from ...base import limits
+from ...base.errors import FlowInputError
 
 
 GZIP_MAGIC = b"\x1f\x8b"

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..net.ipnum import IPV4_PATTERN
+from ...net.ipnum import IPV4_PATTERN
 
 
 def is_ip_text(text: str) -> bool:

@@ -19,7 +19,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from .jsonrecords import ElementBlock
+from ..engine.jsonrecords import ElementBlock
 
 _PROPERTIES = np.frombuffer(b"properties", dtype=np.uint8)
 _FLOWS = np.frombuffer(b"flows", dtype=np.uint8)

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..base import limits
+from ...base import limits
 
 NEWLINE = 10
 BOM = b"\xef\xbb\xbf"

@@ -18,7 +18,7 @@ from .azfw_text import read_messages
 from .azfw_values import (ALERT, ICMP, INVALID, NAME_HOST, NAME_INVALID, NAME_IP, OBSERVED, PROTOCOL_NAMES,
                           UNKNOWN_ACTION, VALID, ABSENT, Meanings, action, address, blank, meaning, name, port,
                           protocol, truthy)
-from .ledger import Outcomes
+from ..engine.ledger import Outcomes
 
 SKIPS = ("not_a_connection_log", "inbound_dnat", "idps_signature", "threat_intel_alert", "alert_only")
 REJECTS = ("truncated_json", "bad_json", "invalid_utf8", "not_an_object", "bad_field_count", "bad_csv",

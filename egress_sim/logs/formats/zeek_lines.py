@@ -30,10 +30,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from .blocks import NEWLINE, LineBlock, LongLine, line_blocks
-from .files import LogFile
-from .format import default_block_bytes
-from .jsondecode import loads
+from ..engine.blocks import NEWLINE, LineBlock, LongLine, line_blocks
+from ..engine.files import LogFile
+from ..engine.format import default_block_bytes
+from ..engine.jsondecode import loads
 from .zeek_values import to_text
 
 _HASH = ord("#")

@@ -25,12 +25,12 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..base import limits
+from ...base import limits
 from .azfw_outcome import OUTCOMES
 from .azfw_records import NO_FIELDS, expand, fields_of, is_truncation
-from .blocks import LongLine, line_blocks
-from .files import LogFile
-from .jsondecode import raw_decode
+from ..engine.blocks import LongLine, line_blocks
+from ..engine.files import LogFile
+from ..engine.jsondecode import raw_decode
 
 Record = tuple[str, object, "tuple | str"]  # where, raw (for a reject's sample), fields or the reject reason
 

@@ -30,14 +30,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..base.errors import FlowInputError
-from ..flows.csvrows import CsvBlock, Records, duplicated, header_names, parse_block
-from ..flows.sources import one_head, with_source_text
-from .cells import arrow_to_frame
-from .files import LogFile
-from .ledger import Outcomes, RecordLedger, rejects_long_lines
-from ..flows.io import open_parquet
-from ..flows.schema import REQUIRED_COLUMNS, check_flow_schema
+from ...base.errors import FlowInputError
+from ...flows.csvrows import CsvBlock, Records, duplicated, header_names, parse_block
+from ...flows.sources import one_head, with_source_text
+from ..engine.cells import arrow_to_frame
+from ..engine.files import LogFile
+from ..engine.ledger import Outcomes, RecordLedger, rejects_long_lines
+from ...flows.io import open_parquet
+from ...flows.schema import REQUIRED_COLUMNS, check_flow_schema
 
 # One record = one row: a malformed CSV line, then a ``ts`` that is not a time, then a counter that is not a whole
 # number of bytes (``bytes_out`` before ``bytes_in``); every other bad cell is the evaluator's to reject.

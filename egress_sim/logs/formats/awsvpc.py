@@ -76,13 +76,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..base import limits
-from .blocks import BOM, LineBlock
-from .cells import ip_cells
-from .files import LogFile
-from .format import NOT_A_RECORD, LineFormat, ParsedLines
-from .ledger import Outcomes
-from .numtext import mask as _np, unsigned as _unsigned
+from ...base import limits
+from ..engine.blocks import BOM, LineBlock
+from ..engine.cells import ip_cells
+from ..engine.files import LogFile
+from ..engine.format import NOT_A_RECORD, LineFormat, ParsedLines
+from ..engine.ledger import Outcomes
+from ..engine.numtext import mask as _np, unsigned as _unsigned
 
 DEFAULT_FIELDS: tuple[str, ...] = (
     "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",

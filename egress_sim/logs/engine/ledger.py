@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..base import limits
-from ..base.errors import FlowInputError
+from ...base import limits
+from ...base.errors import FlowInputError
 from .files import LogFile, LongLineHandler
 
 

@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..model.hostnames import try_normalize_host
-from ..net.ipnum import IPV4_PATTERN
-from .cells import is_ip_text
+from ...model.hostnames import try_normalize_host
+from ...net.ipnum import IPV4_PATTERN
+from ..engine.cells import is_ip_text
 
 ABSENT, VALID, INVALID = 0, 1, 2  # address states
 NAME_IP, NAME_HOST, NAME_INVALID = 1, 2, 3  # host name states (0 = absent)

@@ -40,11 +40,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..base import limits
-from ..model.hostnames import try_normalize_host
-from .cells import ip_cells
-from .files import LogFile
-from .ledger import RecordLedger
+from ...base import limits
+from ...model.hostnames import try_normalize_host
+from ..engine.cells import ip_cells
+from ..engine.files import LogFile
+from ..engine.ledger import RecordLedger
 from .zeek_lines import Parsed, Wanted, read_file
 from .zeek_values import timestamps, to_text
 

@@ -81,18 +81,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..flows.sources import NO_NUMBER, lazy_columns, with_source_text
+from ...flows.sources import NO_NUMBER, lazy_columns, with_source_text
 from .azfw_documents import RecordBlock, csv_records, document_records, record_blocks
 from .azfw_outcome import OUTCOMES, decide
 from .azfw_scan import merge_columns, scan_block
 from .azfw_records import EXACT, NO_FIELDS, block_fields, decode_lines, exact, fields_of, raw_text
 from .azfw_values import Meanings
-from .blocks import LineBlock
-from .cells import arrow_to_frame
-from .files import LogFile
-from .format import NOT_A_RECORD, LineFormat, ParsedLines
-from .jsondecode import loads
-from .ledger import RecordLedger
+from ..engine.blocks import LineBlock
+from ..engine.cells import arrow_to_frame
+from ..engine.files import LogFile
+from ..engine.format import NOT_A_RECORD, LineFormat, ParsedLines
+from ..engine.jsondecode import loads
+from ..engine.ledger import RecordLedger
 
 COLUMNS: tuple[str, ...] = ("ts", "src_ip", "dst_ip", "dst_port", "protocol", "fqdn", "name_logged", "observed_action",
                             "source")

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ..base import limits
+from ...base import limits
 from .jsondecode import raw_decode
 
 BLOCK_CHARS = 4 * 1024 * 1024  # bytes read per refill of the decode buffer

@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .cells import ip_cells
-from .ledger import Outcomes
+from ..engine.cells import ip_cells
+from ..engine.ledger import Outcomes
 
 N_FIELDS = 13  # a tuple once normalised (NSG version 1 tuples are padded with five empty fields)
 

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pyarrow as pa
 
-from ..base import limits
-from ..base.errors import FlowInputError
-from ..flows.sources import one_head, with_source_text
+from ...base import limits
+from ...base.errors import FlowInputError
+from ...flows.sources import one_head, with_source_text
 from .blocks import DEFAULT_BLOCK_BYTES, LineBlock, LongLine, line_blocks
 from .files import LogFile
 from .ledger import Outcomes, RecordLedger

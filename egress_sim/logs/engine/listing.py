@@ -29,8 +29,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..base import limits
-from ..base.errors import FlowInputError, LimitExceeded
+from ...base import limits
+from ...base.errors import FlowInputError, LimitExceeded
 from .files import LogFile
 
 

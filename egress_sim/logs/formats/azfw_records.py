@@ -20,7 +20,7 @@ import json
 import orjson
 
 from .azfw_values import BAD
-from .jsondecode import loads
+from ..engine.jsondecode import loads
 
 # One record's fields, in this order (None when absent): the column order of every block.
 FIELDS = ("category", "operation", "time", "msg", "protocol", "sourceip", "sourceport", "destinationip",

@@ -1,0 +1,1 @@
+"""One small module (or a few, for a large format) per log format; each is listed once in ``logs.registry``."""
