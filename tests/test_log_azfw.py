@@ -558,3 +558,19 @@ def test_strict_mode_names_the_byte_offset_in_a_document():
 def test_strict_mode_stops_at_the_first_bad_record():
     with pytest.raises(StrictInputError, match=r"bad_values\.json:2: invalid ip"):
         read(DATA / "bad_values.json", strict=True)
+
+
+@pytest.mark.parametrize("field", ['"Action": "Allo\\ud800"', '"SourceIp": "10.0.8.\\udfff"', '"Fqdn": "a\\udc41.example"'])
+def test_an_escaped_lone_surrogate_is_one_invalid_utf8_reject_not_the_rest_of_the_file(tmp_path, field):
+    """An escaped half of a surrogate pair is text no encoder can write: that record is ``invalid_utf8``, and the
+    lines after it are read (it used to stop the file as ``unreadable_rest_of_file``)."""
+    good = ('{"category":"AZFWNetworkRule","time":"2024-03-02T09:00:01.0000000Z","properties":{"Protocol":"TCP",'
+            '"SourceIp":"10.0.8.1","SourcePort":40001,"DestinationIp":"20.60.1.4","DestinationPort":443,'
+            '"Action":"Allow"}}')
+    bad = good.replace('"Action":"Allow"', field.replace(": ", ":")) if "Action" in field else \
+        good.replace('"Action":"Allow"', '"Action":"Allow",' + field.replace(": ", ":"))
+    path = tmp_path / "fw.json"
+    path.write_text(bad + "\n" + good + "\n")
+    ledger = RecordLedger()
+    flows = sum(t.num_rows for t in READER.read_tables(LogFile(path), ledger, 100))
+    assert flows == 1 and dict(ledger.rejected) == {"invalid_utf8": 1}

@@ -168,6 +168,16 @@ def block_fields(values: list[dict]) -> list[list] | None:
     return columns
 
 
+def _holds_lone_surrogate(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except RecursionError:  # nested too deeply to write back: its strings are looked at no further
+        return False
+    return False
+
+
 def exact(line: bytes, cut_by: str = "") -> list[tuple[str, object, tuple | str]]:
     """The records of one JSON line (its bytes with the line end), decoded with :mod:`json`: per record a
     ``where`` suffix, its raw form (the line, or the record when the line holds several) and its fields, or the
@@ -184,6 +194,8 @@ def exact(line: bytes, cut_by: str = "") -> list[tuple[str, object, tuple | str]
         if cut_by:
             return [("", f"[{cut_by}] {text}", "truncated_json")]
         return [("", line, "truncated_json" if is_truncation(text, exc) else "bad_json")]
+    if "\\u" in text and _holds_lone_surrogate(value):  # an escaped half of a pair: text no encoder can write
+        return [("", line, "invalid_utf8")]
     out: list[tuple[str, object, tuple | str]] = []
     for suffix, record in expand(value):
         if isinstance(record, dict):
