@@ -12,7 +12,7 @@ import importlib
 from ..base.errors import FlowInputError
 from .engine.listing import Listing, expand_inputs, file_identity, list_inputs
 from .engine.files import LogFile
-from .engine.format import LogReader
+from .engine.format import LogFormat
 
 __all__ = ["Listing", "detect", "expand_inputs", "file_identity", "format_names", "list_inputs", "reader_named",
            "readers"]
@@ -30,12 +30,12 @@ _READERS: tuple[tuple[str, str], ...] = (
 )
 
 
-def readers() -> list[LogReader]:
+def readers() -> list[LogFormat]:
     """Every available reader, in detection order."""
     return [getattr(importlib.import_module(module), attribute) for module, attribute in _READERS]
 
 
-def reader_named(name: str) -> LogReader:
+def reader_named(name: str) -> LogFormat:
     for reader in readers():
         if reader.name == name.strip().lower():
             return reader
@@ -46,7 +46,7 @@ def format_names() -> list[str]:
     return [r.name for r in readers()]
 
 
-def detect(log: LogFile) -> LogReader:
+def detect(log: LogFile) -> LogFormat:
     head = log.head()
     if not head.strip():
         raise FlowInputError(f"{log.name}: empty file, no format to recognise", file=log.name)

@@ -4,12 +4,14 @@ Arrow tables as the pandas frames the older ``read_chunks`` readers hand out."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ...flows.sources import with_source_text
 from ...net.ipnum import IPV4_PATTERN
 
 
@@ -46,6 +48,7 @@ def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get, use_threads=False)
 
 
-def frame(rows: dict[str, list], columns: tuple[str, ...]) -> pd.DataFrame:
-    """A chunk from column lists (readers collect values per column, then build the frame once)."""
-    return pd.DataFrame({c: rows[c] for c in columns})
+def frames(tables: Iterable[pa.Table]) -> Iterator[pd.DataFrame]:
+    """A format's tables as the pandas frames ``read_chunks`` hands out: ``source`` as text, one frame a table."""
+    for table in tables:
+        yield arrow_to_frame(with_source_text(table))

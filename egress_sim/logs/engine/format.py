@@ -50,9 +50,6 @@ class LogFormat(Protocol):
     def read_tables(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pa.Table]: ...
 
 
-LogReader = LogFormat  # the name the readers had before the engine
-
-
 @dataclass
 class ParsedLines:
     """A block parsed: ``codes[i]`` is line ``i``'s outcome (``Outcomes`` code, or ``NOT_A_RECORD``); ``columns``

@@ -73,8 +73,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ...flows.sources import lazy_columns, with_source_text
-from ..engine.cells import arrow_to_frame
+from ...flows.sources import lazy_columns
+from ..engine.cells import frames
 from ..engine.files import LogFile
 from .flowtuple_spans import block_tuples, vouch
 from .flowtuples import TUPLE_OUTCOMES, TupleRuns, parse_tuples
@@ -262,8 +262,7 @@ class AzureFlowLogFormat:
 
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         """``read_tables`` as pandas frames with ``source`` as text."""
-        for table in self.read_tables(log, ledger, chunk_rows):
-            yield arrow_to_frame(with_source_text(table))
+        return frames(self.read_tables(log, ledger, chunk_rows))
 
     def collect(self, log: LogFile, chunk_rows: int) -> Iterator[Piece]:
         """The file's tuples in pieces of about ``chunk_rows``, with the record-level problems in their places.

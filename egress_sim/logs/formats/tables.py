@@ -32,8 +32,8 @@ import pyarrow.compute as pc
 
 from ...base.errors import FlowInputError
 from ...flows.csvrows import CsvBlock, Records, duplicated, header_names, parse_block
-from ...flows.sources import one_head, with_source_text
-from ..engine.cells import arrow_to_frame
+from ...flows.sources import one_head
+from ..engine.cells import frames
 from ..engine.files import LogFile
 from ..engine.ledger import Outcomes, RecordLedger, rejects_long_lines
 from ...flows.io import open_parquet
@@ -61,8 +61,7 @@ class CsvTableReader:
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         """The flows as pandas frames, ``source`` as text. (Handed out as Arrow tables with the lazy source, their
         text columns would meet another format's numeric ``dst_port`` when chunks of several files are gathered.)"""
-        for table in self._tables(log, ledger, chunk_rows):
-            yield arrow_to_frame(with_source_text(table))
+        return frames(self._tables(log, ledger, chunk_rows))
 
     def _tables(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pa.Table]:
         with log.open_text(long_lines=rejects_long_lines(log, ledger)) as text:

@@ -42,9 +42,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ...base import limits
-from ...flows.sources import with_source_text
 from ..engine.blocks import LineBlock
-from ..engine.cells import arrow_to_frame
+from ..engine.cells import frames
 from ..engine.files import LogFile
 from ..engine.format import NOT_A_RECORD, LineFormat, ParsedLines
 from ..engine.jsondecode import loads
@@ -239,8 +238,7 @@ class ZeekConnReader(LineFormat):
 
     def read_chunks(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pd.DataFrame]:
         """``read_tables`` as pandas frames with the ``source`` text (what the older callers take)."""
-        for table in self.read_tables(log, ledger, chunk_rows):
-            yield arrow_to_frame(with_source_text(table))
+        return frames(self.read_tables(log, ledger, chunk_rows))
 
     def parse(self, block: LineBlock, state: _ConnState) -> ParsedLines:
         parsed = parse_block(block, state.reading, CONN_FIELDS)
