@@ -195,6 +195,9 @@ INTENDED_SAMPLE_CHANGES = {
     # A record the firewall reader takes the exact way is shown as its line's own text (before: the JSON dump of
     # its decoded value, so a bare string lost its quotes and a record its key order).
     "azfw/bad_values.json": "azfw: a sample shows the line as written",
+    # A malformed record inside a firewall document is read by the engine's JSON stream: its sample says what is
+    # wrong and where, before the text (before: the text alone).
+    "azfw/bad_record_in_document.json": "azfw: a bad_json sample names the syntax error",
     # An over-long line is rejected in its place among the lines (before: booked ahead of the lines before it,
     # so samples and the --strict stop came out of file order).
     "azfw_lines.json": "azfw: an over-long line is booked in its place",
@@ -212,7 +215,8 @@ INTENDED_SAMPLE_CHANGES = {
 
 # The same change seen by --strict: the first bad record in file order is now the one named.
 INTENDED_STRICT_ERRORS = {"azfw_lines.json (strict)": "fw.json:2: unknown protocol",
-                          "zeek_tsv (strict)": "conn.log:49: wrong field count"}
+                          "zeek_tsv (strict)": "conn.log:49: wrong field count",
+                          "bad_record_in_document.json (strict)": "record 2: bad json: Expecting ',' delimiter"}
 
 
 def _error_as_intended(case: str, new_error: str | None) -> bool:

@@ -397,6 +397,40 @@ def test_non_utf8_bytes_inside_a_document_are_rejected(tmp_path):
     assert ledger.samples[0].where.endswith(" record 2")
 
 
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\udc41"])
+@pytest.mark.parametrize("shape", ["wrapper", "array"])
+def test_an_escaped_lone_surrogate_inside_a_document_is_one_invalid_utf8_reject(tmp_path, escape, shape):
+    good = json.dumps(legacy("TCP request from 10.0.0.1:1 to 10.0.0.2:443. Action: Allow"))
+    bad = good[:-1] + ', "resourceId": "/SUB/' + escape + '"}'
+    body = ",\n".join([good, bad, good])
+    path = tmp_path / "doc.json"
+    path.write_text('{"records": [' + body + "]}" if shape == "wrapper" else "[" + body + "]")
+    flows, ledger = read(path)
+    assert len(flows) == 2 and dict(ledger.rejected) == {"invalid_utf8": 1}
+    assert ledger.samples[0].where.endswith(" record 2")
+    ledger.samples[0].text.encode("utf-8")  # a sample any terminal or JSON writer can write
+
+
+def test_a_document_record_over_the_size_limit_is_rejected_and_the_next_one_read(tmp_path, monkeypatch):
+    from egress_sim.base import limits
+    monkeypatch.setattr(limits, "MAX_AZFW_RECORD_BYTES", 4096)
+    good = json.dumps(legacy("TCP request from 10.0.0.1:1 to 10.0.0.2:443. Action: Allow"))
+    huge = json.dumps(legacy("TCP request from 10.0.0.1:1 to 10.0.0.2:443. Action: Allow", padding="x" * 10_000))
+    path = tmp_path / "doc.json"
+    path.write_text('{"records": [' + ",\n".join([good, huge, good]) + "]}")
+    flows, ledger = read(path)
+    assert len(flows) == 2 and dict(ledger.rejected) == {"record_too_large": 1}
+    assert ledger.samples[0].where.endswith(" record 2") and len(ledger.samples[0].text) < 1000
+
+
+def test_damage_between_documents_is_one_reject_and_the_documents_after_it_are_read(tmp_path):
+    record = json.dumps(legacy("TCP request from 10.0.0.1:1 to 10.0.0.2:443. Action: Allow"))
+    path = tmp_path / "capture.json"
+    path.write_text('{"records": [' + record + '], "x": }\n{"records": [' + record + ", " + record + "]}\n")
+    flows, ledger = read(path)
+    assert len(flows) == 3 and dict(ledger.rejected) == {"bad_json": 1}
+
+
 def test_csv_rows_with_the_wrong_number_of_fields_are_rejected(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("TimeGenerated [UTC],Category,msg_s\n"

@@ -138,6 +138,87 @@ def test_the_fast_json_reader_gives_what_the_careful_stream_gives(values, damage
     assert fast == careful
 
 
+# --- a file of several JSON documents: the fast reader's first wrapper, then the document stream
+
+from egress_sim.logs.engine.jsondocuments import CarefulDocumentStream
+
+RECORDS = st.dictionaries(st.sampled_from(["time", "category", "properties", "x"]), JSON_VALUES, min_size=1,
+                          max_size=3)
+DOCUMENT = st.one_of(st.tuples(st.just("wrapper"), st.lists(RECORDS, max_size=4)),
+                     st.tuples(st.just("array"), st.lists(RECORDS, max_size=4)),
+                     st.tuples(st.just("record"), RECORDS))
+
+
+def _document_text(kind: str, value, indent: int | None) -> str:
+    if kind == "wrapper":
+        return _json.dumps({"records": value}, indent=indent)
+    return _json.dumps(value, indent=indent)
+
+
+def _expected(documents) -> list[tuple[int, object]]:
+    """What a file of documents holds, by the rules of ``jsondocuments``: (number in its array, record)."""
+    out: list[tuple[int, object]] = []
+    for kind, value in documents:
+        if kind == "record":
+            out.append((0, value))
+        else:
+            out.extend(enumerate(value, 1))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(DOCUMENT, max_size=5), st.sampled_from([None, 2]), st.sampled_from(["\n", "", " ,\n"]),
+       st.sampled_from([7, 64, 1 << 20]))
+def test_a_file_of_documents_gives_every_record_once_at_its_offset(documents, indent, between, block):
+    """Wrappers, arrays and records one after another, pretty-printed or not: every record once, in order, numbered
+    in its array, and found again by decoding the file's bytes at its offset; fast and careful alike."""
+    data = between.join(_document_text(kind, value, indent) for kind, value in documents).encode()
+    saved = jsonrecords.READ_BYTES, jsoncareful.BLOCK_CHARS
+    jsonrecords.READ_BYTES = jsoncareful.BLOCK_CHARS = block
+    try:
+        fast = list(array_elements(io.BufferedReader(io.BytesIO(data)), 4000, careful=CarefulDocumentStream))
+        careful = list(CarefulDocumentStream(io.BufferedReader(io.BytesIO(data)), 4000).events())
+    finally:
+        jsonrecords.READ_BYTES, jsoncareful.BLOCK_CHARS = saved
+    for elements in (fast, careful):
+        assert [e.reason for e in elements if e.reason] == []
+        assert [(e.number, e.record) for e in elements] == _expected(documents)
+        for e in elements:
+            assert _json.JSONDecoder().raw_decode(data[e.offset:].decode())[0] == e.record
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(DOCUMENT, min_size=1, max_size=4), st.lists(st.tuples(st.integers(0, 400), DAMAGE), max_size=3),
+       st.sampled_from([7, 64, 1 << 20]), st.integers(0, 3))
+def test_damage_in_a_file_of_documents_reads_the_same_fast_or_careful(documents, damage, block, cut):
+    """Whatever the damage, the fast reader followed by the document stream decides as the document stream
+    alone; and the stream always ends (no damage makes it loop)."""
+    body = bytearray("\n".join(_document_text(kind, value, None) for kind, value in documents).encode())
+    for at, piece in damage:
+        at = min(at, len(body))
+        body[at:at] = piece
+    if cut:
+        body = body[: max(0, len(body) - cut * 5)]
+    data = bytes(body)
+    saved = jsonrecords.READ_BYTES, jsoncareful.BLOCK_CHARS
+    jsonrecords.READ_BYTES = jsoncareful.BLOCK_CHARS = block
+    try:
+        fast = [(e.offset, e.number, e.record, e.reason, e.text)
+                for e in array_elements(io.BufferedReader(io.BytesIO(data)), 4000, careful=CarefulDocumentStream)]
+        careful = [(e.offset, e.number, e.record, e.reason, e.text)
+                   for e in CarefulDocumentStream(io.BufferedReader(io.BytesIO(data)), 4000).events()]
+    finally:
+        jsonrecords.READ_BYTES, jsoncareful.BLOCK_CHARS = saved
+    assert fast == careful
+
+
+def test_damage_after_a_wrapper_is_one_reject_and_the_next_document_is_read():
+    data = b'{"records": [{"time": 1}], oops}\n{"records": [{"time": 2}]}'
+    elements = list(array_elements(io.BufferedReader(io.BytesIO(data)), careful=CarefulDocumentStream))
+    assert [(e.number, e.record, e.reason) for e in elements] == [(1, {"time": 1}, ""), (0, None, "invalid_json"),
+                                                                  (1, {"time": 2}, "")]
+
+
 # --- flow tuples found in the records' bytes are the tuples the record-by-record extraction finds
 
 from egress_sim.logs.formats.azure_flowlogs import _nsg_extract, _vnet_extract

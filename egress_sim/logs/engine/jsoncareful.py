@@ -38,11 +38,11 @@ class JsonElement:
     text: str = ""
 
 
-class _Incomplete(Exception):
+class Incomplete(Exception):
     pass
 
 
-class _TooLarge(Exception):
+class TooLarge(Exception):
     """The value being decoded runs past ``limits.MAX_JSON_RECORD_BYTES``: it is not kept (nor held whole, when
     it did not fit in what was read). ``complete``: the stream stands after it, no search for the next is needed."""
 
@@ -134,8 +134,8 @@ class CarefulArrayStream:
                 return ""
 
     def _decode(self) -> Any:
-        """Decode the JSON value at ``pos``, reading more of the file as needed. Raises ``_Incomplete`` when
-        the file ends inside the value, ``json.JSONDecodeError`` for a syntax error, ``_TooLarge`` when the
+        """Decode the JSON value at ``pos``, reading more of the file as needed. Raises ``Incomplete`` when
+        the file ends inside the value, ``json.JSONDecodeError`` for a syntax error, ``TooLarge`` when the
         value is not complete within ``max_record`` characters (about as many bytes: JSON is mostly ASCII)."""
         while True:
             try:
@@ -146,10 +146,10 @@ class CarefulArrayStream:
                     raise
                 held = len(self.buf) - self.pos
                 if held > self.max_record:
-                    raise _TooLarge(self._too_large_text(), complete=False) from None
+                    raise TooLarge(self._too_large_text(), complete=False) from None
                 # doubling: a large record is read in a few steps, never past the limit by more than a block
                 if not self._fill(min(max(BLOCK_CHARS, held), self.max_record + BLOCK_CHARS - held)):
-                    raise _Incomplete from None
+                    raise Incomplete from None
                 continue
             if not self.eof and isinstance(value, (int, float)) and _may_go_on(self.buf, end):
                 self._fill()  # a bare number that ends where the block ends may go on in the next block
@@ -157,7 +157,7 @@ class CarefulArrayStream:
             if end - self.pos > self.max_record:  # whole within one block, but over the limit all the same
                 text = self._too_large_text()
                 self.pos = end
-                raise _TooLarge(text, complete=True)
+                raise TooLarge(text, complete=True)
             self.pos = end
             return value
 
@@ -216,11 +216,11 @@ class CarefulArrayStream:
                 else:
                     self._peek()
                     self._decode()  # another top-level member: not ours
-            except _Incomplete:
+            except Incomplete:
                 if not seen_records:
                     yield self._fatal("truncated_json", start, "the file ends before its records array")
                 return
-            except _TooLarge as exc:
+            except TooLarge as exc:
                 yield self._fatal("record_too_large", start, exc.text)
                 return
             except json.JSONDecodeError as exc:
@@ -252,11 +252,11 @@ class CarefulArrayStream:
             offset = self._byte_at(self.pos)
             try:
                 record = self._decode()
-            except _Incomplete:  # (a failed decode leaves pos at the element's start; the buffer may have moved)
+            except Incomplete:  # (a failed decode leaves pos at the element's start; the buffer may have moved)
                 note = f"[{self.io_error}] " if self.io_error else ""
                 yield JsonElement(offset, number, reason="truncated_json", text=note + self.buf[self.pos:self.pos + 2000])
                 return True
-            except _TooLarge as exc:
+            except TooLarge as exc:
                 yield JsonElement(offset, number, reason="record_too_large", text=exc.text)
                 if exc.complete:
                     continue
@@ -303,16 +303,22 @@ class CarefulArrayStream:
             offset = self._byte_at(self.pos)
             try:
                 candidate = self._decode()  # (reading on may move the buffer: pos follows)
-            except _Incomplete:
+            except Incomplete:
                 return None
-            except _TooLarge:  # too large to be a record: search on past what was read of it
+            except TooLarge:  # too large to be a record: search on past what was read of it
                 self.pos = max(self.pos + 1, len(self.buf) - 64)
                 continue
             except json.JSONDecodeError:
                 self.pos += 1
                 continue
-            if isinstance(candidate, dict) and ("time" in candidate or "properties" in candidate or "flowRecords" in candidate):
+            if self.looks_like_record(candidate):
                 return offset, candidate
+
+    @staticmethod
+    def looks_like_record(value: Any) -> bool:
+        """Whether an object found after a syntax error is a record to read on from (not an object nested in the
+        broken one): NSG and VNet records have a ``time`` or ``properties`` key (v4: ``flowRecords``)."""
+        return isinstance(value, dict) and ("time" in value or "properties" in value or "flowRecords" in value)
 
 
 _NUMBER_CHARS = frozenset("0123456789+-.eE")

@@ -70,10 +70,11 @@ class ElementBlock:
         return JsonElement(offset, number, reason="invalid_record", text=json.dumps(value)[:2000])
 
 
-def array_elements(stream: BinaryIO, max_record: int | None = None) -> Iterator[JsonElement]:
+def array_elements(stream: BinaryIO, max_record: int | None = None,
+                   careful: type[CarefulArrayStream] = CarefulArrayStream) -> Iterator[JsonElement]:
     """Every element of the document's ``records`` array in order (numbered from 1, with its byte offset), or
-    the problem met in its place; see ``jsoncareful`` for the problems."""
-    for item in array_blocks(stream, max_record):
+    the problem met in its place; see ``jsoncareful`` for the problems (and ``array_blocks`` for ``careful``)."""
+    for item in array_blocks(stream, max_record, careful=careful):
         if isinstance(item, ElementBlock):
             for j in range(len(item)):
                 yield item.element(j)
@@ -84,20 +85,23 @@ def array_elements(stream: BinaryIO, max_record: int | None = None) -> Iterator[
 Vouch = Callable[[bytes, np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, Any]]
 
 
-def array_blocks(stream: BinaryIO, max_record: int | None = None,
-                 vouch: Vouch | None = None) -> Iterator[ElementBlock | JsonElement]:
+def array_blocks(stream: BinaryIO, max_record: int | None = None, vouch: Vouch | None = None,
+                 careful: type[CarefulArrayStream] = CarefulArrayStream) -> Iterator[ElementBlock | JsonElement]:
     """``array_elements`` a block at a time: runs of clean elements as ``ElementBlock``s (their bytes and spans
     too, for a format that reads the bytes itself), and from the first element the fast path does not vouch
     for, the careful stream's ``JsonElement``s.
 
     ``vouch(data, buf, quotes, starts, ends)``: a format that reads plain elements from their bytes itself says
     which it read, having checked them to be valid JSON, and what it took (``ElementBlock.vouched``/``extra``);
-    only the others are decoded."""
+    only the others are decoded.
+
+    ``careful``: the stream the rest is handed to; ``jsondocuments.CarefulDocumentStream`` for a file that may
+    hold more than one document."""
     limit = limits.MAX_JSON_RECORD_BYTES if max_record is None else max_record
     data = _read(stream)
     head = _HEAD.match(data)
     if head is None:
-        yield from CarefulArrayStream(stream, limit, preload=data).events()
+        yield from careful(stream, limit, preload=data).events()
         return
     base, pos, state, number = 0, head.end(), _AFTER_OPEN, 0
     while True:
@@ -116,17 +120,17 @@ def array_blocks(stream: BinaryIO, max_record: int | None = None,
                                vouched, extra)
             number += len(values)
         if bad is not None:
-            yield from CarefulArrayStream(stream, limit, preload=data[bad:], base=base + bad).resume(number)
+            yield from careful(stream, limit, preload=data[bad:], base=base + bad).resume(number)
             return
         if status == _CLOSED:
-            yield from CarefulArrayStream(stream, limit, preload=data[stop:], base=base + stop).after_records()
+            yield from careful(stream, limit, preload=data[stop:], base=base + stop).after_records()
             return
         if status == _HAND_OVER:
-            yield from CarefulArrayStream(stream, limit, preload=data[stop:], base=base + stop).resume(number)
+            yield from careful(stream, limit, preload=data[stop:], base=base + stop).resume(number)
             return
         more = _read(stream)
         if not more or len(data) - stop > limit:  # the file ends, or an element runs past the limit
-            yield from CarefulArrayStream(stream, limit, preload=data[stop:] + more, base=base + stop).resume(number)
+            yield from careful(stream, limit, preload=data[stop:] + more, base=base + stop).resume(number)
             return
         data, base, pos = data[stop:] + more, base + stop, 0
 

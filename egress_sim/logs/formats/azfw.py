@@ -46,7 +46,8 @@ What becomes a flow (one record = one flow, or one skip, or one reject):
   every other category → skipped ``not_a_connection_log``.
 
 Rejections (reason, where): ``truncated_json`` / ``bad_json`` (with ``file:line`` for JSON lines,
-``file@byte record N`` inside a document), ``invalid_utf8``, ``not_an_object``, ``unrecognised_message`` (a ``msg``
+``file@byte record N`` inside a document), ``record_too_large`` (a document's record over
+``limits.MAX_AZFW_RECORD_BYTES``, never held whole), ``invalid_utf8``, ``not_an_object``, ``unrecognised_message`` (a ``msg``
 that is not one of the forms above), ``unrecognised_record`` (no category and no recognisable fields),
 ``missing_field``, ``unknown_protocol``, ``unknown_action``, ``invalid_ip``, ``invalid_port``, ``invalid_fqdn``,
 ``invalid_timestamp``, for CSV ``bad_field_count`` / ``bad_csv``, and for JSON lines and CSV ``line_too_long``
@@ -60,7 +61,8 @@ Shapes read, all streamed (at most ``min(chunk_rows, 50_000)`` records are held 
   line; the lines it leaves are decoded with orjson and put in their places, and a block with a line orjson
   refuses or that is not a plain record is decoded again line by line (orjson, then :mod:`json`, which gives the
   exact reject and its line); the field checks run on whole columns (``azfw_records``, ``azfw_outcome``);
-* JSON documents and CSV exports, record by record (``azfw_documents``), then checked in blocks the same way.
+* JSON documents through the engine's JSON streams (``jsonrecords`` then ``jsondocuments``) and CSV exports through
+  its line blocks, record by record (``azfw_documents``), then checked in blocks the same way.
 
 A gzip stream that is cut or corrupt is read up to the damage; the record it cuts is rejected as
 ``truncated_json`` with the error in the sample. Every column is mapped to its meaning once per distinct value

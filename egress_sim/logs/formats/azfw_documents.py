@@ -2,10 +2,10 @@
 record at a time and gathered into blocks for ``azfw_outcome``.
 
 * JSON documents: ``{"records": [...]}`` (Event Hub, older storage exports, possibly several per file), a JSON array
-  (Log Analytics export) or pretty-printed objects, decoded one record at a time from a rolling window of text
-  (``json.JSONDecoder.raw_decode``); a record is placed by its byte offset (``file@byte record N``); after a
-  malformed record, reading resumes at the next record boundary; a record must fit in
-  ``limits.MAX_AZFW_RECORD_BYTES`` of text.
+  (Log Analytics export) or pretty-printed objects, read by the engine's JSON streams (``jsonrecords`` at orjson's
+  speed for a file that starts as a wrapper, ``jsondocuments`` for the rest and for damage); a record is placed by
+  its byte offset (``file@byte record N``); after a malformed record, reading resumes at the next record boundary;
+  a record over ``limits.MAX_AZFW_RECORD_BYTES`` is ``record_too_large``, never held whole.
 * CSV with a header (Log Analytics "Export to CSV"; a `` [UTC]`` suffix on a column name is ignored), read with
   :mod:`csv` over the engine's line blocks, so a quoted value may span lines and a line over
   ``limits.MAX_LINE_BYTES`` is rejected in its place (``line_too_long``) without being held.
@@ -15,7 +15,6 @@ Each record comes out as ``(where, raw, fields or reject reason)``; ``record_blo
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import re
@@ -27,10 +26,12 @@ import numpy as np
 
 from ...base import limits
 from .azfw_outcome import OUTCOMES
-from .azfw_records import NO_FIELDS, expand, fields_of, is_truncation
+from .azfw_records import NO_FIELDS, expand, fields_of, holds_lone_surrogate
 from ..engine.blocks import LongLine, line_blocks
 from ..engine.files import LogFile
-from ..engine.jsondecode import raw_decode
+from ..engine.jsoncareful import clean_text
+from ..engine.jsondocuments import CarefulDocumentStream
+from ..engine.jsonrecords import ElementBlock, array_blocks
 
 Record = tuple[str, object, "tuple | str"]  # where, raw (for a reject's sample), fields or the reject reason
 
@@ -70,157 +71,54 @@ def _block(where: list[str], raw: list, fields: list) -> RecordBlock:
 
 # ---------------------------------------------------------------------------------------------------- JSON documents
 
-_READ_BYTES = 1 << 20
-_LOOKAHEAD = limits.MAX_AZFW_RECORD_BYTES  # a record must fit in this much text
-_TRIM_AT = 4 << 20
-_WS = re.compile(r"[ \t\r\n]*")
-_WRAPPER = re.compile(r'\{\s*"records"\s*:\s*\[')
-_RESYNC = re.compile(r"\}\s*,\s*(\{)|\n[ \t]*(\{)")
+# The engine's names for what it finds, as the firewall reader has always named them.
+_FIREWALL_REASONS = {"invalid_json": "bad_json", "invalid_record": "not_an_object"}
 
 
-class _TextWindow:
-    """A rolling window of decoded text over a binary stream, with the byte offset of any position in it."""
-
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.buf = ""
-        self.pos = 0
-        self.eof = False
-        self.base = 0  # byte offset of buf[0]
-        self._mark_pos = 0  # byte_at() bookkeeping: buf[:_mark_pos] is _mark_bytes bytes long
-        self._mark_bytes = 0
-        self.replaced = False  # undecodable bytes seen in the window (then records are checked for U+FFFD)
-        self._started = False
-
-    def fill(self, need: int = _LOOKAHEAD) -> None:
-        while not self.eof and len(self.buf) - self.pos < need:
-            data = self.stream.read(_READ_BYTES)
-            text = self.decoder.decode(data, final=not data)
-            if not data:
-                self.eof = True
-            if not self._started and (text or self.eof):
-                self._started = True
-                if text.startswith("\ufeff"):
-                    text = text[1:]
-                    self.base += 3
-            if "\ufffd" in text:
-                self.replaced = True
-            if self.pos > _TRIM_AT:
-                self.base = self.byte_at(self.pos)
-                self.buf = self.buf[self.pos:]
-                self.pos = self._mark_pos = self._mark_bytes = 0
-            self.buf += text
-
-    def byte_at(self, p: int) -> int:
-        """Byte offset of ``buf[p]``; positions asked for never go backwards."""
-        piece = self.buf[self._mark_pos:p]
-        self._mark_bytes += len(piece) if piece.isascii() else len(piece.encode("utf-8", "surrogatepass"))
-        self._mark_pos = p
-        return self.base + self._mark_bytes
-
-    def skip_ws(self) -> bool:
-        """Move past white space; False at the end of the stream."""
-        while True:
-            self.pos = _WS.match(self.buf, self.pos).end()
-            if self.pos < len(self.buf):
-                return True
-            if self.eof:
-                return False
-            self.fill()
-
-
-_DECODER = json.JSONDecoder()
-
-
-def document_records(log: LogFile, stream: BinaryIO) -> Iterator[tuple[str, object, tuple | str]]:
-    """Records of JSON documents (``{"records": [...]}``, arrays, concatenated objects), one at a time."""
+def document_records(log: LogFile, stream: BinaryIO) -> Iterator[Record]:
+    """Records of JSON documents (``{"records": [...]}`` wrappers, arrays, objects one after another), read by the
+    engine (``jsonrecords`` at orjson's speed for the first wrapper, ``jsondocuments`` for the rest); a record is
+    placed by its byte offset and its number in its array (``file@byte record N``)."""
     name = log.name
     with stream:
-        win = _TextWindow(stream)
-        win.fill()
-
-        def value_at(suffix: str) -> Iterator[tuple[str, object, tuple | str]]:
-            """Decode the value at ``win.pos`` and move past it (or past the damage)."""
-            win.fill()
-            start = win.pos
-            where = f"{name}@{win.byte_at(start)}{suffix}"
-            try:
-                value, end = raw_decode(_DECODER, win.buf, start)
-            except json.JSONDecodeError as exc:
-                snippet = win.buf[start:start + 2000]
-                match = _RESYNC.search(win.buf, start + 1)
-                if win.eof and match is None and (log.cut or is_truncation(win.buf, exc)):
-                    yield where, f"[{log.cut}] {snippet}" if log.cut else snippet, "truncated_json"
-                    win.pos = len(win.buf)
-                    return
-                yield where, snippet, "bad_json"
-                win.pos = (match.start(1) if match.group(1) else match.start(2)) if match else len(win.buf)
-                return
-            win.pos = end
-            if win.replaced and "\ufffd" in win.buf[start:end]:
-                yield where, win.buf[start:end], "invalid_utf8"
-                return
-            # an array inside an array is not a record; a wrapper object met here is opened
-            expanded = expand(value) if not isinstance(value, list) else [("", value)]
-            for more, record in expanded:
-                if isinstance(record, dict):  # keep the record's text (smaller than the decoded dict) for samples
-                    yield where + more, win.buf[start:end] if len(expanded) == 1 else record, fields_of(record)
-                else:
-                    yield where + more, record, "not_an_object"
-
-        def array() -> Iterator[tuple[str, object, tuple | str]]:
-            number = 0
-            while win.skip_ws():
-                char = win.buf[win.pos]
-                if char == "]":
-                    win.pos += 1
-                    return
-                if char == ",":
-                    win.pos += 1
-                    continue
-                number += 1
-                yield from value_at(f" record {number}")
-            # the stream ended inside the array: records already read were complete, nothing else to count
-
-        while win.skip_ws():
-            char = win.buf[win.pos]
-            if char == "[":
-                win.pos += 1
-                yield from array()
-            elif char == "{" and _WRAPPER.match(win.buf, win.pos):
-                win.pos = _WRAPPER.match(win.buf, win.pos).end()
-                yield from array()
-                _close_wrapper(win)
-            elif char == ",":
-                win.pos += 1
+        for item in array_blocks(stream, limits.MAX_AZFW_RECORD_BYTES, careful=CarefulDocumentStream):
+            if isinstance(item, ElementBlock):
+                data, base, first = item.data, item.base, item.first
+                for j, (start, end) in enumerate(zip(item.starts.tolist(), item.ends.tolist())):
+                    yield from _records(f"{name}@{base + start} record {first + j}", data[start:end], item.values[j])
+                continue
+            where = f"{name}@{item.offset}" + (f" record {item.number}" if item.number else "")
+            if item.reason:
+                text = clean_text(item.text)
+                if item.reason == "truncated_json" and log.cut:
+                    text = f"[{log.cut}] {text}"
+                yield where, text, _FIREWALL_REASONS.get(item.reason, item.reason)
+            elif holds_lone_surrogate(item.record):  # bytes that are not UTF-8, or an escaped half of a pair
+                yield where, _shown(item.record), "invalid_utf8"
             else:
-                yield from value_at("")
+                yield from _records(where, item.record, item.record)
 
 
-def _close_wrapper(win: _TextWindow) -> None:
-    """Move past the rest of ``{"records": [...] ...}``: other members (ignored) and the closing brace."""
-    while win.skip_ws():
-        char = win.buf[win.pos]
-        if char == "}":
-            win.pos += 1
-            return
-        if char == ",":
-            win.pos += 1
-            continue
-        win.fill()
-        try:  # "key": value
-            _, end = raw_decode(_DECODER, win.buf, win.pos)
-            colon = _WS.match(win.buf, end).end()
-            if win.buf[colon:colon + 1] != ":":
-                raise ValueError
-            _, end = raw_decode(_DECODER, win.buf, _WS.match(win.buf, colon + 1).end())
-            win.pos = end
-        except ValueError:
-            newline = win.buf.find("\n", win.pos)
-            win.pos = newline + 1 if newline >= 0 else len(win.buf)
-            return
+def _records(where: str, raw: object, value: object) -> Iterator[Record]:
+    """The records one element holds: itself, or the elements of a wrapper inside it (``where`` + `` record k``)."""
+    if isinstance(value, list):  # an array inside an array is not a record
+        yield where, value, "not_an_object"
+        return
+    expanded = expand(value)
+    for more, record in expanded:
+        if isinstance(record, dict):
+            yield where + more, raw if len(expanded) == 1 else record, fields_of(record)
+        else:
+            yield where + more, record, "not_an_object"
 
+
+def _shown(record: object) -> str:
+    """A record holding text no encoder can write, as a sample: the undecodable parts as U+FFFD."""
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        return clean_text(text)  # bytes kept as lone surrogates by the careful stream, one U+FFFD each
+    except UnicodeEncodeError:  # an escaped half of a pair
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 # ---------------------------------------------------------------------------------------------------- CSV

@@ -21,7 +21,7 @@ from .azfw_values import (ALERT, ICMP, INVALID, NAME_HOST, NAME_INVALID, NAME_IP
 from ..engine.ledger import Outcomes
 
 SKIPS = ("not_a_connection_log", "inbound_dnat", "idps_signature", "threat_intel_alert", "alert_only")
-REJECTS = ("truncated_json", "bad_json", "invalid_utf8", "not_an_object", "bad_field_count", "bad_csv",
+REJECTS = ("truncated_json", "record_too_large", "bad_json", "invalid_utf8", "not_an_object", "bad_field_count", "bad_csv",
            "unrecognised_record", "unrecognised_message", "missing_field", "unknown_protocol", "unknown_action",
            "invalid_ip", "invalid_fqdn", "invalid_port", "invalid_timestamp", "line_too_long")
 OUTCOMES = Outcomes(SKIPS, REJECTS)

@@ -168,7 +168,7 @@ def block_fields(values: list[dict]) -> list[list] | None:
     return columns
 
 
-def _holds_lone_surrogate(value: object) -> bool:
+def holds_lone_surrogate(value: object) -> bool:
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
@@ -194,7 +194,7 @@ def exact(line: bytes, cut_by: str = "") -> list[tuple[str, object, tuple | str]
         if cut_by:
             return [("", f"[{cut_by}] {text}", "truncated_json")]
         return [("", line, "truncated_json" if is_truncation(text, exc) else "bad_json")]
-    if "\\u" in text and _holds_lone_surrogate(value):  # an escaped half of a pair: text no encoder can write
+    if "\\u" in text and holds_lone_surrogate(value):  # an escaped half of a pair: text no encoder can write
         return [("", line, "invalid_utf8")]
     out: list[tuple[str, object, tuple | str]] = []
     for suffix, record in expand(value):
