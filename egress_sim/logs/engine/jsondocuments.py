@@ -126,6 +126,8 @@ class CarefulDocumentStream(CarefulArrayStream):
             yield JsonElement(offset, 0, reason="record_too_large", text=exc.text)
             return not exc.complete and not self._skip_to_object(max(self.pos, len(self.buf) - 64))
         assert isinstance(exc, json.JSONDecodeError)
+        while len(self.buf) - self.pos < 200 and self._fill():
+            pass  # the sample shows 200 characters wherever the read blocks end
         yield JsonElement(offset, 0, reason="invalid_json", text=f"{exc.msg}: {self.buf[self.pos:self.pos + 200]}")
         return not self._skip_to_object(self.pos + 1)
 
