@@ -235,19 +235,26 @@ class CarefulArrayStream:
     def _io_note(self) -> str:
         return f" ({self.io_error})" if self.io_error else ""
 
+    def _next_item(self, close: str) -> str:
+        """Past blanks and commas to the next item of an array or object: ``closed`` (the ``close`` character,
+        consumed), ``end`` (the file ends) or ``item`` (``pos`` at its first character)."""
+        while True:
+            ch = self._peek()
+            if ch == close:
+                self.pos += 1
+                return "closed"
+            if ch == ",":
+                self.pos += 1
+                continue
+            return "end" if ch == "" else "item"
+
     def _array(self, number: int) -> Iterator[JsonElement]:
         """The elements of the records array after element ``number``; returns True when the file cannot be
         read further."""
         while True:
-            ch = self._peek()
-            if ch == "]":
-                self.pos += 1
-                return False
-            if ch == ",":
-                self.pos += 1
-                continue
-            if ch == "":
-                return True  # cut between two records
+            step = self._next_item("]")
+            if step != "item":
+                return step == "end"  # (the end: cut between two records)
             number += 1
             offset = self._byte_at(self.pos)
             try:

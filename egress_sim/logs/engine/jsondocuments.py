@@ -96,15 +96,9 @@ class CarefulDocumentStream(CarefulArrayStream):
         """Past the wrapper's other members (not read) and its closing brace; True when the file cannot be read
         further."""
         while True:
-            ch = self._peek()
-            if ch == "}":
-                self.pos += 1
-                return False
-            if ch == ",":
-                self.pos += 1
-                continue
-            if ch == "":
-                return True
+            step = self._next_item("}")
+            if step != "item":
+                return step == "end"
             offset = self._byte_at(self.pos)
             try:
                 key = self._decode()
