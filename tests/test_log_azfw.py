@@ -608,3 +608,56 @@ def test_an_escaped_lone_surrogate_is_one_invalid_utf8_reject_not_the_rest_of_th
     ledger = RecordLedger()
     flows = sum(t.num_rows for t in READER.read_tables(LogFile(path), ledger, 100))
     assert flows == 1 and dict(ledger.rejected) == {"invalid_utf8": 1}
+
+
+# ------------------------------------------------------------------------------------ documents, fast vs reference
+
+from hypothesis import given, settings, strategies as st
+
+from egress_sim.logs.formats import azfw_documents
+
+FIXTURE_RECORDS = [json.loads(line) for name in ("legacy_variants.json", "structured_network.json",
+                                                 "log_analytics_structured.json", "legacy_pt1h.json")
+                   for line in (DATA / name).read_text().splitlines() if line.strip()]
+MUTATIONS = st.sampled_from([None, ("properties", "SourceIp", "10.0.0.999"), ("properties", "DestinationPort", -1),
+                             ("properties", "Protocol", "GRE"), ("properties", "Action", {"x": 1}),
+                             ("time", None, "yesterday"), ("category", None, 7), ("extra", None, "not documented")])
+
+
+def _mutated(record: dict, mutation) -> dict:
+    record = json.loads(json.dumps(record))
+    if mutation is not None:
+        key, inner, value = mutation
+        if inner is None:
+            record[key] = value
+        elif isinstance(record.get(key), dict):
+            record[key][inner] = value
+    return record
+
+
+STORAGE_RECORDS = [r for r in FIXTURE_RECORDS if isinstance(r.get("properties"), dict)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.booleans(), st.lists(st.tuples(st.integers(0, 10**6), MUTATIONS), min_size=1, max_size=40),
+       st.sampled_from([1, 7, 1000]))
+def test_a_documents_plain_records_taken_by_columns_read_as_record_by_record(tmp_path_factory, storage_only, picks,
+                                                                            chunk_rows):
+    """Every flow, source, count and sample of a ``{"records": [...]}`` document is the same whether its plain
+    records are taken column by column (the fast way) or one record at a time (the reference way)."""
+    pool = STORAGE_RECORDS if storage_only else FIXTURE_RECORDS
+    records = [_mutated(pool[i % len(pool)], m) for i, m in picks]
+    path = tmp_path_factory.mktemp("doc") / "fw.json"
+    path.write_text('{"records": [' + ",\n".join(json.dumps(r) for r in records) + "]}")
+    results = []
+    for by_columns in (True, False):
+        saved, azfw_documents.BY_COLUMNS = azfw_documents.BY_COLUMNS, by_columns
+        try:
+            flows, ledger = read(path, chunk_rows=chunk_rows)
+        finally:
+            azfw_documents.BY_COLUMNS = saved
+        results.append((flows.astype(object).where(flows.notna(), None).values.tolist(), ledger.records_read,
+                        dict(ledger.skipped), dict(ledger.rejected),
+                        [(s.reason, s.where, s.text) for s in ledger.samples]))
+    assert results[0] == results[1]
+    assert results[0][1] == len(records)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from ...base import limits
 from .azfw_outcome import OUTCOMES
-from .azfw_records import NO_FIELDS, expand, fields_of, holds_lone_surrogate
+from .azfw_records import NO_FIELDS, block_fields, expand, fields_of, holds_lone_surrogate
 from ..engine.blocks import LongLine, line_blocks
 from ..engine.files import LogFile
 from ..engine.jsoncareful import clean_text
@@ -41,18 +41,32 @@ class RecordBlock:
     """Records interpreted together: where each is, its raw form (for reject samples), the field columns and
     the codes of records already rejected while reading (0 for the others)."""
 
-    where: list[str]
-    raw: list
+    where: Sequence[str]
+    raw: Sequence
     columns: list
     preset: np.ndarray
 
+    def __len__(self) -> int:
+        return len(self.preset)
 
-def record_blocks(records: Iterable[Record], size: int) -> Iterator[RecordBlock]:
-    """``records`` in blocks of ``size`` (the last one smaller)."""
+    def rows(self, lo: int, hi: int) -> RecordBlock:
+        return RecordBlock(self.where[lo:hi], self.raw[lo:hi], [c[lo:hi] for c in self.columns], self.preset[lo:hi])
+
+
+def record_blocks(records: Iterable[Record | RecordBlock], size: int) -> Iterator[RecordBlock]:
+    """``records`` in blocks of at most ``size``; a reader may hand over a whole block of records it already holds
+    as columns (the plain records of a document), which is passed on in pieces of ``size``."""
     where: list[str] = []
     raw: list = []
     fields: list = []
     for record in records:
+        if isinstance(record, RecordBlock):
+            if where:
+                yield _block(where, raw, fields)
+                where, raw, fields = [], [], []
+            for lo in range(0, len(record), size):
+                yield record.rows(lo, lo + size)
+            continue
         where.append(record[0])
         raw.append(record[1])
         fields.append(record[2])
@@ -69,13 +83,32 @@ def _block(where: list[str], raw: list, fields: list) -> RecordBlock:
     return RecordBlock(where, raw, columns, preset)
 
 
+class _Spans:
+    """The bytes of each element of a read block, cut out only when asked for (a reject's sample)."""
+
+    def __init__(self, data: bytes, starts: np.ndarray, ends: np.ndarray) -> None:
+        self.data, self.starts, self.ends = data, starts, ends
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int | slice) -> bytes | _Spans:
+        if isinstance(i, slice):
+            return _Spans(self.data, self.starts[i], self.ends[i])
+        return self.data[int(self.starts[i]):int(self.ends[i])]
+
+
 # ---------------------------------------------------------------------------------------------------- JSON documents
+
+# Plain records of a document block are taken column by column; a test turns this off to hold that way to the
+# record-by-record one.
+BY_COLUMNS = True
 
 # The engine's names for what it finds, as the firewall reader has always named them.
 _FIREWALL_REASONS = {"invalid_json": "bad_json", "invalid_record": "not_an_object"}
 
 
-def document_records(log: LogFile, stream: BinaryIO) -> Iterator[Record]:
+def document_records(log: LogFile, stream: BinaryIO) -> Iterator[Record | RecordBlock]:
     """Records of JSON documents (``{"records": [...]}`` wrappers, arrays, objects one after another), read by the
     engine (``jsonrecords`` at orjson's speed for the first wrapper, ``jsondocuments`` for the rest); a record is
     placed by its byte offset and its number in its array (``file@byte record N``)."""
@@ -84,6 +117,13 @@ def document_records(log: LogFile, stream: BinaryIO) -> Iterator[Record]:
         for item in array_blocks(stream, limits.MAX_AZFW_RECORD_BYTES, careful=CarefulDocumentStream):
             if isinstance(item, ElementBlock):
                 data, base, first = item.data, item.base, item.first
+                plain = BY_COLUMNS and set(map(type, item.values)) == {dict}
+                columns = block_fields(item.values) if plain else None
+                if columns is not None:  # the usual block: plain storage records, taken column by column
+                    where = [f"{name}@{base + start} record {first + j}" for j, start in enumerate(item.starts.tolist())]
+                    yield RecordBlock(where, _Spans(data, item.starts, item.ends), columns,
+                                      np.zeros(len(where), dtype=np.int16))
+                    continue
                 for j, (start, end) in enumerate(zip(item.starts.tolist(), item.ends.tolist())):
                     yield from _records(f"{name}@{base + start} record {first + j}", data[start:end], item.values[j])
                 continue
