@@ -11,10 +11,11 @@ rank  packages               their one job
 3     ``evaluation``         ``RuleTable × flows → verdicts``, the reference evaluator, summaries
 3     ``logs``               the ingestion engine and one module per log format
 3     ``simulate``           catalog, scenarios, labelled exfiltration, the simulator
-4     ``app``                the jobs behind the commands: replay, demo, what-if, validate
-5     ``report``             text, Markdown, HTML
-6     ``cli``                click commands over the library
-7     ``__main__``           the console entry point
+4     ``analysis``           what-if, suggest, rule coverage and shadowing, service-tag diff, plan
+5     ``app``                the jobs behind the commands: replay, demo, what-if, validate
+6     ``report``             text, Markdown, HTML
+7     ``cli``                click commands over the library
+8     ``__main__``           the console entry point
 ====  =====================  ====================================================================
 
 Packages of the same rank do not import each other: ``logs`` knows nothing of ``evaluation`` or ``simulate``.
@@ -29,7 +30,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "egress_sim"
 RANKS = {"base": 0, "model": 1, "net": 1, "ruletable": 2, "flows": 2, "evaluation": 3, "logs": 3,
-         "simulate": 3, "app": 4, "report": 5, "cli": 6, "__main__": 7, "__init__": 7}
+         "simulate": 3, "analysis": 4, "app": 5, "report": 6, "cli": 7, "__main__": 8, "__init__": 8}
 
 
 def _modules() -> dict[str, Path]:
