@@ -18,7 +18,7 @@ import json
 import os
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from ..ruletable.compile import RuleTable
 from ..base.errors import FlowInputError, OutputFileError
-from ..evaluation.evaluate import evaluate, with_verdicts
+from ..evaluation.evaluate import Verdicts, evaluate, with_verdicts
 from ..logs.reading import Chunk, FileReport, LogReading
 from ..logs.registry import list_inputs
 from ..logs.inventory import Inventory
@@ -129,15 +129,43 @@ def replay(
 def _replay(table: RuleTable, inputs: list[str], out_path: str | Path, inventory: Inventory | None,
             default_compute: ComputeType | str | None, log_format: str | None, strict: bool, chunk_rows: int,
             own: tuple[str | Path, ...], outputs: Outputs, progress: Callable[[int], None] | None) -> ReplayReport:
-    listing = list_inputs(inputs, exclude=own)  # never re-read our own output
+    report, chunks = read_logs(inputs, inventory, default_compute, log_format, strict, chunk_rows, progress,
+                               exclude=own)
+    with FlowWriter(out_path, outputs) as writer:
+        for prepared in chunks:
+            _evaluate_chunk(table, prepared, report, writer, strict)
+    report.check()
+    return report
+
+
+@dataclass
+class PreparedChunk:
+    """Flows of a gathered chunk ready to evaluate: the replay columns (``frame``), the lazy source kept apart
+    (``source``, None when the frame holds it as text) and the parsed ``batch``."""
+
+    frame: pd.DataFrame
+    source: pa.Table | None
+    batch: FlowBatch
+
+
+def read_logs(inputs: list[str], inventory: Inventory | None, default_compute: ComputeType | str | None,
+              log_format: str | None = None, strict: bool = False, chunk_rows: int = REPLAY_CHUNK_ROWS,
+              progress: Callable[[int], None] | None = None, exclude: tuple[str | Path, ...] = (),
+              ) -> tuple[ReplayReport, Iterator[PreparedChunk]]:
+    """The logs' flows as prepared chunks (read lazily, as the iterator is consumed), and the report that counts
+    them: the readers' ledger and files; the caller adds what its evaluation decides (``report.evaluation``)."""
+    listing = list_inputs(inputs, exclude=exclude)  # never re-read our own output
     ledger = RecordLedger(strict=strict)
     reading = LogReading(listing, ledger, chunk_rows, log_format, progress)
     report = ReplayReport(reading.files, ledger, EvaluationSummary())
-    with FlowWriter(out_path, outputs) as writer:
-        for chunk in reading.chunks():
-            _evaluate_chunk(table, chunk, inventory, default_compute, report, writer, strict)
-    report.check()
-    return report
+
+    def chunks() -> Iterator[PreparedChunk]:
+        for gathered in reading.chunks():
+            prepared = prepare_chunk(gathered, inventory, default_compute, report)
+            if prepared is not None:
+                yield prepared
+
+    return report, chunks()
 
 
 VERDICT_COLUMNS = {"verdict", "reason", "rule"}
@@ -235,11 +263,10 @@ def _one_frame(chunks: list[pd.DataFrame | pa.Table]) -> tuple[pd.DataFrame, pa.
     return (frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)), None
 
 
-def _evaluate_chunk(table: RuleTable, gathered: Chunk, inventory: Inventory | None,
-                    default_compute: ComputeType | str | None, report: ReplayReport, writer: FlowWriter,
-                    strict: bool) -> None:
-    """Prepare a gathered chunk once (replay columns, computes identified, inbound flows skipped and counted
-    against their file), evaluate it, count and write."""
+def prepare_chunk(gathered: Chunk, inventory: Inventory | None, default_compute: ComputeType | str | None,
+                  report: ReplayReport) -> PreparedChunk | None:
+    """Prepare a gathered chunk once: replay columns, computes identified, inbound flows skipped and counted
+    against their file (None when nothing is left to evaluate)."""
     file_of, names_logged, files, no_compute = gathered.file_of, gathered.names_logged, gathered.files, \
         gathered.no_compute
     frame, source = _one_frame(gathered.parts)
@@ -255,7 +282,7 @@ def _evaluate_chunk(table: RuleTable, gathered: Chunk, inventory: Inventory | No
             names_logged, no_compute = names_logged[keep], no_compute[keep]
             source = source.filter(pa.array(keep)) if source is not None else None
             if not len(chunk):
-                return
+                return None
     else:
         unknown = no_compute if default_compute is None else np.zeros(len(chunk), dtype=bool)
     if default_compute is not None and no_compute.any():
@@ -263,12 +290,30 @@ def _evaluate_chunk(table: RuleTable, gathered: Chunk, inventory: Inventory | No
         chunk["compute_type"] = np.where(no_compute & chunk["compute_type"].isna().to_numpy(), fill,
                                          chunk["compute_type"].to_numpy(dtype=object))
     batch = FlowBatch.from_frame(chunk, None, unknown, names_logged)  # a name_logged cell says, else the format
-    verdicts = evaluate(table, batch)
+    return PreparedChunk(chunk, source, batch)
+
+
+def _evaluate_chunk(table: RuleTable, prepared: PreparedChunk, report: ReplayReport, writer: FlowWriter,
+                    strict: bool) -> None:
+    """Evaluate a prepared chunk, count and write."""
+    verdicts = evaluate(table, prepared.batch)
+    count_verdicts(prepared, verdicts, report, strict)
+    writer.write(verdict_table(prepared, verdicts))
+
+
+def count_verdicts(prepared: PreparedChunk, verdicts: Verdicts, report: ReplayReport, strict: bool) -> None:
+    """Book a chunk's verdicts in the report: rejected rows sampled (the first stops a strict replay), verdicts
+    counted, observed actions against simulated verdicts."""
     rejected = verdicts.verdict == Verdict.REJECTED
     if rejected.any():
-        _sample_rejections(chunk, source, verdicts.reason, rejected, report, strict)
-    report.evaluation.add(batch, verdicts)
-    _count_observed(chunk, verdicts, report.observed)
+        _sample_rejections(prepared.frame, prepared.source, verdicts.reason, rejected, report, strict)
+    report.evaluation.add(prepared.batch, verdicts)
+    _count_observed(prepared.frame, verdicts, report.observed)
+
+
+def verdict_table(prepared: PreparedChunk, verdicts: Verdicts) -> pa.Table:
+    """The chunk's rows as the verdict file holds them: the replay columns, then verdict, reason and rule."""
+    chunk, source, batch = prepared.frame, prepared.source, prepared.batch
     out = with_verdicts(chunk.assign(dst_port=whole_numbers(chunk["dst_port"]), name_logged=batch.name_logged),
                         verdicts.to_frame())
     table_out = pa.Table.from_pandas(out, preserve_index=False)
@@ -278,7 +323,7 @@ def _evaluate_chunk(table: RuleTable, gathered: Chunk, inventory: Inventory | No
             table_out = table_out.set_column(at, name, pc.cast(table_out.column(at), pa.large_string()))
     if source is not None:  # the source text, made now, in its place among the replay columns
         table_out = table_out.add_column(_SOURCE_AT, "source", pc.cast(source_text(source), pa.large_string()))
-    writer.write(table_out)
+    return table_out
 
 
 def whole_numbers(values: pd.Series) -> pd.Series:
