@@ -311,11 +311,13 @@ def count_verdicts(prepared: PreparedChunk, verdicts: Verdicts, report: ReplayRe
     _count_observed(prepared.frame, verdicts, report.observed)
 
 
-def verdict_table(prepared: PreparedChunk, verdicts: Verdicts) -> pa.Table:
-    """The chunk's rows as the verdict file holds them: the replay columns, then verdict, reason and rule."""
+def verdict_table(prepared: PreparedChunk, verdicts: Verdicts | None) -> pa.Table:
+    """The chunk's rows as the verdict file holds them: the replay columns, then verdict, reason and rule (none
+    when ``verdicts`` is None)."""
     chunk, source, batch = prepared.frame, prepared.source, prepared.batch
-    out = with_verdicts(chunk.assign(dst_port=whole_numbers(chunk["dst_port"]), name_logged=batch.name_logged),
-                        verdicts.to_frame())
+    out = chunk.assign(dst_port=whole_numbers(chunk["dst_port"]), name_logged=batch.name_logged)
+    if verdicts is not None:
+        out = with_verdicts(out, verdicts.to_frame())
     table_out = pa.Table.from_pandas(out, preserve_index=False)
     for name in ("compute_type", "compute_name"):  # categoricals from the inventory: written as text, as always
         at = table_out.schema.get_field_index(name)

@@ -53,6 +53,11 @@ class Verdicts:
     def __len__(self) -> int:
         return len(self.reason)
 
+    @property
+    def reason_positions(self) -> np.ndarray:
+        """Per flow, the position of its reason in ``REASON_LABELS``."""
+        return _REASON_POSITION[self.reason]
+
     def rule_codes(self) -> tuple[np.ndarray, list[str]]:
         """Per flow, a code into the distinct rule names (-1: no rule). A user rule may carry the name of a
         required one, and labels must be distinct: rules of the same name share a code."""
@@ -72,7 +77,7 @@ class Verdicts:
     def to_frame(self) -> pd.DataFrame:
         """Columns ``verdict``, ``reason`` and ``rule`` (the rule's name, or missing), all categoricals: building
         them costs one small code array per flow, never a string per flow."""
-        reason_cat = pd.Categorical.from_codes(_REASON_POSITION[self.reason], categories=REASON_LABELS)
+        reason_cat = pd.Categorical.from_codes(self.reason_positions, categories=REASON_LABELS)
         verdict_cat = pd.Categorical.from_codes(self.verdict, categories=VERDICT_LABELS)
         codes, names = self.rule_codes()
         rule = pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object))

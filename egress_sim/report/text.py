@@ -138,3 +138,41 @@ def render_rules(rules: list[dict]) -> str:
 def _clip(text: str, width: int) -> str:
     """Long resource ids keep their end, which names the resource."""
     return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+def render_whatif(sides: dict, result, top: int) -> str:
+    """A what-if run: both sides, the totals, and the largest groups of changed flows."""
+    c = result.comparison
+    b, a = sides["before"], sides["after"]
+    lines = [
+        f"before: {b['workspace']} ({b['isolation_mode']}, service tags {b['service_tags']})",
+        f"after:  {a['workspace']} ({a['isolation_mode']}, service tags {a['service_tags']})",
+        "",
+        f"flows: {c.flows:,}   changed verdict: {c.changed:,} ({_share(c.changed, c.flows)})   "
+        f"newly denied: {c.newly_denied:,}   newly allowed: {c.newly_allowed:,}",
+    ]
+    groups = result.groups
+    if len(groups):
+        rows = []
+        for row in groups.head(top).to_dict("records"):
+            where = row["destination"] + (" (tag)" if row["kind"] == "service_tag" else "")
+            port = "" if row["dst_port"] < 0 else f"/{row['dst_port']}"
+            rows.append([row["compute_type"], where, f"{row['protocol']}{port}",
+                         _side_text(row, "before"), _side_text(row, "after"), int(row["flows"]),
+                         int(row["bytes_out"])])
+        lines += ["", table(["compute", "destination", "port", "before", "after", "flows", "bytes out"], rows,
+                            [False, False, False, False, False, True, True])]
+        if len(groups) > top:
+            lines.append(f"... {len(groups) - top:,} more groups (--top, or --json for all)")
+    if result.replay is not None:
+        t = result.replay.totals
+        lines += ["", f"logs: read {t['read']:,} = evaluated {t['evaluated']:,} + skipped {t['skipped']:,} "
+                      f"+ rejected {t['rejected']:,}"]
+    if result.output is not None:
+        lines += ["", f"{result.rows_written:,} changed flows written to {result.output}"]
+    return "\n".join(lines)
+
+
+def _side_text(row: dict, side: str) -> str:
+    rule = row[f"rule_{side}"]
+    return f"{row[f'verdict_{side}']} {row[f'reason_{side}']}" + (f" ({rule})" if rule else "")

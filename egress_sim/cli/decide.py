@@ -1,0 +1,134 @@
+"""The decision commands over a workspace's own flows: ``whatif`` (what changes), ``suggest`` (what to add) and
+``rules`` (what each rule does)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .base import (EXIT_CHECK_FAILED, EXIT_OK, MODE_HELP, DeferredOption, _compute_choice, _format_help, emit_json,
+                   findings_json, json_option, load_tags, location_option, parse_mode, progress_bar, say,
+                   service_tags_option, warn, main)
+
+TOP_GROUPS = 20
+
+
+def flow_input_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """FLOWS and the options that say how to read them (as ``replay``'s)."""
+    for option in reversed([
+        click.argument("flows", nargs=-1, required=True),
+        click.option("--inventory", type=click.Path(dir_okay=False), default=None,
+                     help="Compute inventory (YAML or CSV) for logs: which compute owns which source addresses."),
+        click.option("--compute", cls=DeferredOption, deferred=_compute_choice, default=None,
+                     help="Treat every flow as sent by this compute type (logs, or a flow table without "
+                          "compute_type)."),
+        click.option("--format", "log_format", cls=DeferredOption, deferred=_format_help, default=None),
+        click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
+                     help="Flows read and evaluated at a time (bounds memory)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _flow_input(flows: tuple[str, ...], inventory: str | None, compute: str | None, log_format: str | None,
+                chunk_rows: int | None):
+    from ..app.flowinput import FlowInput
+
+    if inventory is not None and compute is not None:
+        raise click.UsageError("give --inventory or --compute, not both")
+    return FlowInput(tuple(flows), inventory, compute, log_format, chunk_rows)
+
+
+@main.command()
+@click.argument("workspace", type=click.Path(dir_okay=False))
+@flow_input_options
+@click.option("--to-mode", default=None, help="The isolation mode to compare with (" + MODE_HELP.split(": ")[1] + ").")
+@click.option("--to-rules", type=click.Path(dir_okay=False), default=None,
+              help="Another workspace file: its rules (and mode, unless --to-mode) are the other side.")
+@click.option("--to-service-tags", type=click.Path(dir_okay=False), default=None,
+              help="Another week's ServiceTags_Public_*.json for the other side.")
+@click.option("--mode", default=None, help="Isolation mode of the first side instead of WORKSPACE's.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the changed flows with both verdicts (.csv, .csv.gz or .parquet).")
+@click.option("--fail-on", type=click.Choice(["newly-denied", "any-change"]), default="newly-denied",
+              show_default=True, help="Exit 1 when a flow allowed before is not after, or when any verdict changes.")
+@click.option("--top", type=click.IntRange(min=0), default=TOP_GROUPS, show_default=True,
+              help="Groups shown in the text output (--json lists every group).")
+@location_option
+@service_tags_option
+@json_option
+def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, compute: str | None,
+           log_format: str | None, chunk_rows: int | None, to_mode: str | None, to_rules: str | None,
+           to_service_tags: str | None, mode: str | None, output: str | None, fail_on: str, top: int,
+           location: str | None, service_tags: str | None, as_json: bool) -> None:
+    """Which of FLOWS change verdict if WORKSPACE changes (--to-mode, --to-rules, --to-service-tags; any
+    combination). FLOWS are read once and evaluated under both sides. Exit 1 when --fail-on is met.
+
+    \b
+    --json: {"before": SIDE, "after": SIDE, "totals": {"flows", "changed", "newly_denied",
+    "newly_allowed"}, "groups": [{"compute_type", "destination", "kind" (host, service_tag, network),
+    "protocol", "dst_port",
+    "before": {"verdict", "reason", "rule"}, "after": {...}, "flows", "bytes_out", "bytes_in",
+    "first_seen", "last_seen"}], "fail_on", "failed", "output", "rows_written", "replay" (logs only),
+    "findings"}; SIDE = {"workspace", "isolation_mode", "service_tags"}.
+    """
+    from ..app.loading import read_checked
+    from ..app.whatif import run_whatif
+    from ..report.text import render_whatif
+    from ..ruletable.compile import compile_rules
+    if to_mode is None and to_rules is None and to_service_tags is None:
+        raise click.UsageError("say what the other side is: --to-mode, --to-rules and/or --to-service-tags")
+    source = _flow_input(flows, inventory, compute, log_format, chunk_rows)
+    tags = load_tags(service_tags)
+    new_tags = load_tags(to_service_tags) if to_service_tags is not None else tags
+    loaded = read_checked(workspace, tags, location)
+    other = read_checked(to_rules, new_tags, location) if to_rules is not None else loaded
+    findings = [*loaded.findings, *(other.findings if other is not loaded else ())]
+    warn(findings, as_json)
+    before = compile_rules(loaded.workspace, tags, parse_mode(mode))
+    after_mode = parse_mode(to_mode) if to_mode is not None else (parse_mode(mode) if to_rules is None else None)
+    after = compile_rules(other.workspace, new_tags, after_mode)
+    with progress_bar(None, "comparing") as progress:
+        result = run_whatif(before, after, source, tags, output, progress)
+    failed = result.comparison.failed(fail_on)
+    sides = {
+        "before": {"workspace": workspace, "isolation_mode": before.mode.yaml, "service_tags": tags.source},
+        "after": {"workspace": to_rules or workspace, "isolation_mode": after.mode.yaml,
+                  "service_tags": new_tags.source},
+    }
+    if as_json:
+        emit_json({**sides, **result_dict(result), "fail_on": fail_on, "failed": failed,
+                   "findings": findings_json(findings)})
+    else:
+        say(render_whatif(sides, result, top))
+        if failed:
+            say(f"\n--fail-on {fail_on}: exit 1", err=True)
+    sys.exit(EXIT_CHECK_FAILED if failed else EXIT_OK)
+
+
+def result_dict(result) -> dict[str, Any]:
+    """The what-if result in the documented ``--json`` shape."""
+    c = result.comparison
+    groups = []
+    for row in result.groups.to_dict("records"):
+        groups.append({
+            "compute_type": row["compute_type"], "destination": row["destination"], "kind": row["kind"],
+            "protocol": row["protocol"], "dst_port": None if row["dst_port"] < 0 else int(row["dst_port"]),
+            "before": {k: row[f"{k}_before"] or None for k in ("verdict", "reason", "rule")},
+            "after": {k: row[f"{k}_after"] or None for k in ("verdict", "reason", "rule")},
+            "flows": int(row["flows"]), "bytes_out": int(row["bytes_out"]), "bytes_in": int(row["bytes_in"]),
+            "first_seen": None if row["first_seen"] is None or str(row["first_seen"]) == "NaT" else str(row["first_seen"]),
+            "last_seen": None if row["last_seen"] is None or str(row["last_seen"]) == "NaT" else str(row["last_seen"]),
+        })
+    out: dict[str, Any] = {
+        "totals": {"flows": c.flows, "changed": c.changed, "newly_denied": c.newly_denied,
+                   "newly_allowed": c.newly_allowed},
+        "groups": groups, "output": result.output, "rows_written": result.rows_written,
+    }
+    if result.replay is not None:
+        out["replay"] = {"totals": result.replay.totals, "rejected": result.replay.rejected_by_reason(),
+                         "skipped": dict(result.replay.ledger.skipped.most_common())}
+    return out
