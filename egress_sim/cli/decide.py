@@ -132,3 +132,56 @@ def result_dict(result) -> dict[str, Any]:
         out["replay"] = {"totals": result.replay.totals, "rejected": result.replay.rejected_by_reason(),
                          "skipped": dict(result.replay.ledger.skipped.most_common())}
     return out
+
+
+@main.command()
+@click.argument("workspace", type=click.Path(dir_okay=False))
+@click.argument("flows", nargs=-1)
+@click.option("--inventory", type=click.Path(dir_okay=False), default=None,
+              help="Compute inventory (YAML or CSV) for logs: which compute owns which source addresses.")
+@click.option("--compute", cls=DeferredOption, deferred=_compute_choice, default=None,
+              help="Treat every flow as sent by this compute type (logs, or a flow table without compute_type).")
+@click.option("--format", "log_format", cls=DeferredOption, deferred=_format_help, default=None)
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
+              help="Flows read and evaluated at a time (bounds memory).")
+@click.option("--mode", default=None, help=MODE_HELP)
+@location_option
+@service_tags_option
+@json_option
+def rules(workspace: str, flows: tuple[str, ...], inventory: str | None, compute: str | None,
+          log_format: str | None, chunk_rows: int | None, mode: str | None, location: str | None,
+          service_tags: str | None, as_json: bool) -> None:
+    """Every rule in force: what it opens, whether it is shadowed (no flow can ever be decided by it, proved from
+    the compiled rules), broad, inactive or ineffective; with FLOWS, also its hits, bytes, computes and last hit,
+    and the rules never hit.
+
+    \b
+    --json: {"workspace", "isolation_mode", "rules": [{"order", "name", "type", "category", "active",
+    "opens", "broad": [...], "shadowed_by": [...], "notes": [...], and with FLOWS "hits", "bytes_out",
+    "computes", "last_hit", "never_hit"}], "shadowed": [names], "never_hit": [names] | null,
+    "flows": N | null, "findings"}
+    """
+    from ..app.loading import read_checked
+    from ..app.rules import run_rules
+    from ..report.text import render_rules_check
+    from ..ruletable.compile import compile_rules
+    source = _flow_input(flows, inventory, compute, log_format, chunk_rows) if flows else None
+    if source is None and (inventory or compute or log_format):
+        raise click.UsageError("--inventory, --compute and --format describe FLOWS: give FLOWS too")
+    tags = load_tags(service_tags)
+    loaded = read_checked(workspace, tags, location)
+    warn(loaded.findings, as_json)
+    table = compile_rules(loaded.workspace, tags, parse_mode(mode))
+    with progress_bar(None if source else 0, "evaluating") as progress:
+        result = run_rules(table, source, progress)
+    rows = result.rows()
+    summary = {
+        "workspace": workspace, "isolation_mode": table.mode.yaml, "rules": rows,
+        "shadowed": [r["name"] for r in rows if r["shadowed_by"]],
+        "never_hit": [r["name"] for r in rows if r.get("never_hit")] if result.usage is not None else None,
+        "flows": result.usage.flows if result.usage is not None else None,
+    }
+    if as_json:
+        emit_json({**summary, "findings": findings_json(loaded.findings)})
+    else:
+        say(render_rules_check(summary))

@@ -176,3 +176,35 @@ def render_whatif(sides: dict, result, top: int) -> str:
 def _side_text(row: dict, side: str) -> str:
     rule = row[f"rule_{side}"]
     return f"{row[f'verdict_{side}']} {row[f'reason_{side}']}" + (f" ({rule})" if rule else "")
+
+
+def render_rules_check(summary: dict) -> str:
+    """``rules``: one line per rule, then what is shadowed, never hit, broad or ineffective."""
+    rows_in = summary["rules"]
+    with_flows = summary["flows"] is not None
+    headers = ["#", "rule", "type", "opens"] + (["hits", "bytes out", "last hit"] if with_flows else []) + ["finding"]
+    rows = []
+    for r in rows_in:
+        findings = ([f"shadowed by {', '.join(r['shadowed_by'])}"] if r["shadowed_by"] else []) + \
+            (["never hit"] if r.get("never_hit") else []) + [f"broad: {b}" for b in r["broad"]] + r["notes"]
+        row = [r["order"], r["name"], r["type"], _opens_text(r)]
+        if with_flows:
+            row += [r["hits"], r["bytes_out"], (r["last_hit"] or "")[:19]]
+        rows.append(row + ["; ".join(findings)])
+    right = [True, False, False, False] + ([True, True, False] if with_flows else []) + [False]
+    lines = [f"{summary['workspace']}: {summary['isolation_mode']}, {len(rows_in)} rules in force"
+             + (f", {summary['flows']:,} flows" if with_flows else ""), "", table(headers, rows, right), ""]
+    lines.append(f"shadowed: {', '.join(summary['shadowed']) or 'none'}")
+    if with_flows:
+        lines.append(f"never hit: {', '.join(summary['never_hit']) or 'none'}")
+    return "\n".join(lines)
+
+
+def _opens_text(r: dict) -> str:
+    opens = r["opens"]
+    if r["type"] == "service_tag":
+        what = opens["service_tag"] or ", ".join(opens["address_prefixes"] or [])
+        return f"{what} {opens['protocol']} {opens['ports']} ({opens['ipv4_addresses']:,} IPv4)"
+    if r["type"] == "fqdn":
+        return ", ".join(opens["names"])
+    return f"{opens['resource'].rsplit('/', 1)[-1]}/{opens['subresource']}" + (" +spark" if opens["spark_enabled"] else "")
