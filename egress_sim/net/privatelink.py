@@ -41,7 +41,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ANY_SUBRESOURCE", "PrivateLinkTarget", "TARGETS", "find_target", "host_patterns", "known_subresources"]
+__all__ = ["ANY_SUBRESOURCE", "PrivateLinkTarget", "TARGETS", "find_target", "host_patterns", "known_subresources",
+           "resource_of_host"]
 
 ANY_SUBRESOURCE = "*"  # the table's sub-resource for a target that accepts any sub-resource name
 
@@ -218,3 +219,25 @@ def host_patterns(provider_type: str, resource_name: str, subresource: str, regi
             raise ValueError(f"{target.provider_type}/{target.subresource}: a region is needed for {template!r}")
         patterns[template.format(name=name, region=location).lower()] = None
     return tuple(patterns)
+
+
+def resource_of_host(host: str, region: str = "") -> tuple[PrivateLinkTarget, str] | None:
+    """The Private Link target and resource name a public host name belongs to (``contosolake.dfs.core.windows.net``
+    → storage account ``contosolake``, sub-resource ``dfs``), or None. Only templates that name the resource
+    (``{name}.<zone>``) are read backwards; wildcards and the ``privatelink.`` names are not."""
+    host = host.strip().lower()
+    location = region.strip().lower().replace(" ", "")
+    for target in TARGETS:
+        for template in target.host_templates:
+            if not template.startswith("{name}.") or "*" in template or ".privatelink." in template:
+                continue
+            if "{region}" in template:
+                if not location:
+                    continue
+                template = template.replace("{region}", location)
+            suffix = template[len("{name}"):]
+            if host.endswith(suffix):
+                name = host[: -len(suffix)]
+                if name and "." not in name:
+                    return target, name
+    return None
