@@ -322,3 +322,13 @@ def test_location_without_a_workspace_is_a_usage_error(cli):
 
 def test_the_loader_keeps_each_tags_change_number(tags, bundled_doc):
     assert tags.get("ActionGroup").change_number == props(bundled_doc, "ActionGroup")["changeNumber"]
+
+
+def test_the_json_output_has_the_documented_shape(cli, tmp_path, bundled_doc):
+    out = json.loads(cli("tags", "diff", BUNDLED, write(tmp_path, next_week(bundled_doc)), "--json").stdout)
+    assert list(out) == ["old", "new", "workspace", "restricted_to", "tags_added", "tags_removed", "changed",
+                         "unchanged", "totals", "findings"]
+    assert out["old"] == {"file": str(BUNDLED), "change_number": 374, "cloud": "Public", "tags": 3039}
+    assert out["workspace"] is None and out["restricted_to"] is None
+    assert set(out["changed"][0]) == {"tag", "change_number", "ipv4", "ipv6"}
+    assert set(out["tags_added"][0]) == {"tag", "change_number", "ipv4", "ipv6"}

@@ -54,7 +54,9 @@ def diff(old: str, new: str, workspace_file: str | None, location: str | None, a
         scope = f"used by {described['name']} in {where}, {described['isolation_mode']}"
     result = diff_service_tags(before, after, restrict)
     if as_json:
-        emit_json({**result.to_dict(), "workspace": described, "findings": findings_json(findings)})
+        out = result.to_dict()
+        emit_json({"old": out.pop("old"), "new": out.pop("new"), "workspace": described, **out,
+                   "findings": findings_json(findings)})
         return
     warn(findings, as_json)
     say(render_tag_diff(result, scope))
