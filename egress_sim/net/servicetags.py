@@ -33,6 +33,7 @@ class ServiceTag:
     region: str  # "" for global tags
     system_service: str
     address_prefixes: tuple[str, ...]
+    change_number: int | None = None  # the tag's own "changeNumber": Microsoft raises it when the tag changes
 
     @property
     def ipv4_prefixes(self) -> tuple[str, ...]:
@@ -164,6 +165,7 @@ def _make_tag(name: str, props: dict) -> ServiceTag:
         region=props.get("region") or "",
         system_service=props.get("systemService") or "",
         address_prefixes=tuple(props["addressPrefixes"]),
+        change_number=props.get("changeNumber"),
     )
 
 

@@ -1,0 +1,83 @@
+"""Commands about the service-tag files themselves: ``tags diff``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .base import emit_json, findings_json, json_option, load_tags, location_option, main, say, warn
+
+if TYPE_CHECKING:
+    from ..base.findings import Finding
+    from ..net.servicetags import ServiceTagSet
+
+
+@main.group()
+def tags() -> None:
+    """Microsoft's weekly "Azure IP Ranges and Service Tags" files (ServiceTags_Public_*.json)."""
+
+
+@tags.command()
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.option("--workspace", "workspace_file", type=click.Path(dir_okay=False), default=None,
+              help="Look only at the tags this workspace's service-tag rules use (Azure's required ones included).")
+@location_option
+@json_option
+def diff(old: str, new: str, workspace_file: str | None, location: str | None, as_json: bool) -> None:
+    """What changed from OLD to NEW: per tag, the IPv4 and IPv6 prefixes added and removed, and the tags added
+    or removed whole. Prefixes are compared as written in the files (a prefix split in two is one removed and
+    two added); tags whose prefixes did not change are only counted. Exit 0 whatever changed, 2 on bad input.
+
+    With --workspace, only the tags the workspace's rules in force name: Azure's required rules (with
+    BatchNodeManagement.<region> for its location, or --location) and its own service-tag rules, a rule with
+    address_prefixes naming none. Outside allow_only_approved_outbound no service-tag rule is in force.
+
+    --json prints {"old": {"file", "change_number", "cloud", "tags" (the file's count)}, "new": {...},
+    "workspace": {"file", "name", "location", "isolation_mode"} or null, "restricted_to": [tag, ...] or null,
+    "tags_added": [{"tag", "change_number", "ipv4": [prefix, ...], "ipv6": [...]}], "tags_removed": [the same,
+    with OLD's prefixes], "changed": [{"tag", "change_number": {"old", "new"}, "ipv4": {"added": [...],
+    "removed": [...]}, "ipv6": {...}}] (biggest change first), "unchanged": N, "totals": {"ipv4": {"added",
+    "removed"}, "ipv6": {...}}, "findings": [...]}. Prefix lists keep the files' order; the totals count
+    (tag, prefix) pairs, added and removed tags included."""
+    from ..analysis.tagdiff import diff_service_tags
+    from ..report.tagdiff import render_tag_diff
+
+    if location is not None and workspace_file is None:
+        raise click.UsageError("--location needs --workspace (it supplies the workspace's region)")
+    before, after = load_tags(old), load_tags(new)
+    restrict, described, scope, findings = None, None, None, []
+    if workspace_file is not None:
+        restrict, described, findings = _workspace_tags(workspace_file, location, before, after)
+        where = described["location"] or "no location"
+        scope = f"used by {described['name']} in {where}, {described['isolation_mode']}"
+    result = diff_service_tags(before, after, restrict)
+    if as_json:
+        out = result.to_dict()
+        emit_json({"old": out.pop("old"), "new": out.pop("new"), "workspace": described, **out,
+                   "findings": findings_json(findings)})
+        return
+    warn(findings, as_json)
+    say(render_tag_diff(result, scope))
+
+
+def _workspace_tags(path: str, location: str | None, old: ServiceTagSet, new: ServiceTagSet
+                    ) -> tuple[tuple[str, ...], dict[str, Any], list[Finding]]:
+    """The tags the workspace at ``path`` uses, the workspace as the output describes it, and its warnings."""
+    from ..analysis.tagdiff import workspace_tag_names
+    from ..base.findings import Finding
+    from ..model import read_workspace
+
+    loaded = read_workspace(path, location)
+    ws = loaded.workspace
+    findings = list(loaded.findings)
+    used = workspace_tag_names(ws, old, new, path)
+    mode = ws.managed_network.isolation_mode.yaml
+    if any(name.lower() == "batchnodemanagement" for name in used):
+        findings.append(Finding("warning", "no_location", "no location (give --location REGION): the global "
+                                "BatchNodeManagement tag stands in for BatchNodeManagement.<region>", path))
+    if not used:
+        findings.append(Finding("warning", "no_service_tag_rules", f"isolation mode {mode}: no service-tag rule is "
+                                "in force, so no service-tag change affects this workspace", path))
+    return used, {"file": path, "name": ws.name, "location": ws.location, "isolation_mode": mode}, findings
