@@ -243,13 +243,14 @@ def test_a_used_tag_gone_from_the_new_file_is_reported_removed(cli, tmp_path, bu
     assert out["changed"] == []
 
 
-def test_a_workspace_outside_approved_only_uses_no_tags(cli, tmp_path, bundled_doc):
+def test_a_workspace_outside_approved_only_is_read_as_approved_only_and_says_so(cli, tmp_path, bundled_doc):
+    """The tags a workspace depends on once isolated: its required and own service-tag rules, whatever its mode."""
     result = cli("tags", "diff", BUNDLED, write(tmp_path, next_week(bundled_doc)), "--workspace", FABRIKAM, "--json")
     assert result.exit_code == 0
     out = json.loads(result.stdout)
-    assert out["restricted_to"] == [] and out["changed"] == [] and out["unchanged"] == 0
+    assert "AzureActiveDirectory" in out["restricted_to"]
     assert out["workspace"]["isolation_mode"] == "allow_internet_outbound"
-    assert [f["code"] for f in out["findings"]] == ["no_service_tag_rules"]
+    assert [f["code"] for f in out["findings"]] == ["not_approved_only"]
 
 
 def test_without_a_location_the_global_batch_tag_is_used_and_said(cli, tmp_path):

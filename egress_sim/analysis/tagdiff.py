@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base.errors import ServiceTagError
-from ..model import Workspace
+from ..model import IsolationMode, Workspace
 from ..net.servicetags import ServiceTag, ServiceTagSet
 from ..ruletable.effective import effective_rules
 
@@ -188,15 +188,16 @@ def workspace_tag_names(workspace: Workspace, old: ServiceTagSet, new: ServiceTa
     """The tags whose prefixes ``workspace``'s service-tag rules allow, under either file: Azure's required rules
     (``BatchNodeManagement.<region>`` for the workspace's region) and the file's own, in evaluation order.
 
-    Which rules are in force is ``effective_rules``' answer, so it follows the isolation mode: outside
-    ``allow_only_approved_outbound`` no service-tag rule is in force and the answer is empty. A rule with
+    The rules are taken as ``allow_only_approved_outbound`` puts them in force, whatever the file's mode: the
+    question is which tags the workspace depends on once isolated (in the other modes no service-tag rule is in
+    force, which would make the answer empty and the diff silent). A rule with
     ``address_prefixes`` names no tag (its ``service_tag`` is ignored, spec §4). A tag may be in one file only
     (that is a change the diff reports); a tag in neither is a ``ServiceTagError`` naming ``source``, the
     workspace file, and both tag files."""
     either = ServiceTagSet(new.change_number, new.cloud, f"{old.source} or {new.source}",
                            {**old.tags, **new.tags})
     try:
-        rules = effective_rules(workspace, either)
+        rules = effective_rules(workspace, either, IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND)
     except ServiceTagError as exc:  # a tag, or the region's BatchNodeManagement.<region>, in neither file
         raise ServiceTagError(f"{source}: {exc}", file=source) from None
     names = (either.require(t.rule.service_tag).name for t in rules.service_tags

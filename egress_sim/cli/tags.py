@@ -32,7 +32,8 @@ def diff(old: str, new: str, workspace_file: str | None, location: str | None, a
 
     With --workspace, only the tags the workspace's rules in force name: Azure's required rules (with
     BatchNodeManagement.<region> for its location, or --location) and its own service-tag rules, a rule with
-    address_prefixes naming none. Outside allow_only_approved_outbound no service-tag rule is in force.
+    address_prefixes naming none; the rules as allow_only_approved_outbound puts them in force, whatever the
+    file's own mode (in the other modes the tags matter once the workspace is isolated).
 
     --json prints {"old": {"file", "change_number", "cloud", "tags" (the file's count)}, "new": {...},
     "workspace": {"file", "name", "location", "isolation_mode"} or null, "restricted_to": [tag, ...] or null,
@@ -77,7 +78,7 @@ def _workspace_tags(path: str, location: str | None, old: ServiceTagSet, new: Se
     if any(name.lower() == "batchnodemanagement" for name in used):
         findings.append(Finding("warning", "no_location", "no location (give --location REGION): the global "
                                 "BatchNodeManagement tag stands in for BatchNodeManagement.<region>", path))
-    if not used:
-        findings.append(Finding("warning", "no_service_tag_rules", f"isolation mode {mode}: no service-tag rule is "
-                                "in force, so no service-tag change affects this workspace", path))
+    if mode != "allow_only_approved_outbound":
+        findings.append(Finding("warning", "not_approved_only", f"isolation mode {mode}: no service-tag rule is in "
+                                "force today; the tags listed are those the rules use once approved-only", path))
     return used, {"file": path, "name": ws.name, "location": ws.location, "isolation_mode": mode}, findings
