@@ -185,3 +185,67 @@ def rules(workspace: str, flows: tuple[str, ...], inventory: str | None, compute
         emit_json({**summary, "findings": findings_json(loaded.findings)})
     else:
         say(render_rules_check(summary))
+
+
+@main.command()
+@click.argument("workspace", type=click.Path(dir_okay=False))
+@flow_input_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the workspace with the suggested rules (Azure ML YAML, allow_only_approved_outbound).")
+@location_option
+@service_tags_option
+@json_option
+def suggest(workspace: str, flows: tuple[str, ...], inventory: str | None, compute: str | None,
+            log_format: str | None, chunk_rows: int | None, output: str | None, location: str | None,
+            service_tags: str | None, as_json: bool) -> None:
+    """The smallest set of rules that lets FLOWS' benign traffic through in allow_only_approved_outbound: private
+    endpoints for Azure PaaS, FQDN rules (spec §3 sets by name, exact names, wildcards only over several
+    siblings), service tags for Azure services on the ports used. Flows labelled as exfiltration, or matching a
+    risk signature, are left denied on purpose. The rule set is checked by evaluating every denied flow under it.
+
+    \b
+    --json: {"workspace", "output", "isolation_mode": "allow_only_approved_outbound", "rules": [{"action"
+    (add, change), "name", "type", "destination", "group", "why", "flows", "bytes_out", "computes",
+    "destinations"}], "benign": {"flows", "allowed"}, "left_denied": [GROUP], "unresolved": [GROUP],
+    "residual_risk": [GROUP], "notes", "findings"}; GROUP = {"destination", "protocol", "port", "compute_types",
+    "label", "flows", "bytes_out", "why"}.
+    """
+    from ..app.loading import read_checked
+    from ..app.suggest import run_suggest
+    from ..report.text import render_suggestion
+    source = _flow_input(flows, inventory, compute, log_format, chunk_rows)
+    tags = load_tags(service_tags)
+    loaded = read_checked(workspace, tags, location)
+    warn(loaded.findings, as_json)
+    with progress_bar(None, "reading") as progress:
+        result = run_suggest(loaded.workspace, tags, source, output, progress)
+    data = suggestion_dict(workspace, result)
+    if as_json:
+        emit_json({**data, "findings": findings_json(loaded.findings)})
+    else:
+        say(render_suggestion(data))
+
+
+def suggestion_dict(workspace: str, result) -> dict[str, Any]:
+    s = result.suggestion
+    return {
+        "workspace": workspace, "output": result.output, "isolation_mode": "allow_only_approved_outbound",
+        "rules": [p.to_dict() for p in s.proposals],
+        "benign": {"flows": s.benign_flows, "allowed": s.benign_allowed},
+        "left_denied": _flow_groups(s.left_denied), "unresolved": _flow_groups(s.unresolved),
+        "residual_risk": _flow_groups(s.residual_risk), "notes": s.notes,
+    }
+
+
+def _flow_groups(rows) -> list[dict[str, Any]]:
+    """Rows of denied flows grouped by destination, protocol, port, label and why."""
+    if not len(rows):
+        return []
+    frame = rows.assign(destination=rows["host"].where(rows["host"] != "", rows["dst_ip"]))
+    groups = frame.groupby(["destination", "protocol", "port", "label", "why"], sort=False).agg(
+        flows=("flows", "sum"), bytes_out=("bytes_out", "sum"),
+        compute_types=("compute_type", lambda c: sorted(set(c)))).reset_index()
+    groups = groups.sort_values("flows", ascending=False, kind="stable")
+    return [{"destination": g["destination"], "protocol": g["protocol"], "port": None if g["port"] < 0 else int(g["port"]),
+             "compute_types": g["compute_types"], "label": g["label"] or None, "flows": int(g["flows"]),
+             "bytes_out": int(g["bytes_out"]), "why": g["why"]} for g in groups.to_dict("records")]

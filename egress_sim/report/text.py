@@ -208,3 +208,34 @@ def _opens_text(r: dict) -> str:
     if r["type"] == "fqdn":
         return ", ".join(opens["names"])
     return f"{opens['resource'].rsplit('/', 1)[-1]}/{opens['subresource']}" + (" +spark" if opens["spark_enabled"] else "")
+
+
+def render_suggestion(data: dict) -> str:
+    """``suggest``: the rules, each with what it covers and why; then what stays denied and why."""
+    benign = data["benign"]
+    lines = [f"{data['workspace']}: in allow_only_approved_outbound, {benign['allowed']:,} of {benign['flows']:,} "
+             f"benign (or unlabelled) denied flows become allowed with {len(data['rules'])} rule change(s)", ""]
+    for rule in data["rules"]:
+        destination = rule["destination"]
+        if isinstance(destination, dict):
+            destination = ", ".join(f"{k}={v}" for k, v in destination.items() if v not in (None, False))
+        lines.append(f"{rule['action']} {rule['type']} {rule['name']}: {destination}")
+        lines.append(f"    {rule['flows']:,} flows, {rule['bytes_out']:,} bytes out, from {', '.join(rule['computes'])}")
+        lines.append(f"    why: {rule['why']}")
+    for title, key in (("left denied, on purpose", "left_denied"), ("no rule can allow", "unresolved"),
+                       ("residual risk (exfiltration the rules let through)", "residual_risk")):
+        groups = data[key]
+        if not groups:
+            continue
+        rows = [[g["destination"], f"{g['protocol']}/{g['port'] if g['port'] is not None else '-'}",
+                 ", ".join(g["compute_types"]), g["flows"], g["why"]] for g in groups[:15]]
+        lines += ["", f"{title}:", table(["destination", "port", "computes", "flows", "why"], rows,
+                                         [False, False, False, True, False])]
+        if len(groups) > 15:
+            lines.append(f"... {len(groups) - 15} more (--json for all)")
+    if data["notes"]:
+        lines += ["", *data["notes"]]
+    if data["output"]:
+        lines += ["", f"workspace with these rules written to {data['output']} "
+                      "(check it with: egress-sim validate, egress-sim plan OLD NEW)"]
+    return "\n".join(lines)
