@@ -328,8 +328,32 @@ def test_the_loader_keeps_each_tags_change_number(tags, bundled_doc):
 def test_the_json_output_has_the_documented_shape(cli, tmp_path, bundled_doc):
     out = json.loads(cli("tags", "diff", BUNDLED, write(tmp_path, next_week(bundled_doc)), "--json").stdout)
     assert list(out) == ["old", "new", "workspace", "restricted_to", "tags_added", "tags_removed", "changed",
-                         "unchanged", "totals", "findings"]
+                         "unchanged", "totals", "flows", "findings"]
     assert out["old"] == {"file": str(BUNDLED), "change_number": 374, "cloud": "Public", "tags": 3039}
-    assert out["workspace"] is None and out["restricted_to"] is None
+    assert out["workspace"] is None and out["restricted_to"] is None and out["flows"] is None
     assert set(out["changed"][0]) == {"tag", "change_number", "ipv4", "ipv6"}
     assert set(out["tags_added"][0]) == {"tag", "change_number", "ipv4", "ipv6"}
+
+
+def test_flows_list_what_a_tag_update_changes_as_whatif_does(cli, tmp_path, bundled_doc):
+    """--flows: the flows whose verdict changes from OLD to NEW are whatif --to-service-tags's, and a flow that
+    becomes denied exits 1."""
+    flows = tmp_path / "flows.parquet"
+    assert cli("simulate", CONTOSO, "--flows", "3000", "--seed", "2", "-o", flows).exit_code == 0
+    doc = json.loads(json.dumps(bundled_doc))
+    for tag in doc["values"]:
+        if tag["name"].startswith("DataFactory"):
+            tag["properties"]["addressPrefixes"] = ["192.0.2.0/32"]
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(doc))
+    result = cli("tags", "diff", BUNDLED, new, "--workspace", CONTOSO, "--flows", flows, "--json")
+    assert result.exit_code == 1
+    got = json.loads(result.stdout)["flows"]
+    expected = json.loads(cli("whatif", CONTOSO, flows, "--to-service-tags", new, "--json").stdout)
+    assert got["totals"] == expected["totals"] and got["totals"]["newly_denied"] > 0
+    assert got["groups"] == expected["groups"]
+
+
+def test_flows_need_a_workspace(cli, tmp_path):
+    result = cli("tags", "diff", BUNDLED, BUNDLED, "--flows", tmp_path / "f.parquet")
+    assert result.exit_code == 2 and "--workspace" in result.stderr

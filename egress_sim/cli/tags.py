@@ -23,9 +23,17 @@ def tags() -> None:
 @click.argument("new", type=click.Path(dir_okay=False))
 @click.option("--workspace", "workspace_file", type=click.Path(dir_okay=False), default=None,
               help="Look only at the tags this workspace's service-tag rules use (Azure's required ones included).")
+@click.option("--flows", "flows", type=click.Path(), default=None,
+              help="Also evaluate these flows (a flow table, or logs as replay reads them) under the workspace with "
+                   "OLD and with NEW, and list the flows whose verdict changes (needs --workspace).")
+@click.option("--inventory", type=click.Path(dir_okay=False), default=None,
+              help="Compute inventory for --flows logs (as replay's).")
+@click.option("--compute", default=None, help="Compute type for --flows logs, or a flow table without compute_type.")
+@click.option("--format", "log_format", default=None, help="Force the log format of --flows (as replay's).")
 @location_option
 @json_option
-def diff(old: str, new: str, workspace_file: str | None, location: str | None, as_json: bool) -> None:
+def diff(old: str, new: str, workspace_file: str | None, flows: str | None, inventory: str | None,
+         compute: str | None, log_format: str | None, location: str | None, as_json: bool) -> None:
     """What changed from OLD to NEW: per tag, the IPv4 and IPv6 prefixes added and removed, and the tags added
     or removed whole. Prefixes are compared as written in the files (a prefix split in two is one removed and
     two added); tags whose prefixes did not change are only counted. Exit 0 whatever changed, 2 on bad input.
@@ -41,12 +49,18 @@ def diff(old: str, new: str, workspace_file: str | None, location: str | None, a
     with OLD's prefixes], "changed": [{"tag", "change_number": {"old", "new"}, "ipv4": {"added": [...],
     "removed": [...]}, "ipv6": {...}}] (biggest change first), "unchanged": N, "totals": {"ipv4": {"added",
     "removed"}, "ipv6": {...}}, "findings": [...]}. Prefix lists keep the files' order; the totals count
-    (tag, prefix) pairs, added and removed tags included."""
+    (tag, prefix) pairs, added and removed tags included. With --flows, "flows" holds what ``whatif --json``
+    prints from "totals" on (the flows whose verdict changes from OLD to NEW, grouped); exit 1 then when a flow
+    allowed under OLD is not under NEW."""
     from ..analysis.tagdiff import diff_service_tags
     from ..report.tagdiff import render_tag_diff
 
     if location is not None and workspace_file is None:
         raise click.UsageError("--location needs --workspace (it supplies the workspace's region)")
+    if flows is not None and workspace_file is None:
+        raise click.UsageError("--flows needs --workspace: the flows are evaluated under its rules")
+    if (inventory or compute or log_format) and flows is None:
+        raise click.UsageError("--inventory, --compute and --format describe --flows: give --flows too")
     before, after = load_tags(old), load_tags(new)
     restrict, described, scope, findings = None, None, None, []
     if workspace_file is not None:
@@ -54,13 +68,41 @@ def diff(old: str, new: str, workspace_file: str | None, location: str | None, a
         where = described["location"] or "no location"
         scope = f"used by {described['name']} in {where}, {described['isolation_mode']}"
     result = diff_service_tags(before, after, restrict)
+    changed = None
+    if flows is not None:
+        changed = _flow_changes(workspace_file, flows, inventory, compute, log_format, location, before, after)
+    failed = changed is not None and changed.comparison.failed("newly-denied")
     if as_json:
+        from .decide import result_dict
         out = result.to_dict()
         emit_json({"old": out.pop("old"), "new": out.pop("new"), "workspace": described, **out,
+                   "flows": result_dict(changed) if changed is not None else None,
                    "findings": findings_json(findings)})
-        return
-    warn(findings, as_json)
-    say(render_tag_diff(result, scope))
+    else:
+        warn(findings, as_json)
+        say(render_tag_diff(result, scope))
+        if changed is not None:
+            from ..report.text import render_whatif
+            mode = described["isolation_mode"] if described else ""
+            sides = {"before": {"workspace": workspace_file, "isolation_mode": mode, "service_tags": old},
+                     "after": {"workspace": workspace_file, "isolation_mode": mode, "service_tags": new}}
+            say("\n" + render_whatif(sides, changed, 20))
+    if failed:
+        raise SystemExit(1)
+
+
+def _flow_changes(workspace_file: str, flows: str, inventory: str | None, compute: str | None,
+                  log_format: str | None, location: str | None, before: ServiceTagSet, after: ServiceTagSet):
+    """The flows whose verdict changes when the workspace is compiled against NEW instead of OLD."""
+    from ..app.flowinput import FlowInput
+    from ..app.whatif import run_whatif
+    from ..model import read_workspace
+    from ..ruletable.compile import compile_rules
+    if inventory is not None and compute is not None:
+        raise click.UsageError("give --inventory or --compute, not both")
+    workspace = read_workspace(workspace_file, location).workspace
+    return run_whatif(compile_rules(workspace, before), compile_rules(workspace, after),
+                      FlowInput((flows,), inventory, compute, log_format), before)
 
 
 def _workspace_tags(path: str, location: str | None, old: ServiceTagSet, new: ServiceTagSet
