@@ -33,6 +33,14 @@ def flow_input_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _progress_total(source) -> int | None:
+    """What the progress bar counts to: a Parquet table's rows, the logs' bytes; None when unknown (a CSV)."""
+    from ..app.pipeline import flow_count
+    from ..app.replay import total_size
+
+    return flow_count(source.paths[0]) if source.is_flow_table else total_size(list(source.paths))
+
+
 def _flow_input(flows: tuple[str, ...], inventory: str | None, compute: str | None, log_format: str | None,
                 chunk_rows: int | None):
     from ..app.flowinput import FlowInput
@@ -91,7 +99,7 @@ def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, comput
     before = compile_rules(loaded.workspace, tags, parse_mode(mode))
     after_mode = parse_mode(to_mode) if to_mode is not None else (parse_mode(mode) if to_rules is None else None)
     after = compile_rules(other.workspace, new_tags, after_mode)
-    with progress_bar(None, "comparing") as progress:
+    with progress_bar(_progress_total(source), "comparing") as progress:
         result = run_whatif(before, after, source, tags, output, progress)
     failed = result.comparison.failed(fail_on)
     sides = {
@@ -172,7 +180,7 @@ def rules(workspace: str, flows: tuple[str, ...], inventory: str | None, compute
     loaded = read_checked(workspace, tags, location)
     warn(loaded.findings, as_json)
     table = compile_rules(loaded.workspace, tags, parse_mode(mode))
-    with progress_bar(None if source else 0, "evaluating") as progress:
+    with progress_bar(_progress_total(source) if source else 0, "evaluating") as progress:
         result = run_rules(table, source, progress)
     rows = result.rows()
     summary = {
@@ -217,7 +225,7 @@ def suggest(workspace: str, flows: tuple[str, ...], inventory: str | None, compu
     tags = load_tags(service_tags)
     loaded = read_checked(workspace, tags, location)
     warn(loaded.findings, as_json)
-    with progress_bar(None, "reading") as progress:
+    with progress_bar(_progress_total(source), "reading") as progress:
         result = run_suggest(loaded.workspace, tags, source, output, progress)
     data = suggestion_dict(workspace, result)
     if as_json:
