@@ -91,6 +91,7 @@ def _fqdn_rules_in_force(workspace: Workspace) -> tuple[FqdnDestination, ...]:
 
 
 def firewall_change(old: Workspace, new: Workspace) -> FirewallPlan | None:
+    """The firewall exists while an FQDN rule is in force (approved-only outbound, spec §4); None: nothing changes."""
     before, after = _fqdn_rules_in_force(old), _fqdn_rules_in_force(new)
     old_sku, sku = _firewall_sku(old).value, _firewall_sku(new).value
     names = tuple(r.name for r in after)
@@ -103,9 +104,10 @@ def firewall_change(old: Workspace, new: Workspace) -> FirewallPlan | None:
         return FirewallPlan("change_sku", sku, old_sku, names, "spec §4: the firewall SKU (Basic or Standard) can "
                             "be switched at any time")
     if before and not after:
-        return FirewallPlan("no_longer_needed", old_sku, old_sku, (), "no FQDN rule is left in NEW, so the managed "
-                            "firewall is no longer needed; whether Azure removes it (and stops billing it) is not "
-                            "documented (spec §4 only says when it is created)")
+        return FirewallPlan("no_longer_needed", old_sku, old_sku, (), "NEW has no FQDN rule in force (FQDN rules "
+                            "act only in allow_only_approved_outbound), so the managed firewall is no longer needed; "
+                            "whether Azure removes it (and stops billing it) is not documented (spec §4 only says "
+                            "when it is created)")
     return None
 
 
@@ -158,7 +160,7 @@ def _default_targets(workspace: Workspace) -> set[str]:
 
 
 def endpoints_to_create(old: Workspace, new: Workspace, touched: tuple[RuleDiff, ...],
-               required: list[tuple[Any, str]]) -> tuple[EndpointItem, ...]:
+                        required: list[tuple[Any, str]]) -> tuple[EndpointItem, ...]:
     """Private endpoints Azure will create: NEW's user endpoints not in force before, then the required ones."""
     if not new.managed_network.isolation_mode.is_isolated:
         return ()

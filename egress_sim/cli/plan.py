@@ -28,9 +28,9 @@ def plan(old: str, new: str, location: str | None, service_tags: str | None, as_
     "type", "destination", "changes"?: [{"field", "old", "new"}], "why"}]}, "required_added": [{"name", "type",
     "destination", "why"}], "firewall": {"action": create|change_sku|no_longer_needed, "sku", "old_sku", "rules",
     "why"} | null, "private_endpoints": [{"name", "origin": user|required, "resource", "subresource",
-    "spark_enabled", "approver_role", "why"}], "recreate_computes": [{"compute", "why"}], "spark": {"rules",
-    "spark_ready", "command", "why"} | null, "warnings": [{"code", "rule", "message", "why"}], "findings": [...]}
-    ("findings": the files' own loading warnings).
+    "spark_enabled", "approver_role", "approver_why", "why"}], "recreate_computes": [{"compute", "why"}],
+    "spark": {"rules", "spark_ready", "command", "why"} | null, "warnings": [{"code", "rule", "message", "why"}],
+    "findings": [...]} ("findings": the files' own loading warnings).
 
     Exit 0 when Azure would accept the change, 1 when it would refuse it (also when NEW does not load: its
     errors as `validate` lists them), 2 when a file cannot be read (or OLD does not load).

@@ -89,7 +89,7 @@ def _firewall(fw: dict[str, Any]) -> str:
         return f"created, SKU {fw['sku']}, with the FQDN rules {', '.join(fw['rules'])}"
     if fw["action"] == "change_sku":
         return f"SKU {fw['old_sku']} -> {fw['sku']}"
-    return f"no longer needed (SKU {fw['sku']}): no FQDN rule left"
+    return f"no longer needed (SKU {fw['sku']}): NEW has no FQDN rule in force"
 
 
 def _endpoint(pe: dict[str, Any]) -> str:
