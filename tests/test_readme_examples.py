@@ -34,6 +34,13 @@ FILES = {
         "      protocol: TCP\n      port_ranges: 8080-80\n"
         "  - name: web\n    type: fqdn\n    destination: www.contoso.*\n"
     ),
+    # `plan`: the vision team's workspace switched to approved-only with a first FQDN rule, and the research
+    # team's switched back to internet outbound
+    "approved.yaml": (ROOT / "data/workspaces/fabrikam-vision.yaml").read_text().replace(
+        "isolation_mode: allow_internet_outbound", "isolation_mode: allow_only_approved_outbound")
+    + "  - name: pypi\n    type: fqdn\n    destination: pypi.org, *.pythonhosted.org\n",
+    "internet.yaml": (ROOT / "data/workspaces/contoso-research.yaml").read_text().replace(
+        "isolation_mode: allow_only_approved_outbound", "isolation_mode: allow_internet_outbound"),
 }
 
 

@@ -7,13 +7,12 @@ file, Private Link targets, and the change from a previous mode.
 
 from __future__ import annotations
 
-from ..ruletable.compile import STORAGE_HOST_SUFFIXES, is_storage_host
+from ..ruletable.compile import targets_storage
 from ..ruletable.effective import REGIONAL_TAGS, REQUIRED_SERVICE_TAGS, base_tag, regional_tag_name
 from ..base.errors import ModelError, ServiceTagError
 from ..base.findings import Finding
 from ..model import (
     FqdnDestination,
-    FqdnPattern,
     IsolationMode,
     OutboundRuleCategory,
     PatternKind,
@@ -24,14 +23,10 @@ from ..model import (
     Workspace,
 )
 from ..net.privatelink import find_target, known_subresources
+from ..model.transitions import AOAO, DISABLED, FORBIDDEN_TRANSITIONS, mode_transition
 from ..net.servicetags import ServiceTagSet
 
-AIO = IsolationMode.ALLOW_INTERNET_OUTBOUND
-AOAO = IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND
-DISABLED = IsolationMode.DISABLED
-
-# spec §1: once isolated, never back to disabled; approved-only never back to internet outbound.
-FORBIDDEN_TRANSITIONS = {(AIO, DISABLED), (AOAO, DISABLED), (AOAO, AIO)}
+__all__ = ["FORBIDDEN_TRANSITIONS", "check_transition", "targets_storage", "validate_workspace"]
 
 
 def validate_workspace(workspace: Workspace, tags: ServiceTagSet, source: str | None = None) -> list[Finding]:
@@ -109,15 +104,6 @@ def _check_service_tag(rule: ServiceTagDestination, tags: ServiceTagSet, error, 
         error("unknown_service_tag", f"unknown service tag {rule.service_tag!r}{tags.suggestion(rule.service_tag)}", rule.name)
 
 
-def targets_storage(pattern: FqdnPattern) -> bool:
-    """Whether an FQDN pattern can match an Azure Storage account host."""
-    if is_storage_host(pattern.suffix):
-        return True
-    if pattern.kind is PatternKind.EXACT:
-        return False
-    return any(pattern.matches("account" + suffix) for suffix in STORAGE_HOST_SUFFIXES)
-
-
 def _check_fqdn(rule: FqdnDestination, mode: IsolationMode, warn) -> None:
     for pattern in rule.patterns:
         if mode is AOAO and targets_storage(pattern):
@@ -166,25 +152,8 @@ def _check_private_endpoint(rule: PrivateEndpointDestination, error, warn) -> No
 
 
 def check_transition(old: IsolationMode, new: IsolationMode, source: str | None = None) -> list[Finding]:
-    """Mode changes Azure refuses (spec §1), and the one the docs disagree about."""
-    if (old, new) in FORBIDDEN_TRANSITIONS:
-        return [
-            Finding(
-                "error",
-                "mode_transition",
-                f"isolation mode cannot change from {old.yaml} to {new.yaml}: "
-                + ("managed network isolation cannot be turned off once enabled" if new is DISABLED else "approved-only outbound cannot go back to internet outbound"),
-                source,
-            )
-        ]
-    if (old, new) == (AIO, AOAO):
-        return [
-            Finding(
-                "warning",
-                "doc_conflict",
-                "changing allow_internet_outbound to allow_only_approved_outbound is allowed by the general docs, "
-                "but the serverless Spark docs say it is not",
-                source,
-            )
-        ]
-    return []
+    """Mode changes Azure refuses (spec §1), and the one the docs disagree about (``model.transitions``)."""
+    change = mode_transition(old, new)
+    if change.code is None:
+        return []
+    return [Finding("warning" if change.allowed else "error", change.code, change.message, source)]

@@ -21,6 +21,7 @@ from .resource_id import ResourceId
 from .rules import AnyRule, FqdnDestination, OutboundRule, PrivateEndpointDestination, ServiceTagDestination
 from .forms import FORMS, WorkspaceFile, detect_form, load_workspace, read_workspace, workspace_from_document
 from .rest_io import workspace_to_rest
+from .transitions import ModeTransition, mode_transition
 from .yaml_io import dump_workspace, rule_to_dict, workspace_from_dict, workspace_to_dict
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "ResourceId", "RuleStatus", "ServiceTagDestination", "Workspace", "dump_workspace", "load_workspace",
     "normalize_host", "rule_to_dict", "try_normalize_host", "workspace_from_dict", "workspace_to_dict",
     "FORMS", "WorkspaceFile", "detect_form", "read_workspace", "workspace_from_document", "workspace_to_rest",
+    "ModeTransition", "mode_transition",
 ]

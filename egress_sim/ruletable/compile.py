@@ -38,6 +38,15 @@ def is_storage_host(host: str) -> bool:
     return host.endswith(STORAGE_HOST_SUFFIXES)
 
 
+def targets_storage(pattern: FqdnPattern) -> bool:
+    """Whether an FQDN pattern can match an Azure Storage account host (which an FQDN rule cannot reach, spec §4)."""
+    if is_storage_host(pattern.suffix):
+        return True
+    if pattern.kind is PatternKind.EXACT:
+        return False
+    return any(pattern.matches("account" + suffix) for suffix in STORAGE_HOST_SUFFIXES)
+
+
 class HostQuestion(IntEnum):
     """The columns of ``RuleTable.hosts.match(names)``: what the evaluator asks of each host name."""
 
