@@ -41,7 +41,18 @@ FILES = {
     + "  - name: pypi\n    type: fqdn\n    destination: pypi.org, *.pythonhosted.org\n",
     "internet.yaml": (ROOT / "data/workspaces/contoso-research.yaml").read_text().replace(
         "isolation_mode: allow_only_approved_outbound", "isolation_mode: allow_internet_outbound"),
+    # `tags diff`: the bundled service-tag file with a week's edits (made only for the blocks that name it)
+    "ServiceTags_Public_next.json": lambda: _next_week_tags(),
 }
+
+
+def _next_week_tags() -> str:
+    import json
+
+    from test_tagdiff import BUNDLED, next_week
+
+    with BUNDLED.open(encoding="utf-8-sig") as handle:
+        return json.dumps(next_week(json.load(handle)), indent=2)
 
 
 def examples() -> list[str]:
@@ -55,7 +66,8 @@ def run_block(block: str, workdir: Path) -> str:
         if not (workdir / name).exists():
             (workdir / name).symlink_to(ROOT / name)
     for name, text in FILES.items():
-        (workdir / name).write_text(text)
+        if name in block:  # only the files this block reads (some are large)
+            (workdir / name).write_text(text() if callable(text) else text)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("EGRESS_SIM_DEBUG", None)

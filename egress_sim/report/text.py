@@ -145,8 +145,8 @@ def render_whatif(sides: dict, result, top: int) -> str:
     c = result.comparison
     b, a = sides["before"], sides["after"]
     lines = [
-        f"before: {b['workspace']} ({b['isolation_mode']}, service tags {b['service_tags']})",
-        f"after:  {a['workspace']} ({a['isolation_mode']}, service tags {a['service_tags']})",
+        f"before: {b['workspace']} ({b['isolation_mode']}, service tags {_file_name(b['service_tags'])})",
+        f"after:  {a['workspace']} ({a['isolation_mode']}, service tags {_file_name(a['service_tags'])})",
         "",
         f"flows: {c.flows:,}   changed verdict: {c.changed:,} ({_share(c.changed, c.flows)})   "
         f"newly denied: {c.newly_denied:,}   newly allowed: {c.newly_allowed:,}",
@@ -171,6 +171,10 @@ def render_whatif(sides: dict, result, top: int) -> str:
     if result.output is not None:
         lines += ["", f"{result.rows_written:,} changed flows written to {result.output}"]
     return "\n".join(lines)
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _side_text(row: dict, side: str) -> str:
@@ -227,12 +231,15 @@ def render_suggestion(data: dict) -> str:
         groups = data[key]
         if not groups:
             continue
-        rows = [[g["destination"], f"{g['protocol']}/{g['port'] if g['port'] is not None else '-'}",
-                 ", ".join(g["compute_types"]), g["flows"], g["why"]] for g in groups[:15]]
-        lines += ["", f"{title}:", table(["destination", "port", "computes", "flows", "why"], rows,
-                                         [False, False, False, True, False])]
-        if len(groups) > 15:
-            lines.append(f"... {len(groups) - 15} more (--json for all)")
+        by_why: dict[str, list[dict]] = {}
+        for g in groups:
+            by_why.setdefault(g["why"], []).append(g)
+        rows = []
+        for why, members in sorted(by_why.items(), key=lambda item: -sum(g["flows"] for g in item[1])):
+            names = [n if len(n) <= 40 else n[:37] + "..." for n in dict.fromkeys(g["destination"] for g in members)]
+            shown = ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+            rows.append([why, sum(g["flows"] for g in members), shown])
+        lines += ["", f"{title}:", table(["why", "flows", "destinations"], rows, [False, True, False])]
     if data["notes"]:
         lines += ["", *data["notes"]]
     if data["output"]:
