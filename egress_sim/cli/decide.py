@@ -16,10 +16,13 @@ from .base import (EXIT_CHECK_FAILED, EXIT_OK, MODE_HELP, DeferredOption, _compu
 TOP_GROUPS = 20
 
 
-def flow_input_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """FLOWS and the options that say how to read them (as ``replay``'s)."""
+def flow_input_options(command: Callable[..., Any] | None = None, *, required: bool = True) -> Any:
+    """FLOWS and the options that say how to read them (as ``replay``'s); ``required=False`` for a command that
+    also works without flows."""
+    if command is None:
+        return lambda f: flow_input_options(f, required=required)
     for option in reversed([
-        click.argument("flows", nargs=-1, required=True),
+        click.argument("flows", nargs=-1, required=required),
         click.option("--inventory", type=click.Path(dir_okay=False), default=None,
                      help="Compute inventory (YAML or CSV) for logs: which compute owns which source addresses."),
         click.option("--compute", cls=DeferredOption, deferred=_compute_choice, default=None,
@@ -144,14 +147,7 @@ def result_dict(result) -> dict[str, Any]:
 
 @main.command()
 @click.argument("workspace", type=click.Path(dir_okay=False))
-@click.argument("flows", nargs=-1)
-@click.option("--inventory", type=click.Path(dir_okay=False), default=None,
-              help="Compute inventory (YAML or CSV) for logs: which compute owns which source addresses.")
-@click.option("--compute", cls=DeferredOption, deferred=_compute_choice, default=None,
-              help="Treat every flow as sent by this compute type (logs, or a flow table without compute_type).")
-@click.option("--format", "log_format", cls=DeferredOption, deferred=_format_help, default=None)
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
-              help="Flows read and evaluated at a time (bounds memory).")
+@flow_input_options(required=False)
 @click.option("--mode", default=None, help=MODE_HELP)
 @location_option
 @service_tags_option
