@@ -1,7 +1,7 @@
 """The smallest rule set that lets a workspace's benign traffic through in ``allow_only_approved_outbound``, and
 nothing it need not let through.
 
-Input: the flows approved-only denies (``DeniedFlows``, one row per distinct flow shape, with counts), each
+Input: the flows approved-only denies (``denied.DeniedFlows``, one row per distinct flow shape, with counts), each
 labelled ``benign``, with an exfiltration scenario's name (simulated flows), or unlabelled (real logs). What
 comes out (``Suggestion``):
 
@@ -35,16 +35,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from ..evaluation.evaluate import REASON_LABELS, Verdicts, evaluate
-from ..flows.schema import COMPUTE_TYPES, PROTOCOLS, FlowBatch
+from ..evaluation.evaluate import evaluate
+from ..flows.schema import FlowBatch
 from ..flows.verdicts import Verdict
 from ..model import (FqdnDestination, IsolationMode, PrivateEndpointDestination, ServiceTagDestination, Workspace)
 from ..model.hostnames import FqdnPattern, PatternKind
 from ..model.resource_id import ResourceId
-from ..net.ipnum import ipv4_text
 from ..net.privatelink import resource_of_host
 from ..net.servicetags import ServiceTagSet
 from ..net.taglocator import TagLocator
@@ -71,48 +68,6 @@ SCENARIO_SETS: dict[str, tuple[str, ...]] = {
                     "cdn.auth0.com", "cdn-lfs.huggingface.co", "huggingface.co", "cas-bridge.xethub.hf.co"),
     "rstudio": ("ghcr.io", "pkg-containers.githubusercontent.com", "cloud.r-project.org"),
 }
-
-_KEY = ["compute_type", "host", "dst_ip", "protocol", "port", "name_logged", "reason", "rule", "label"]
-
-
-@dataclass
-class DeniedFlows:
-    """The flows a rule table denies, one row per distinct shape (``_KEY``), with flows and bytes out."""
-
-    _parts: list[pd.DataFrame] = field(default_factory=list)
-    total: int = 0
-    rejected: int = 0  # flows the evaluator could not judge: no rule changes that
-
-    def add(self, table: pa.Table, batch: FlowBatch, verdicts: Verdicts) -> None:
-        self.total += batch.n
-        self.rejected += int((verdicts.verdict == Verdict.REJECTED).sum())
-        rows = np.flatnonzero(verdicts.verdict == Verdict.DENY)
-        if not len(rows):
-            return
-        codes, names = verdicts.rule_codes()
-        frame = pd.DataFrame({
-            "compute_type": np.array([c.yaml for c in COMPUTE_TYPES] + [""], dtype=object)[
-                np.where(batch.compute[rows] >= 0, batch.compute[rows], len(COMPUTE_TYPES))],
-            "host": _hosts(batch, rows),
-            "dst_ip": _addresses(batch, rows),
-            "protocol": np.array([p.value for p in PROTOCOLS] + [""], dtype=object)[batch.protocol[rows]],
-            "port": batch.port[rows].astype(np.int64),
-            "name_logged": batch.name_logged[rows],
-            "reason": np.array(REASON_LABELS, dtype=object)[verdicts.reason_positions[rows]],
-            "rule": np.array([*names, ""], dtype=object)[np.where(codes[rows] >= 0, codes[rows], len(names))],
-            "label": _labels(table, rows),
-            "flows": np.ones(len(rows), dtype=np.int64),
-            "bytes_out": _bytes(table, rows),
-        })
-        self._parts.append(frame.groupby(_KEY, sort=False).sum().reset_index())
-        if len(self._parts) > 8:
-            self._parts = [self.frame()]
-
-    def frame(self) -> pd.DataFrame:
-        if not self._parts:
-            return pd.DataFrame(columns=[*_KEY, "flows", "bytes_out"])
-        return pd.concat(self._parts, ignore_index=True).groupby(_KEY, sort=False).sum().reset_index()
-
 
 @dataclass
 class Proposal:
@@ -461,48 +416,3 @@ def _port_ranges(ports: list[int]) -> str:
         else:
             out.append(str(port))
     return ", ".join(out)
-
-
-def _hosts(batch: FlowBatch, rows: np.ndarray) -> np.ndarray:
-    out = np.full(len(rows), "", dtype=object)
-    codes = batch.host_code[rows]
-    named = codes >= 0
-    if named.any():
-        out[named] = pc.take(batch.hosts, pa.array(codes[named])).to_numpy(zero_copy_only=False)
-    return out
-
-
-def _addresses(batch: FlowBatch, rows: np.ndarray) -> np.ndarray:
-    out = np.full(len(rows), "", dtype=object)
-    codes = batch.dest_code[rows]
-    has = codes >= 0
-    if not has.any():
-        return out
-    unique, inverse = np.unique(codes[has], return_inverse=True)
-    text = []
-    for c in unique.tolist():
-        version = int(batch.dest_version[c])
-        if version == 4:
-            text.append(ipv4_text(int(batch.dest_lo[c])))
-        elif version == 6:
-            text.append(str(ipaddress.IPv6Address((int(batch.dest_hi[c]) << 64) | int(batch.dest_lo[c]))))
-        else:
-            text.append("")
-    out[has] = np.array(text, dtype=object)[inverse]
-    return out
-
-
-def _labels(table: pa.Table, rows: np.ndarray) -> np.ndarray:
-    if "scenario" not in table.column_names:
-        return np.full(len(rows), "", dtype=object)
-    values = pc.take(table.column("scenario"), pa.array(rows)).to_pylist()
-    return np.array(["" if v is None else str(v) for v in values], dtype=object)
-
-
-def _bytes(table: pa.Table, rows: np.ndarray) -> np.ndarray:
-    if "bytes_out" not in table.column_names:
-        return np.zeros(len(rows), dtype=np.int64)
-    values = pd.to_numeric(pd.Series(pc.take(table.column("bytes_out"), pa.array(rows)).to_pylist()),
-                           errors="coerce")
-    return values.fillna(0).clip(lower=0).to_numpy(dtype=np.int64)
-

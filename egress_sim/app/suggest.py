@@ -7,7 +7,8 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from ..analysis.suggest import DeniedFlows, Suggestion, suggest_rules
+from ..analysis.denied import DeniedFlows
+from ..analysis.suggest import Suggestion, suggest_rules
 from ..base.outputs import check_outputs, write_text_atomic
 from ..evaluation.evaluate import evaluate
 from ..model import IsolationMode, Workspace, dump_workspace
