@@ -1,0 +1,409 @@
+"""The exfiltration risk model: who can write where each flow goes, what each rule opens, and which flows look like
+data leaving.
+
+**Channel classes**, by who can write at the destination (spec §12: "if malicious agents don't have write access
+to outbound destination resources, they can't use that outbound for data exfiltration"):
+
+============== =====================================================================================================
+``platform``    only the service's operator: Microsoft's required endpoints (Entra ID, ARM, Azure ML, MCR, Batch,
+                Front Door first party, Azure Monitor; spec §2), and a vendor's own host allowed by exact name
+``your_tenant`` your own resources, through private endpoints (spec §4: same tenant)
+``any_tenant``  shared by every tenant or every user: a user service-tag rule (a tag names a service's shared
+                addresses: another tenant's storage, event hub or factory answers there too; spec §2, §12), code and
+                model hubs and paste sites anyone can push to, names under shared suffixes, ``*x`` look-alikes
+``open_internet`` anything: internet-outbound and disabled modes, a ``*`` rule
+``blocked``     the flow is denied or rejected: no channel
+============== =====================================================================================================
+
+**Flow signals** (a flow with any is *flagged*; ``SIGNALS`` names them). Thresholds are named constants below with
+their source; where no published figure exists the constant says it is the project's choice. Signals that look at
+the destination use its *kind* (what the address or name is), not the verdict, so an attempt that the rules block
+is flagged too; ``bytes at risk`` counts only allowed flows.
+
+**Rule scores**: critical (opens the internet, or all of Azure), high (an any-tenant service tag, a ``*x`` pattern,
+a wildcard on a shared suffix), medium (a hub anyone can push to, another service tag), low (private endpoints,
+required rules, vendor names).
+
+What it cannot see is listed in ``CANNOT_SEE``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..model import FqdnDestination, IsolationMode, PrivateEndpointDestination, ServiceTagDestination
+from ..model.hostnames import PatternKind
+from ..net.taglocator import TagLocator
+from ..ruletable.compile import RuleTable, is_storage_host
+from .signatures import PASTE_AND_FILE_SHARING, SHARED_SUFFIXES, is_paste_site, label_entropy
+
+CHANNELS = ("platform", "your_tenant", "any_tenant", "open_internet", "blocked")
+OUTSIDER_KINDS = ("any_tenant", "open_internet")
+
+# --- thresholds ------------------------------------------------------------------------------------------------
+# DNS tunnelling: a query name over 52 characters, or a label over 30 characters with over 3.5 bits of entropy per
+# character ("Detecting DNS tunneling through network monitoring", mydnstunnel.info; SecuritySynapse, "Detecting
+# DNS Tunneling Using Subdomain Frequency Analysis", 2020, starts at 50 characters).
+TUNNEL_NAME_LENGTH = 52
+TUNNEL_LABEL_LENGTH = 30
+TUNNEL_LABEL_ENTROPY = 3.5
+# One connection sending 100 MB or more (Splunk security_content, "Cisco Secure Firewall - Potential Data
+# Exfiltration": connections of 100 MB and more, inside to outside).
+BULK_BYTES_OUT = 100 * 1024 * 1024
+# An upload-shaped flow: at least 1 MiB out and at least 10 times what came back. MITRE D3FEND D3-PHDURA
+# ("Per Host Download-Upload Ratio Analysis") names the signal but no figures: both numbers are the project's choice.
+UPLOAD_BYTES_OUT = 1024 * 1024
+UPLOAD_RATIO = 10
+# Off hours: 00:00-05:59 UTC and weekends, 10 MiB or more out to an outsider's channel (the project's choice: the
+# simulated office hours are 07:00-19:00 UTC; real teams set their own window).
+OFF_HOURS_UTC = range(0, 6)
+OFF_HOURS_BYTES_OUT = 10 * 1024 * 1024
+# Slow drip: at least 20 upload-shaped flows (out >= DRIP_RATIO x in) from one source to one destination, 2 MiB or
+# more in total, each under UPLOAD_BYTES_OUT (the project's choice: small enough that no per-flow threshold sees it).
+DRIP_MIN_FLOWS = 20
+DRIP_MIN_BYTES = 2 * 1024 * 1024
+DRIP_RATIO = 3
+# The platform resolver every Azure VNet uses (Azure's documented virtual public IP); DNS to any other address leaves
+# the platform.
+PLATFORM_RESOLVER = ipaddress.ip_address("168.63.129.16")
+WEB_PORTS = (80, 443)
+
+# Hubs anyone can push to (their own sign-up pages): a flow there may be an upload to an attacker's account.
+PUBLIC_HUBS = ("github.com", "githubusercontent.com", "gitlab.com", "bitbucket.org", "huggingface.co", "hf.co",
+               "upload.pypi.org", "docker.io", "docker.com", "ghcr.io", "dropbox.com", "drive.google.com",
+               "onedrive.live.com", "wetransfer.com", *PASTE_AND_FILE_SHARING)
+# Service-tag families whose addresses serve every tenant's resources and accept writes from anyone with an account
+# (spec §2 "Storage ... can be used to exfiltrate data", §12 Storage and AzureFrontDoor.Frontend).
+MULTI_TENANT_TAGS = ("storage", "azurecloud", "azurefrontdoor.frontend", "sql", "eventhub", "servicebus",
+                     "azurecosmosdb", "appservice", "azurewebpubsub", "azuresignalr", "azurecontainerregistry")
+# Suffixes under which every name is some tenant's (a shared suffix minus the parents Microsoft also uses for its own
+# services, such as login.windows.net).
+TENANT_NAME_SUFFIXES = tuple(s for s in SHARED_SUFFIXES if s not in ("windows.net", "core.windows.net"))
+PLATFORM_TAGS = ("azureactivedirectory", "azureresourcemanager", "azuremachinelearning",
+                 "microsoftcontainerregistry", "batchnodemanagement", "azurefrontdoor.firstparty", "azuremonitor")
+
+SIGNALS = ("dns_tunnel_name", "dns_outside_platform", "https_without_sni", "lookalike_name", "paste_site",
+           "foreign_storage_account", "named_host_off_port", "spark_to_outsider", "upload_to_outsider", "bulk_upload",
+           "off_hours_bulk", "raw_ip_transfer", "slow_drip")
+
+CANNOT_SEE = [
+    "DNS answered by the platform resolver (168.63.129.16): no outbound rule governs it, and a tunnel through it "
+    "reaches the internet whatever the mode.",
+    "What travels inside an allowed TLS session: an upload to your own storage, or to a platform endpoint, looks "
+    "like any other flow.",
+    "Logs without byte counters (NSG version 1, Azure Firewall) hide every size-based signal: bulk, upload-shaped, "
+    "off-hours and slow-drip flows are then not flagged.",
+    "Who owns a storage account or a hub account: a push to github.com is flagged by its shape, whether the "
+    "repository is yours or not.",
+    "Time zones: off-hours are judged in UTC.",
+]
+
+
+@dataclass
+class RiskContext:
+    """What the model needs of a compiled workspace: its rules by name, and its own resources (their names and
+    private addresses as approved-only mode creates them, ``isolated``: the same in every mode, so a flow to your
+    own storage is yours whatever the mode decided)."""
+
+    table: RuleTable
+    locator: TagLocator
+    isolated: RuleTable | None = None  # the workspace compiled in allow_only_approved_outbound; None: ``table``
+    rules: dict[str, object] = field(init=False)
+    own_hosts: set[str] = field(init=False)
+    own_patterns: list = field(init=False)
+    base_names: list[str] = field(init=False)
+    _kinds: dict[tuple[int, int], str] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        eff = self.table.effective
+        own = (self.isolated or self.table).effective
+        self.rules = {r.name: r for r in eff.all_rules}
+        self.own_hosts = {p.suffix for e in own.private_endpoints for p in e.patterns if not p.is_wildcard}
+        self.own_patterns = [p for e in own.private_endpoints for p in e.patterns if p.is_wildcard]
+        self._endpoint_ips = {int(ip) for ip in (self.isolated or self.table).pe_ips.tolist()}
+        names = {p.suffix for r in eff.fqdns for p in r.patterns if p.kind in (PatternKind.EXACT, PatternKind.SUBDOMAINS)}
+        self.base_names = sorted(names | set(PUBLIC_HUBS), key=len, reverse=True)
+
+    # -- channels ----------------------------------------------------------------------------------------------
+    def channel(self, verdict: str, reason: str, rule: str | None, host: str | None) -> str:
+        """The channel class an allowed flow went through (``blocked`` when it was not allowed)."""
+        if verdict != "allow":
+            return "blocked"
+        if reason in ("not_isolated", "internet_outbound"):
+            return "open_internet"
+        if reason == "private_endpoint":
+            return "your_tenant"
+        found = self.rules.get(rule or "")
+        if reason == "service_tag":
+            if found is None or found.category.yaml == "required":
+                return "platform"
+            return "any_tenant"
+        if reason == "fqdn" and isinstance(found, FqdnDestination):
+            return _fqdn_channel(found, host or "")
+        return "any_tenant"  # an allow the model does not know: assume the worst
+
+    def address_kind(self, version: int, value: int) -> str:
+        """What an address is: ``your_tenant`` (a private endpoint), ``platform``, ``any_tenant``, ``azure`` (another
+        Azure service) or ``open_internet`` (in no service tag)."""
+        key = (version, value)
+        if key not in self._kinds:
+            self._locate([key])
+        return self._kinds[key]
+
+    def _locate(self, keys: list[tuple[int, int]]) -> None:
+        endpoints = self._endpoint_ips
+        hits = self.locator.locate([k for k in keys if k not in self._kinds])
+        for key, found in hits.items():
+            if key[0] == 4 and key[1] in endpoints:
+                self._kinds[key] = "your_tenant"
+            elif not found:
+                self._kinds[key] = "open_internet"
+            elif any(h.tag.name.lower().startswith(PLATFORM_TAGS) for h in found):
+                self._kinds[key] = "platform"
+            elif any(h.tag.name.lower().startswith(MULTI_TENANT_TAGS) and not h.tag.name.lower().startswith("azurecloud")
+                     for h in found):
+                self._kinds[key] = "any_tenant"
+            else:
+                self._kinds[key] = "azure"
+
+    def host_kind(self, host: str) -> str | None:
+        """What a host name is, when its name alone says: ``your_tenant``, ``any_tenant``, or None."""
+        if host in self.own_hosts or any(p.matches(host) for p in self.own_patterns):
+            return "your_tenant"
+        if is_storage_host(host) or _under(host, PUBLIC_HUBS) or _under(host, TENANT_NAME_SUFFIXES):
+            return "any_tenant"
+        return None
+
+    # -- signals -----------------------------------------------------------------------------------------------
+    def assess(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Per flow of ``frame`` (verdict columns and flow columns): ``channel``, ``kind`` (what the destination
+        is), ``signals`` (``;``-joined, empty when none) and ``flagged``."""
+        n = len(frame)
+        host = _text(frame, "fqdn")
+        dst = _text(frame, "dst_ip")
+        port = pd.to_numeric(frame.get("dst_port", pd.Series([None] * n)), errors="coerce").fillna(-1).astype(int).to_numpy()
+        protocol = _text(frame, "protocol")
+        out = pd.to_numeric(frame.get("bytes_out", pd.Series([0] * n)), errors="coerce").fillna(0).to_numpy()
+        back = pd.to_numeric(frame.get("bytes_in", pd.Series([0] * n)), errors="coerce").fillna(0).to_numpy()
+        logged = frame["name_logged"].fillna(True).astype(bool).to_numpy() if "name_logged" in frame else np.ones(n, bool)
+        ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce") if "ts" in frame else pd.Series(pd.NaT, index=frame.index)
+        verdict, reason, rule = _text(frame, "verdict"), _text(frame, "reason"), _text(frame, "rule")
+        compute = _text(frame, "compute_type")
+        addresses = [_address(a) for a in dst]
+        self._locate(sorted({a for a in addresses if a is not None} - set(self._kinds)))
+        channel, kind, signals = [], [], []
+        for i in range(n):
+            h = host[i] or None
+            channel.append(self.channel(verdict[i], reason[i], rule[i] or None, h))
+            k = (self.host_kind(h) if h else None) or (self._kinds[addresses[i]] if addresses[i] else "open_internet")
+            kind.append(k)
+            found = []
+            if h and k not in ("your_tenant", "platform") and _tunnel_name(h):
+                found.append("dns_tunnel_name")
+            if port[i] == 53 and addresses[i] is not None and ipaddress.ip_address(dst[i]) != PLATFORM_RESOLVER:
+                found.append("dns_outside_platform")
+            if protocol[i] == "TCP" and port[i] == 443 and not h and logged[i] and k != "your_tenant":
+                found.append("https_without_sni")
+            if h and self._lookalike(h):
+                found.append("lookalike_name")
+            if h and is_paste_site(h):
+                found.append("paste_site")
+            if h and is_storage_host(h) and h not in self.own_hosts and h not in _DOCUMENTED_STORAGE:
+                found.append("foreign_storage_account")
+            outsider = k in OUTSIDER_KINDS
+            if h and outsider and protocol[i] == "TCP" and port[i] not in WEB_PORTS:
+                found.append("named_host_off_port")
+            if compute[i] == "serverless_spark" and outsider:
+                found.append("spark_to_outsider")
+            upload = out[i] >= UPLOAD_BYTES_OUT and out[i] >= UPLOAD_RATIO * max(back[i], 1)
+            if outsider and upload:
+                found.append("upload_to_outsider")
+            if out[i] >= BULK_BYTES_OUT and k not in ("your_tenant", "platform"):
+                found.append("bulk_upload")
+            when = ts.iloc[i]
+            if outsider and out[i] >= OFF_HOURS_BYTES_OUT and pd.notna(when) and \
+                    (when.hour in OFF_HOURS_UTC or when.dayofweek >= 5):
+                found.append("off_hours_bulk")
+            if not h and outsider and k == "open_internet" and port[i] not in (*WEB_PORTS, 53) and upload:
+                found.append("raw_ip_transfer")
+            signals.append(";".join(found))
+        result = pd.DataFrame({"channel": channel, "kind": kind, "signals": signals}, index=frame.index)
+        result["flagged"] = result["signals"] != ""
+        return result
+
+    def _lookalike(self, host: str) -> bool:
+        """A name that ends with a known name without a dot before it (``th3github.com`` beside ``github.com``)."""
+        for name in self.base_names:
+            if host != name and host.endswith(name) and not host.endswith("." + name):
+                return True
+        return False
+
+
+@dataclass
+class DripTracker:
+    """Slow drip: small upload-shaped flows from one source to one destination that add up (``DRIP_*``)."""
+
+    counts: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+
+    def add(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
+        for key, out in zip(_drip_keys(frame, assessed), _drip_sizes(frame, assessed)):
+            if key is not None:
+                entry = self.counts.setdefault(key, [0, 0.0])
+                entry[0] += 1
+                entry[1] += out
+
+    def keys(self) -> set[tuple[str, str]]:
+        return {k for k, (n, total) in self.counts.items() if n >= DRIP_MIN_FLOWS and total >= DRIP_MIN_BYTES}
+
+    def mark(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
+        """Add ``slow_drip`` to the flows of the drip keys (a second look at the same flows)."""
+        found = self.keys()
+        if not found:
+            return
+        hits = np.array([k in found for k in _drip_keys(frame, assessed)], dtype=bool)
+        if hits.any():
+            signals = assessed.loc[hits, "signals"]
+            assessed.loc[hits, "signals"] = np.where(signals == "", "slow_drip", signals + ";slow_drip")
+            assessed.loc[hits, "flagged"] = True
+
+
+def _drip_keys(frame: pd.DataFrame, assessed: pd.DataFrame) -> list[tuple[str, str] | None]:
+    source = _text(frame, "compute_name") if "compute_name" in frame else _text(frame, "src_ip")
+    host, dst = _text(frame, "fqdn"), _text(frame, "dst_ip")
+    out = pd.to_numeric(frame.get("bytes_out"), errors="coerce").fillna(0).to_numpy() if "bytes_out" in frame else None
+    back = pd.to_numeric(frame.get("bytes_in"), errors="coerce").fillna(0).to_numpy() if "bytes_in" in frame else None
+    keys: list[tuple[str, str] | None] = []
+    kinds = assessed["kind"].to_numpy()
+    for i in range(len(frame)):
+        small_upload = out is not None and 0 < out[i] < UPLOAD_BYTES_OUT and out[i] >= DRIP_RATIO * max(back[i], 1)
+        keys.append((source[i], host[i] or dst[i]) if small_upload and kinds[i] in OUTSIDER_KINDS else None)
+    return keys
+
+
+def _drip_sizes(frame: pd.DataFrame, assessed: pd.DataFrame) -> list[float]:
+    if "bytes_out" not in frame:
+        return [0.0] * len(frame)
+    return pd.to_numeric(frame["bytes_out"], errors="coerce").fillna(0).tolist()
+
+
+# --- rules ------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RuleRisk:
+    name: str
+    type: str
+    channel: str
+    risk: str  # critical, high, medium, low
+    why: tuple[str, ...]
+
+
+def score_rules(table: RuleTable) -> list[RuleRisk]:
+    """Every rule in force rated by what it opens, plus the mode itself when it opens the internet."""
+    eff = table.effective
+    out: list[RuleRisk] = []
+    if eff.mode in (IsolationMode.DISABLED, IsolationMode.ALLOW_INTERNET_OUTBOUND):
+        out.append(RuleRisk(f"(mode {eff.mode.yaml})", "mode", "open_internet", "critical",
+                            ("every outbound destination is allowed (spec §1, §9.3)",)))
+    for rule in eff.all_rules:
+        if isinstance(rule, PrivateEndpointDestination):
+            out.append(RuleRisk(rule.name, "private_endpoint", "your_tenant", "low",
+                                ("a private endpoint reaches one resource of your tenant (spec §4)",)))
+        elif isinstance(rule, ServiceTagDestination):
+            out.append(_tag_risk(rule))
+        elif isinstance(rule, FqdnDestination):
+            out.append(_fqdn_risk(rule))
+    return out
+
+
+def _tag_risk(rule: ServiceTagDestination) -> RuleRisk:
+    if rule.category.yaml == "required":
+        why = ["required by Azure: only Microsoft writes there (spec §2, §12)"]
+        if (rule.service_tag or "").lower().startswith("azuremonitor"):
+            why.append("Azure Monitor ingestion accepts any tenant's instrumentation key: a channel the model cannot "
+                       "close (the rule is required)")
+        return RuleRisk(rule.name, "service_tag", "platform", "low", tuple(why))
+    if rule.uses_address_prefixes:
+        size = sum(n.num_addresses for n in rule.networks if n.version == 4)
+        risk = "high" if size > (1 << 16) else "medium"
+        return RuleRisk(rule.name, "service_tag", "any_tenant", risk,
+                        (f"{size:,} IPv4 addresses by prefix: whoever holds them can receive data",))
+    tag = (rule.service_tag or "").lower()
+    if tag.startswith("azurecloud") or tag == "internet":
+        return RuleRisk(rule.name, "service_tag", "any_tenant", "critical",
+                        (f"{rule.service_tag}: every Azure customer's addresses (spec §9)",))
+    if tag.startswith(MULTI_TENANT_TAGS):
+        return RuleRisk(rule.name, "service_tag", "any_tenant", "high",
+                        (f"{rule.service_tag}: any tenant's resources answer on these addresses; \"can be used to "
+                         "exfiltrate data\" (spec §2, §12)",))
+    return RuleRisk(rule.name, "service_tag", "any_tenant", "medium",
+                    (f"{rule.service_tag}: a service's shared addresses; another tenant's resources of the same "
+                     "service answer there too",))
+
+
+def _fqdn_risk(rule: FqdnDestination) -> RuleRisk:
+    levels = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+    risk, channel, why = "low", "platform", []
+    for p in rule.patterns:
+        if p.kind is PatternKind.ANY:
+            level, chan, text = "critical", "open_internet", "*: every host name on 80/443 (spec §8)"
+        elif p.kind is PatternKind.SUFFIX:
+            level, chan, text = "high", "any_tenant", f"{p.text}: look-alike names match too (th3{p.suffix})"
+        elif p.kind is PatternKind.SUBDOMAINS and _under(p.suffix, SHARED_SUFFIXES) | (p.suffix in SHARED_SUFFIXES):
+            level, chan, text = "high", "any_tenant", f"{p.text}: a shared suffix, every tenant's names"
+        elif _under(p.suffix, PUBLIC_HUBS) or p.suffix in PUBLIC_HUBS:
+            level, chan, text = "medium", "any_tenant", f"{p.text}: anyone can push or upload there"
+        else:
+            continue
+        why.append(text)
+        if levels[level] > levels[risk]:
+            risk, channel = level, chan
+    if not why:
+        why.append("names of one vendor, who alone writes there")
+    return RuleRisk(rule.name, "fqdn", channel, risk, tuple(why))
+
+
+def _fqdn_channel(rule: FqdnDestination, host: str) -> str:
+    matching = [p for p in rule.patterns if p.matches(host)]
+    if any(p.kind is PatternKind.ANY for p in matching):
+        return "open_internet"
+    if any(p.kind is PatternKind.SUFFIX for p in matching) or _under(host, PUBLIC_HUBS) or \
+            _under(host, TENANT_NAME_SUFFIXES):
+        return "any_tenant"
+    return "platform"
+
+
+_DOCUMENTED_STORAGE = {"vscode.blob.core.windows.net"}  # spec §3: Microsoft's own account VS Code needs
+
+
+def _under(host: str, names) -> bool:
+    return any(host == n or host.endswith("." + n) for n in names)
+
+
+def _tunnel_name(host: str) -> bool:
+    """A long name whose longest label looks random: over ``TUNNEL_LABEL_LENGTH`` characters (or the whole name over
+    ``TUNNEL_NAME_LENGTH``) with over ``TUNNEL_LABEL_ENTROPY`` bits per character."""
+    label = max(host.split("."), key=len)
+    long = len(label) > TUNNEL_LABEL_LENGTH or len(host) > TUNNEL_NAME_LENGTH
+    return long and label_entropy(label) > TUNNEL_LABEL_ENTROPY
+
+
+def _address(text: str) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return ip.version, int(ip)
+
+
+def _text(frame: pd.DataFrame, name: str) -> list[str]:
+    if name not in frame:
+        return [""] * len(frame)
+    column = frame[name]
+    return ["" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
+            for v in column.astype(object).tolist()]
