@@ -10,25 +10,24 @@ value by a space), ``#set_separator``, ``#empty_field``, ``#unset_field``, ``#pa
 following lines split; a later ``#fields`` block (concatenated logs) takes over from there; the unset (``-``)
 and empty (``(empty)``) markers both read as "no value". A run of data lines is split by ``pyarrow.csv`` in one
 call (its bad-row handler names the lines with a wrong field count); an odd separator, duplicated field names or
-stray carriage returns go line by line in Python. JSON: one object per line, keys as in ``#fields``; a run is
-parsed by ``pyarrow.json`` and, only when it holds a broken line, line by line to name it.
+stray carriage returns go line by line in Python. JSON: one object per line, keys as in ``#fields``; each line
+decoded by orjson (Python's decoder only for a line orjson refuses, to name the error).
 
 What the cells mean (time, counts): ``zeek_values``.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 
 from ..engine.blocks import NEWLINE, LineBlock, LongLine, line_blocks
 from ..engine.files import LogFile
@@ -95,7 +94,6 @@ class Reading:
 
     mode: str | None = None  # "tsv" | "json"
     tsv: TsvState = field(default_factory=TsvState)
-    ts_type: pa.DataType | None = None
 
 
 @dataclass
@@ -232,9 +230,7 @@ def _run(block: LineBlock, a: int, b: int, reading: Reading, wanted: Wanted) -> 
         run = _tsv_range(block, a, b, reading.tsv, wanted)
         assert run is not None
         return run
-    if reading.ts_type is None:
-        reading.ts_type = _guess_ts_type(block, a, b)
-    return _json_range(block, a, b, wanted, reading.ts_type)
+    return _json_range(block, a, b, wanted)
 
 
 def read_file(log: LogFile, chunk_rows: int, wanted: Wanted, max_line_bytes: int
@@ -378,25 +374,12 @@ def _tsv_python(block: LineBlock, rows: np.ndarray, state: TsvState, wanted: Wan
 # JSON runs
 
 
-def _json_schema(wanted: Wanted, ts_type: pa.DataType) -> pa.Schema:
-    types = {"str": pa.string(), "int": pa.int64(), "bool": pa.bool_(), "ts": ts_type, "list": pa.list_(pa.string())}
-    return pa.schema([(zeek, types[kind]) for zeek, kind in wanted.values()])
-
-
-def _json_range(block: LineBlock, a: int, b: int, wanted: Wanted, ts_type: pa.DataType) -> _Run:
+def _json_range(block: LineBlock, a: int, b: int, wanted: Wanted) -> _Run:
+    """JSON lines ``[a, b)``: each decoded by orjson (Python's decoder only for a line orjson refuses, which then
+    names the error exactly). pyarrow's JSON reader is not used on logs: on fuzzed input it crashed the process
+    (a segmentation fault in one of its worker threads, pyarrow 26), which no ``except`` can turn into a reject."""
     rows, bad = _utf8_split(block, a, b)
-    run = None
-    if len(rows):
-        data = _join(block, rows)
-        try:
-            table = pajson.read_json(io.BytesIO(data), parse_options=pajson.ParseOptions(
-                explicit_schema=_json_schema(wanted, ts_type), unexpected_field_behavior="ignore"))
-            if table.num_rows == len(rows):
-                run = _Run({name: table.column(zeek).combine_chunks() for name, (zeek, _) in wanted.items()}, rows)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            run = None
-    if run is None:
-        run = _json_python(block, rows, wanted)
+    run = _json_python(block, rows, wanted)
     run.bad = sorted(bad + run.bad)
     return run
 
@@ -413,14 +396,24 @@ def _as_text(value) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+_UNDECODED = object()
+
+
 def _json_python(block: LineBlock, rows: np.ndarray, wanted: Wanted) -> _Run:
     """Line by line: finds the broken lines; values become text, checked afterwards like TSV cells."""
     values: dict[str, list] = {name: [] for name in wanted}
     good, bad = [], []
     for i in rows:
-        text = block.span(int(i), int(i) + 1).decode("utf-8").rstrip("\r\n")
+        line = block.span(int(i), int(i) + 1)
         try:
-            obj = loads(text)
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            obj = _UNDECODED
+        text = ""
+        try:
+            if obj is _UNDECODED:  # Python's decoder decides (long integers, NaN) and names the error
+                text = line.decode("utf-8").rstrip("\r\n")
+                obj = loads(text)
         except json.JSONDecodeError as exc:
             cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
             bad.append((int(i), "truncated_json" if cut else "invalid_json"))
@@ -442,20 +435,6 @@ def _json_python(block: LineBlock, rows: np.ndarray, wanted: Wanted) -> _Run:
     cols = {name: pa.array(vals, type=pa.list_(pa.string()) if wanted[name][1] == "list" else pa.string())
             for name, vals in values.items()}
     return _Run(cols, np.array(good, dtype=np.int64), bad)
-
-
-def _guess_ts_type(block: LineBlock, a: int, b: int) -> pa.DataType:
-    """The ``ts`` type the JSON writer was configured with, from the first line that says."""
-    for i in range(a, min(b, a + 100)):
-        try:
-            value = loads(block.span(i, i + 1)).get("ts")
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(value, str):
-            return pa.string()
-        if isinstance(value, (int, float)):
-            return pa.float64()
-    return pa.float64()
 
 
 def _concat(runs: list[_Run], wanted: Wanted) -> _Run:
