@@ -131,6 +131,7 @@ class RiskContext:
     # -- channels ----------------------------------------------------------------------------------------------
     def channel(self, verdict: str, reason: str, rule: str | None, host: str | None) -> str:
         """The channel class an allowed flow went through (``blocked`` when it was not allowed)."""
+        rule, host = rule or None, host or None
         if verdict != "allow":
             return "blocked"
         if reason in ("not_isolated", "internet_outbound"):
@@ -181,58 +182,71 @@ class RiskContext:
     # -- signals -----------------------------------------------------------------------------------------------
     def assess(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Per flow of ``frame`` (verdict columns and flow columns): ``channel``, ``kind`` (what the destination
-        is), ``signals`` (``;``-joined, empty when none) and ``flagged``."""
+        is), ``signals`` (``;``-joined, empty when none) and ``flagged``. The per-name and per-address work is done
+        once per distinct value; the rest is array arithmetic."""
         n = len(frame)
-        host = _text(frame, "fqdn")
-        dst = _text(frame, "dst_ip")
-        port = pd.to_numeric(frame.get("dst_port", pd.Series([None] * n)), errors="coerce").fillna(-1).astype(int).to_numpy()
-        protocol = _text(frame, "protocol")
-        out = pd.to_numeric(frame.get("bytes_out", pd.Series([0] * n)), errors="coerce").fillna(0).to_numpy()
-        back = pd.to_numeric(frame.get("bytes_in", pd.Series([0] * n)), errors="coerce").fillna(0).to_numpy()
+        host = np.asarray(_text(frame, "fqdn"), dtype=object)
+        dst = np.asarray(_text(frame, "dst_ip"), dtype=object)
+        port = _numbers(frame, "dst_port", -1).astype(np.int64)
+        protocol = np.asarray(_text(frame, "protocol"), dtype=object)
+        out, back = _numbers(frame, "bytes_out", 0), _numbers(frame, "bytes_in", 0)
         logged = frame["name_logged"].fillna(True).astype(bool).to_numpy() if "name_logged" in frame else np.ones(n, bool)
+        compute = np.asarray(_text(frame, "compute_type"), dtype=object)
+        # per distinct host name: its kind and the name-only signals
+        h_codes, h_names = pd.factorize(host)
+        h_kind = np.array([(self.host_kind(h) or "") if h else "" for h in h_names], dtype=object)
+        h_flags = np.array([[bool(h) and _tunnel_name(h), bool(h) and self._lookalike(h), bool(h) and is_paste_site(h),
+                             bool(h) and is_storage_host(h) and h not in self.own_hosts and h not in _DOCUMENTED_STORAGE]
+                            for h in h_names], dtype=bool).reshape(len(h_names), 4)
+        # per distinct address: its kind, and whether it is the platform resolver
+        d_codes, d_texts = pd.factorize(dst)
+        d_addresses = [_address(t) for t in d_texts]
+        self._locate(sorted({a for a in d_addresses if a is not None} - set(self._kinds)))
+        d_kind = np.array([self._kinds[a] if a is not None else "open_internet" for a in d_addresses], dtype=object)
+        d_valid = np.array([a is not None for a in d_addresses], dtype=bool)
+        d_resolver = np.array([a is not None and ipaddress.ip_address(t) == PLATFORM_RESOLVER
+                               for a, t in zip(d_addresses, d_texts)], dtype=bool)
+        named = host != ""
+        kind = np.where(h_kind[h_codes] != "", h_kind[h_codes], d_kind[d_codes]) if n else np.array([], dtype=object)
+        tunnel, lookalike, paste, foreign = (h_flags[h_codes, k] for k in range(4)) if n else (np.zeros(0, bool),) * 4
+        tunnel = tunnel & ~np.isin(kind, ("your_tenant", "platform"))
+        outsider = np.isin(kind, OUTSIDER_KINDS)
+        upload = (out >= UPLOAD_BYTES_OUT) & (out >= UPLOAD_RATIO * np.maximum(back, 1))
         ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce") if "ts" in frame else pd.Series(pd.NaT, index=frame.index)
-        verdict, reason, rule = _text(frame, "verdict"), _text(frame, "reason"), _text(frame, "rule")
-        compute = _text(frame, "compute_type")
-        addresses = [_address(a) for a in dst]
-        self._locate(sorted({a for a in addresses if a is not None} - set(self._kinds)))
-        channel, kind, signals = [], [], []
-        for i in range(n):
-            h = host[i] or None
-            channel.append(self.channel(verdict[i], reason[i], rule[i] or None, h))
-            k = (self.host_kind(h) if h else None) or (self._kinds[addresses[i]] if addresses[i] else "open_internet")
-            kind.append(k)
-            found = []
-            if h and k not in ("your_tenant", "platform") and _tunnel_name(h):
-                found.append("dns_tunnel_name")
-            if port[i] == 53 and addresses[i] is not None and ipaddress.ip_address(dst[i]) != PLATFORM_RESOLVER:
-                found.append("dns_outside_platform")
-            if protocol[i] == "TCP" and port[i] == 443 and not h and logged[i] and k != "your_tenant":
-                found.append("https_without_sni")
-            if h and self._lookalike(h):
-                found.append("lookalike_name")
-            if h and is_paste_site(h):
-                found.append("paste_site")
-            if h and is_storage_host(h) and h not in self.own_hosts and h not in _DOCUMENTED_STORAGE:
-                found.append("foreign_storage_account")
-            outsider = k in OUTSIDER_KINDS
-            if h and outsider and protocol[i] == "TCP" and port[i] not in WEB_PORTS:
-                found.append("named_host_off_port")
-            if compute[i] == "serverless_spark" and outsider:
-                found.append("spark_to_outsider")
-            upload = out[i] >= UPLOAD_BYTES_OUT and out[i] >= UPLOAD_RATIO * max(back[i], 1)
-            if outsider and upload:
-                found.append("upload_to_outsider")
-            if out[i] >= BULK_BYTES_OUT and k not in ("your_tenant", "platform"):
-                found.append("bulk_upload")
-            when = ts.iloc[i]
-            if outsider and out[i] >= OFF_HOURS_BYTES_OUT and pd.notna(when) and \
-                    (when.hour in OFF_HOURS_UTC or when.dayofweek >= 5):
-                found.append("off_hours_bulk")
-            if not h and outsider and k == "open_internet" and port[i] not in (*WEB_PORTS, 53) and upload:
-                found.append("raw_ip_transfer")
-            signals.append(";".join(found))
-        result = pd.DataFrame({"channel": channel, "kind": kind, "signals": signals}, index=frame.index)
-        result["flagged"] = result["signals"] != ""
+        hours = ts.dt.hour.to_numpy(dtype=float, na_value=np.nan)
+        weekend = ts.dt.day_of_week.to_numpy(dtype=float, na_value=np.nan) >= 5
+        off_hours = np.isin(hours, list(OFF_HOURS_UTC)) | weekend
+        tcp, web = protocol == "TCP", np.isin(port, WEB_PORTS)
+        signals = {
+            "dns_tunnel_name": tunnel,
+            "dns_outside_platform": (port == 53) & d_valid[d_codes] & ~d_resolver[d_codes],
+            "https_without_sni": tcp & (port == 443) & ~named & logged & (kind != "your_tenant"),
+            "lookalike_name": lookalike,
+            "paste_site": paste,
+            "foreign_storage_account": foreign,
+            "named_host_off_port": named & outsider & tcp & ~web,
+            "spark_to_outsider": (compute == "serverless_spark") & outsider,
+            "upload_to_outsider": outsider & upload,
+            "bulk_upload": (out >= BULK_BYTES_OUT) & ~np.isin(kind, ("your_tenant", "platform")),
+            "off_hours_bulk": outsider & (out >= OFF_HOURS_BYTES_OUT) & off_hours,
+            "raw_ip_transfer": ~named & (kind == "open_internet") & ~np.isin(port, (*WEB_PORTS, 53)) & upload,
+        }
+        bits = np.zeros(n, dtype=np.int64)
+        for k, name in enumerate(SIGNALS):
+            if name in signals:
+                bits |= signals[name].astype(np.int64) << k
+        b_codes, b_values = pd.factorize(bits)
+        texts = np.array([";".join(name for k, name in enumerate(SIGNALS) if value >> k & 1) for value in b_values],
+                         dtype=object)
+        verdict, reason, rule = (np.asarray(_text(frame, c), dtype=object) for c in ("verdict", "reason", "rule"))
+        combos = pd.DataFrame({"v": verdict, "r": reason, "u": rule, "h": host})
+        c_codes = combos.groupby(["v", "r", "u", "h"], sort=False).ngroup().to_numpy() if n else np.zeros(0, int)
+        firsts = combos.assign(code=c_codes).drop_duplicates("code").sort_values("code")
+        c_values = np.array([self.channel(v, r, u, h) for v, r, u, h in
+                             zip(firsts["v"], firsts["r"], firsts["u"], firsts["h"])], dtype=object)
+        result = pd.DataFrame({"channel": c_values[c_codes] if n else [], "kind": kind,
+                               "signals": texts[b_codes] if n else []}, index=frame.index)
+        result["flagged"] = bits != 0
         return result
 
     def _lookalike(self, host: str) -> bool:
@@ -250,7 +264,7 @@ class DripTracker:
     counts: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
     def add(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
-        for key, out in zip(_drip_keys(frame, assessed), _drip_sizes(frame, assessed)):
+        for key, out in zip(drip_keys(frame, assessed), _drip_sizes(frame, assessed)):
             if key is not None:
                 entry = self.counts.setdefault(key, [0, 0.0])
                 entry[0] += 1
@@ -264,14 +278,15 @@ class DripTracker:
         found = self.keys()
         if not found:
             return
-        hits = np.array([k in found for k in _drip_keys(frame, assessed)], dtype=bool)
+        hits = np.array([k in found for k in drip_keys(frame, assessed)], dtype=bool)
         if hits.any():
             signals = assessed.loc[hits, "signals"]
             assessed.loc[hits, "signals"] = np.where(signals == "", "slow_drip", signals + ";slow_drip")
             assessed.loc[hits, "flagged"] = True
 
 
-def _drip_keys(frame: pd.DataFrame, assessed: pd.DataFrame) -> list[tuple[str, str] | None]:
+def drip_keys(frame: pd.DataFrame, assessed: pd.DataFrame) -> list[tuple[str, str] | None]:
+    """Per flow, its (source, destination) when it is a small upload-shaped flow to an outsider's channel, else None."""
     source = _text(frame, "compute_name") if "compute_name" in frame else _text(frame, "src_ip")
     host, dst = _text(frame, "fqdn"), _text(frame, "dst_ip")
     out = pd.to_numeric(frame.get("bytes_out"), errors="coerce").fillna(0).to_numpy() if "bytes_out" in frame else None
@@ -399,6 +414,12 @@ def _address(text: str) -> tuple[int, int] | None:
     except ValueError:
         return None
     return ip.version, int(ip)
+
+
+def _numbers(frame: pd.DataFrame, name: str, missing: float) -> np.ndarray:
+    if name not in frame:
+        return np.full(len(frame), missing, dtype=float)
+    return pd.to_numeric(frame[name], errors="coerce").fillna(missing).to_numpy(dtype=float)
 
 
 def _text(frame: pd.DataFrame, name: str) -> list[str]:

@@ -1,0 +1,236 @@
+"""Build the report (``report.json`` schema version 1, see the README) from verdict files: each file read a chunk at a
+time, its flows assessed by the risk model (``analysis.risk``), counted by mode, compute type and channel class,
+the denied and risky destinations ranked, the labelled exfiltration measured, the rules scored.
+
+Memory: the counters, the ranked groups, and the rows that may belong to a slow drip (small upload-shaped flows to
+an outsider's channel, kept until the whole file is read because only their sum decides).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..analysis.risk import CANNOT_SEE, CHANNELS, DripTracker, RiskContext, drip_keys, score_rules
+from ..flows.io import read_flow_tables
+from ..model import IsolationMode, Workspace
+from ..net.servicetags import ServiceTagSet
+from ..net.taglocator import TagLocator
+from ..ruletable.compile import compile_rules
+
+SCHEMA, VERSION = "egress-sim-report", 1
+TOP = 20
+BENIGN = "benign"
+_OUTSIDER = ("any_tenant", "open_internet")
+_DESTINATION_KEYS = ["destination", "port", "protocol"]
+
+
+@dataclass
+class _ModeCounts:
+    mode: str
+    flows: int = 0
+    verdicts: dict[str, int] = field(default_factory=lambda: {"allow": 0, "deny": 0, "rejected": 0})
+    bytes_out_allowed: int = 0
+    bytes_at_risk: int = 0
+    by_compute: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_channel: dict[str, list[int]] = field(default_factory=lambda: {c: [0, 0] for c in CHANNELS})
+    heat: dict[tuple[str, str], int] = field(default_factory=dict)
+    denied: list[pd.DataFrame] = field(default_factory=list)
+    risky: list[pd.DataFrame] = field(default_factory=list)
+    labelled: pd.DataFrame | None = None  # scenario x (flows, allowed, flagged)
+    drip_rows: list[pd.DataFrame] = field(default_factory=list)
+    rule_hits: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
+        verdict = frame["verdict"].astype(str)
+        allowed = (verdict == "allow").to_numpy()
+        out = pd.to_numeric(frame.get("bytes_out", pd.Series(0, index=frame.index)), errors="coerce").fillna(0)
+        out = out.clip(lower=0).astype(np.int64)
+        compute = frame.get("compute_type", pd.Series("", index=frame.index)).astype(object).fillna("").astype(str)
+        channel = assessed["channel"]
+        self.flows += len(frame)
+        for v, n in verdict.value_counts().items():
+            self.verdicts[v] = self.verdicts.get(v, 0) + int(n)
+        self.bytes_out_allowed += int(out[allowed].sum())
+        self.bytes_at_risk += int(out[allowed & channel.isin(_OUTSIDER).to_numpy()].sum())
+        for (c, v), n in pd.crosstab(compute, verdict).stack().items():
+            self.by_compute.setdefault(c, {"allow": 0, "deny": 0, "rejected": 0})
+            self.by_compute[c][v] = self.by_compute[c].get(v, 0) + int(n)
+        for ch, group in out.groupby(channel):
+            self.by_channel[ch][0] += len(group)
+            self.by_channel[ch][1] += int(group.sum())
+        for (c, ch), n in pd.crosstab(compute[allowed], channel[allowed]).stack().items():
+            if n:
+                self.heat[(c, ch)] = self.heat.get((c, ch), 0) + int(n)
+        destination = _destinations(frame)
+        base = pd.DataFrame({"destination": destination, "port": _ports(frame), "protocol": _text(frame, "protocol"),
+                             "flows": 1, "bytes_out": out})
+        denied = ~allowed & (verdict == "deny").to_numpy()
+        if denied.any():
+            part = base[denied].assign(reason=frame.loc[denied, "reason"].astype(str).to_numpy())
+            self.denied.append(part.groupby([*_DESTINATION_KEYS, "reason"]).sum().reset_index())
+        flagged = assessed["flagged"].to_numpy()
+        if flagged.any():
+            self.risky.append(_risky_groups(base[flagged], assessed[flagged], verdict[flagged]))
+        rule = frame.get("rule", pd.Series(None, index=frame.index)).astype(object).fillna("")
+        for name, group in out.groupby(rule.astype(str)):
+            if name:
+                hit = self.rule_hits.setdefault(name, [0, 0])
+                hit[0] += len(group)
+                hit[1] += int(group.sum())
+        if "scenario" in frame:
+            scenario = frame["scenario"].astype(str)
+            table = pd.DataFrame({"scenario": scenario, "flows": 1, "allowed": allowed.astype(int),
+                                  "flagged": flagged.astype(int),
+                                  "allowed_flagged": (allowed & flagged).astype(int)}).groupby("scenario").sum()
+            self.labelled = table if self.labelled is None else self.labelled.add(table, fill_value=0)
+
+    def keep_drip_candidates(self, frame: pd.DataFrame, assessed: pd.DataFrame, keys: list) -> None:
+        mask = np.array([k is not None and not f for k, f in zip(keys, assessed["flagged"])], dtype=bool)
+        if mask.any():
+            self.drip_rows.append(pd.DataFrame({
+                "key": [k for k, m in zip(keys, mask) if m],
+                "destination": _destinations(frame)[mask], "port": _ports(frame)[mask],
+                "protocol": np.asarray(_text(frame, "protocol"))[mask], "verdict": frame["verdict"].astype(str)[mask].to_numpy(),
+                "channel": assessed["channel"][mask].to_numpy(), "bytes_out":
+                    pd.to_numeric(frame["bytes_out"], errors="coerce").fillna(0)[mask].to_numpy(),
+                "scenario": frame["scenario"].astype(str)[mask].to_numpy() if "scenario" in frame else "",
+            }))
+
+    def settle_drip(self, drip_keys: set) -> None:
+        """The rows of the slow drips found once the whole input was read: flagged now."""
+        if not self.drip_rows or not drip_keys:
+            return
+        rows = pd.concat(self.drip_rows, ignore_index=True)
+        rows = rows[rows["key"].isin(drip_keys)]
+        if rows.empty:
+            return
+        base = rows[["destination", "port", "protocol"]].assign(flows=1, bytes_out=rows["bytes_out"].astype(np.int64))
+        assessed = pd.DataFrame({"channel": rows["channel"], "signals": "slow_drip", "flagged": True})
+        self.risky.append(_risky_groups(base, assessed, rows["verdict"]))
+        if self.labelled is not None:
+            extra = rows.assign(n=1).groupby("scenario")["n"].sum()
+            self.labelled["flagged"] = self.labelled["flagged"].add(extra, fill_value=0)
+            extra = rows[rows["verdict"] == "allow"].assign(n=1).groupby("scenario")["n"].sum()
+            self.labelled["allowed_flagged"] = self.labelled["allowed_flagged"].add(extra, fill_value=0)
+
+    def to_dict(self) -> dict:
+        denied = _top(self.denied, [*_DESTINATION_KEYS, "reason"])
+        risky = _top(self.risky, [*_DESTINATION_KEYS, "channel", "signals", "verdict"])
+        computes = sorted({c for c, _ in self.heat} | set(self.by_compute))
+        channels = [c for c in CHANNELS if c != "blocked"]
+        exfiltration, scenarios = None, []
+        if self.labelled is not None:
+            table = self.labelled.astype(int)
+            exfil = table.drop(index=BENIGN, errors="ignore")
+            benign = table.loc[BENIGN] if BENIGN in table.index else None
+            exfiltration = {"labelled": int(exfil["flows"].sum()), "allowed": int(exfil["allowed"].sum()),
+                            "flagged": int(exfil["flagged"].sum()),
+                            "allowed_flagged": int(exfil["allowed_flagged"].sum()),
+                            "benign_flagged": int(benign["flagged"]) if benign is not None else 0}
+            scenarios = [{"scenario": str(s), "flows": int(r["flows"]), "allowed": int(r["allowed"]),
+                          "flagged": int(r["flagged"]), "allowed_flagged": int(r["allowed_flagged"])}
+                         for s, r in exfil.iterrows()]
+        return {
+            "mode": self.mode, "flows": self.flows, "allowed": self.verdicts.get("allow", 0),
+            "denied": self.verdicts.get("deny", 0), "rejected": self.verdicts.get("rejected", 0),
+            "bytes_out_allowed": self.bytes_out_allowed, "bytes_at_risk": self.bytes_at_risk,
+            "exfiltration": exfiltration,
+            "by_compute": [{"compute_type": c, **{k: v.get(k, 0) for k in ("allow", "deny", "rejected")}}
+                           for c, v in sorted(self.by_compute.items())],
+            "by_channel": [{"channel": c, "flows": n, "bytes_out": b} for c, (n, b) in self.by_channel.items()],
+            "heatmap": {"computes": computes, "channels": channels,
+                        "flows": [[self.heat.get((c, ch), 0) for ch in channels] for c in computes]},
+            "top_denied": [{"destination": r["destination"], "port": _port(r["port"]), "protocol": r["protocol"],
+                            "flows": int(r["flows"]), "bytes_out": int(r["bytes_out"]), "reason": r["reason"]}
+                           for r in denied],
+            "top_risky": [{"destination": r["destination"], "port": _port(r["port"]), "protocol": r["protocol"],
+                           "channel": r["channel"], "flows": int(r["flows"]), "bytes_out": int(r["bytes_out"]),
+                           "signals": r["signals"].split(";") if r["signals"] else [], "verdict": r["verdict"]}
+                          for r in risky],
+            "scenarios": scenarios,
+        }
+
+
+def assess_file(path: str | Path, mode_name: str, ctx: RiskContext, chunk_rows: int = 250_000,
+                progress: Callable[[int], None] | None = None) -> _ModeCounts:
+    """One verdict file (evaluate's, replay's, one of demo's) counted and assessed."""
+    counts, drip = _ModeCounts(mode_name), DripTracker()
+    for chunk in read_flow_tables(path, chunk_rows):
+        frame = chunk.table.to_pandas()
+        if "verdict" not in frame:
+            raise ValueError(f"{path}: not a verdict file (no verdict column)")
+        assessed = ctx.assess(frame)
+        drip.add(frame, assessed)
+        counts.add(frame, assessed)
+        counts.keep_drip_candidates(frame, assessed, drip_keys(frame, assessed))
+        if progress is not None:
+            progress(len(frame))
+    counts.settle_drip(drip.keys())
+    return counts
+
+
+def build_report(workspace: Workspace, workspace_file: str, tags: ServiceTagSet,
+                 runs: list[tuple[IsolationMode, str | Path]], title: str, inputs: list[dict] | None = None,
+                 whatif: dict | None = None, suggestions: list[dict] | None = None,
+                 progress: Callable[[int], None] | None = None) -> dict:
+    """The report dict: one entry per (mode, verdict file) run."""
+    locator = TagLocator(tags)
+    isolated = compile_rules(workspace, tags, IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND)
+    modes, rules = [], []
+    for mode, path in runs:
+        table = compile_rules(workspace, tags, mode)
+        counts = assess_file(path, mode.yaml, RiskContext(table, locator, isolated), progress=progress)
+        modes.append(counts.to_dict())
+        if mode is workspace.managed_network.isolation_mode or not rules:
+            rules = [{"name": r.name, "type": r.type, "channel": r.channel, "risk": r.risk, "why": list(r.why),
+                      "hits": counts.rule_hits.get(r.name, [0, 0])[0], "bytes_out": counts.rule_hits.get(r.name, [0, 0])[1]}
+                     for r in score_rules(table)]
+    return {
+        "schema": SCHEMA, "version": VERSION, "generated_by": f"egress-sim {__version__}", "title": title,
+        "workspace": {"name": workspace.name, "file": workspace_file, "location": workspace.location,
+                      "isolation_mode": workspace.managed_network.isolation_mode.yaml},
+        "inputs": inputs or [{"kind": "verdicts", "path": str(p), "flows": m["flows"]} for (_, p), m in zip(runs, modes)],
+        "modes": modes, "rules": rules, "whatif": whatif, "suggestions": suggestions,
+        "cannot_see": list(CANNOT_SEE), "notes": [],
+    }
+
+
+def _risky_groups(base: pd.DataFrame, assessed: pd.DataFrame, verdict: pd.Series) -> pd.DataFrame:
+    part = base.assign(channel=assessed["channel"].to_numpy(), signals=assessed["signals"].to_numpy(),
+                       verdict=np.asarray(verdict))
+    return part.groupby([*_DESTINATION_KEYS, "channel", "signals", "verdict"]).sum().reset_index()
+
+
+def _top(parts: list[pd.DataFrame], keys: list[str]) -> list[dict]:
+    if not parts:
+        return []
+    table = pd.concat(parts, ignore_index=True).groupby(keys).sum().reset_index()
+    return table.sort_values(["flows", "bytes_out"], ascending=False, kind="stable").head(TOP).to_dict("records")
+
+
+def _destinations(frame: pd.DataFrame) -> np.ndarray:
+    host = np.asarray(_text(frame, "fqdn"), dtype=object)
+    address = np.asarray(_text(frame, "dst_ip"), dtype=object)
+    return np.where(host != "", host, address)
+
+
+def _ports(frame: pd.DataFrame) -> np.ndarray:
+    if "dst_port" not in frame:
+        return np.full(len(frame), -1, dtype=np.int64)
+    return pd.to_numeric(frame["dst_port"], errors="coerce").fillna(-1).astype(np.int64).to_numpy()
+
+
+def _port(value) -> int | None:
+    return None if value is None or int(value) < 0 else int(value)
+
+
+def _text(frame: pd.DataFrame, name: str) -> list[str]:
+    if name not in frame:
+        return [""] * len(frame)
+    return frame[name].astype(object).where(frame[name].notna(), "").astype(str).tolist()
