@@ -234,3 +234,82 @@ def _text(frame: pd.DataFrame, name: str) -> list[str]:
     if name not in frame:
         return [""] * len(frame)
     return frame[name].astype(object).where(frame[name].notna(), "").astype(str).tolist()
+
+
+# ---------------------------------------------------------------------------------------------------- results
+
+_MODE_FILE = {f"verdicts-{m.yaml}.parquet": m for m in IsolationMode}
+
+
+def results_runs(results: list[str], mode: IsolationMode | None, workspace: Workspace) -> tuple[list, list[dict]]:
+    """The (mode, verdict file) runs a report reads from RESULTS, and the what-if files among them.
+
+    A directory is a ``demo`` output (its ``verdicts-<mode>.parquet`` files); a file is a verdict file of
+    ``evaluate`` or ``replay`` (read under ``mode``, else the workspace's own), or a ``whatif -o`` file (its
+    ``verdict_before``/``verdict_after`` columns)."""
+    from ..base.errors import FlowInputError
+    from ..flows.io import open_parquet, table_format
+    runs, whatifs = [], []
+    for item in results:
+        path = Path(item)
+        if path.is_dir():
+            found = [(m, path / name) for name, m in _MODE_FILE.items() if (path / name).is_file()]
+            if not found:
+                raise FlowInputError(f"{item}: a directory of results must hold a demo's verdicts-<mode>.parquet "
+                                     "files", file=item)
+            runs.extend(found)
+            continue
+        columns = _columns(path, table_format, open_parquet)
+        if "verdict_before" in columns and "verdict_after" in columns:
+            whatifs.append({"path": item})
+        elif "verdict" in columns:
+            runs.append((mode or workspace.managed_network.isolation_mode, path))
+        else:
+            raise FlowInputError(f"{item}: not a verdict file (no verdict column) nor a whatif -o file", file=item)
+    return runs, whatifs
+
+
+def _columns(path: Path, table_format, open_parquet) -> list[str]:
+    if table_format(path) == "parquet":
+        return open_parquet(path).schema_arrow.names
+    with path.open("rb") as handle:
+        head = handle.readline()
+    if head[:2] == b"\x1f\x8b":
+        import gzip
+        with gzip.open(path, "rb") as handle:
+            head = handle.readline()
+    return [c.strip().strip('"') for c in head.decode("utf-8", "replace").strip().split(",")]
+
+
+def whatif_section(path: str | Path, chunk_rows: int = 250_000) -> dict:
+    """The what-if section of a report from a ``whatif -o`` file: totals and the largest groups."""
+    groups: dict[tuple, int] = {}
+    changed = newly_denied = newly_allowed = 0
+    for chunk in read_flow_tables(path, chunk_rows):
+        frame = chunk.table.to_pandas()
+        before, after = frame["verdict_before"].astype(str), frame["verdict_after"].astype(str)
+        changed += len(frame)
+        newly_denied += int(((before == "allow") & (after != "allow")).sum())
+        newly_allowed += int(((before != "allow") & (after == "allow")).sum())
+        keys = pd.DataFrame({"compute_type": _text(frame, "compute_type"), "destination": _destinations(frame),
+                             "port": _ports(frame), "before": before + " " + frame["reason_before"].astype(str),
+                             "after": after + " " + frame["reason_after"].astype(str)})
+        for key, n in keys.value_counts().items():
+            groups[key] = groups.get(key, 0) + int(n)
+    top = sorted(groups.items(), key=lambda kv: -kv[1])[:TOP]
+    return {"before": "verdict_before", "after": "verdict_after", "changed": changed, "newly_denied": newly_denied,
+            "newly_allowed": newly_allowed,
+            "groups": [{"compute_type": k[0], "destination": k[1], "port": _port(k[2]), "before": k[3],
+                        "after": k[4], "flows": n} for k, n in top]}
+
+
+def whatif_from_result(result_json: dict) -> dict:
+    """The what-if section from ``whatif``'s own result (``cli.decide.result_dict``)."""
+    totals = result_json["totals"]
+    return {"before": result_json.get("before_label", "before"), "after": result_json.get("after_label", "after"),
+            "changed": totals["changed"], "newly_denied": totals["newly_denied"],
+            "newly_allowed": totals["newly_allowed"],
+            "groups": [{"compute_type": g["compute_type"], "destination": g["destination"], "port": g["dst_port"],
+                        "before": f"{g['before']['verdict']} {g['before']['reason']}",
+                        "after": f"{g['after']['verdict']} {g['after']['reason']}", "flows": g["flows"]}
+                       for g in result_json["groups"][:TOP]]}

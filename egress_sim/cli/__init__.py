@@ -13,7 +13,7 @@ Loading the package imports click and the light ``base`` modules only (see ``bas
 
 from __future__ import annotations
 
-from . import decide, flows, plan, tags, workspace  # noqa: F401  (registers the commands)
+from . import decide, flows, plan, report, tags, workspace  # noqa: F401  (registers the commands)
 from .base import main
 
 __all__ = ["main"]

@@ -8,6 +8,7 @@ import click
 
 from ..base.errors import EgressSimError
 from ..base.outputs import check_outputs
+from .report import report_option
 from .base import (EXIT_CHECK_FAILED, MAX_FLOWS, MODE_HELP, DeferredOption, chunk_rows_option, emit_json,
                    findings_json, json_option, load_tags, location_option, parse_mode, progress_bar, say,
                    scenario_option, service_tags_option, warn, _compute_choice, _demo_flows, _demo_seed,
@@ -26,11 +27,13 @@ from .base import (EXIT_CHECK_FAILED, MAX_FLOWS, MODE_HELP, DeferredOption, chun
               help="Write only verdict, reason and rule, row for row with FLOWS (join by row number): "
                    "much smaller and faster than copying every input column.")
 @chunk_rows_option
+@report_option
 @location_option
 @service_tags_option
 @json_option
 def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute: str | None, verdicts_only: bool,
-             chunk_rows: int, location: str | None, service_tags: str | None, as_json: bool) -> None:
+             chunk_rows: int, report_dir: str | None, location: str | None, service_tags: str | None,
+             as_json: bool) -> None:
     """Give every flow in FLOWS (CSV or Parquet) a verdict under WORKSPACE's rules."""
     from ..app.loading import read_checked
     from ..app.pipeline import evaluate_file, flow_count
@@ -44,12 +47,16 @@ def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute:
     with progress_bar(flow_count(flows), "evaluating") as progress:
         summary = evaluate_file(table, flows, output, compute, chunk_rows, keep_input=not verdicts_only,
                                 progress=progress)
+    reports = _reports(report_dir, loaded.workspace, workspace, tags, [(table.mode, output)],
+                       f"{loaded.workspace.name}: evaluate {flows}") if report_dir else None
     if as_json:
         emit_json({"workspace": workspace, "flows_file": flows, "output": output, "isolation_mode": table.mode.yaml,
-                    **summary.to_dict(), "findings": findings_json(loaded.findings)})
+                   **summary.to_dict(), "reports": reports, "findings": findings_json(loaded.findings)})
     else:
         say(f"{loaded.workspace.name}: {table.mode.yaml}; verdicts written to {output}\n")
         say(render_evaluation(summary))
+        if reports:
+            say("\nreports: " + ", ".join(reports.values()))
 
 
 @main.command()
@@ -205,12 +212,13 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
 @click.option("--chunk-rows", type=click.IntRange(min=1), cls=DeferredOption, deferred=_replay_chunk_rows,
               show_default=True,
               help="Flows evaluated at a time (bounds memory: log rows carry more text than flow tables).")
+@report_option
 @location_option
 @service_tags_option
 @json_option
 def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | None, compute: str | None,
            mode: str | None, log_format: str | None, strict: bool, rejects_path: str | None, chunk_rows: int,
-           location: str | None, service_tags: str | None, as_json: bool) -> None:
+           report_dir: str | None, location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Replay connection logs (NSG/VNet flow logs, Azure Firewall, Zeek, AWS VPC, CSV/Parquet) against
     WORKSPACE's rules. LOGS are files, directories or glob patterns; gzip is read transparently."""
     from ..app.loading import read_checked
@@ -234,11 +242,22 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
     computes = load_inventory(inventory) if inventory is not None else None
     with progress_bar(total_size(list(logs)), "replaying") as progress:
         report = replay_logs(table, list(logs), output, computes, compute, log_format, strict, chunk_rows, rejects, progress)
+    reports = _reports(report_dir, ws, workspace, tags, [(table.mode, output)],
+                       f"{ws.name}: replay of {', '.join(logs)}") if report_dir else None
     if as_json:
         emit_json({"workspace": workspace, "output": output, "rejects_file": rejects, "isolation_mode": table.mode.yaml,
-                    **report.to_dict(), "findings": findings_json(loaded.findings)})
+                   **report.to_dict(), "reports": reports, "findings": findings_json(loaded.findings)})
     else:
         say(f"{ws.name}: {table.mode.yaml}; verdicts written to {output}\n")
         say(render_replay(report, rejects))
+        if reports:
+            say("\nreports: " + ", ".join(reports.values()))
 
 
+def _reports(report_dir: str, workspace, workspace_file: str, tags, runs: list, title: str,
+             **sections) -> dict[str, str]:
+    """Build the exfiltration-risk report of verdict files just written and write its three files."""
+    from ..app.report import build_report
+    from .report import write
+    data = build_report(workspace, workspace_file, tags, runs, title, **sections)
+    return {kind: str(path) for kind, path in write(data, report_dir).items()}
