@@ -272,6 +272,12 @@ def test_an_azure_front_door_frontend_rule_lets_front_door_uploads_through(tags)
     assert set(rows["rule"]) == {"afd"}
 
 
+def test_an_fqdn_rule_for_azurefd_net_lets_front_door_uploads_through(tags):
+    rows = injected(tags, "front_door", [fqdn_rule("afd", "*.azurefd.net")])
+    assert (rows["verdict"] == "allow").all()
+    assert set(rows["reason"]) == {"fqdn"}
+
+
 # --- reproducible --------------------------------------------------------------------------------------------------
 
 
