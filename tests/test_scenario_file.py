@@ -81,7 +81,7 @@ def test_bundled_default_scenario_loads_with_every_managed_compute_type():
         ComputeType.COMPUTE_INSTANCE, ComputeType.COMPUTE_CLUSTER, ComputeType.SERVERLESS,
         ComputeType.SERVERLESS_SPARK, ComputeType.MANAGED_ONLINE_ENDPOINT}
     assert {i.name for i in scenario.injections} == set(SCENARIOS)
-    assert 0.99 < scenario.benign_rate < 1
+    assert 0.985 < scenario.benign_rate < 1  # about 1% labelled exfiltration
 
 
 def test_bundled_default_scenario_is_the_file_in_data(catalog):

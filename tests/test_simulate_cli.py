@@ -220,12 +220,23 @@ def test_demo_summary_counts_every_flow_under_every_mode(demo_run):
         assert summary["modes"][mode]["flows"] == DEMO_FLOWS
 
 
-def test_demo_approved_only_allows_no_exfiltration_for_contoso(demo_run):
+# contoso's FQDN rules allow github.com and huggingface.co: uploads there pass (tests/test_exfil_channels.py)
+THROUGH_CONTOSO_RULES = {"git_push", "model_hub_upload", "slow_drip"}
+
+
+def test_demo_approved_only_allows_exfiltration_for_contoso_only_through_its_fqdn_rules(demo_run):
     _, out = demo_run
     modes = json.loads((out / "summary.json").read_text())["modes"]
-    exfiltration = modes["allow_only_approved_outbound"]["exfiltration"]
-    assert sum(exfiltration.values()) > 0  # there was exfiltration to stop
-    assert exfiltration["allow"] == 0
+    approved = modes["allow_only_approved_outbound"]
+    assert sum(approved["exfiltration"].values()) > 0  # there was exfiltration to stop
+    by_scenario = approved["by_scenario"]
+    assert THROUGH_CONTOSO_RULES < set(by_scenario) and len(by_scenario) > len(THROUGH_CONTOSO_RULES)
+    for name, counts in by_scenario.items():
+        if name in THROUGH_CONTOSO_RULES:
+            assert counts["allow"] > 0 and counts["deny"] == 0, name
+        else:
+            assert counts["allow"] == 0, name
+    assert approved["exfiltration"]["allow"] == sum(by_scenario[n]["allow"] for n in THROUGH_CONTOSO_RULES)
 
 
 def test_demo_disabled_mode_allows_all_exfiltration(demo_run):

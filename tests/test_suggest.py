@@ -61,15 +61,18 @@ def test_the_suggested_rules_allow_every_benign_flow(suggested, cli, tmp_path, n
 
 @pytest.mark.parametrize("name", [w.stem for w in WORKSPACES])
 def test_exfiltration_stays_denied_unless_benign_work_needs_the_same_destination(suggested, cli, tmp_path, name):
-    _, flows, new, data = suggested[name]
+    ws, flows, new, data = suggested[name]
     verdicts = _verdicts(cli, new, flows, tmp_path)
     benign = verdicts["scenario"].astype(str) == "benign"
     needed = set(_destination(verdicts[benign]))
     allowed_exfil = verdicts[~benign & (verdicts["verdict"].astype(str) == "allow")]
     assert set(_destination(allowed_exfil)) <= needed
     assert (~benign).sum() > 0  # the scenario mixes exfiltration in: the check is not empty by construction
+    # residual risk lists what the suggested rules let through: exfiltration the workspace's own rules already
+    # allowed (uploads to a host an existing FQDN rule names, e.g. git_push) was never denied, so is not in it
+    before = _verdicts(cli, ws, flows, tmp_path, "before")["verdict"].astype(str) == "allow"
     listed = sum(g["flows"] for g in data["residual_risk"])
-    assert listed == len(allowed_exfil)
+    assert listed == len(allowed_exfil[~before[allowed_exfil.index]])
 
 
 @pytest.mark.parametrize("name", [w.stem for w in WORKSPACES])

@@ -45,6 +45,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "fqdn_off_port": {"compute": _NOT_SPARK},
     "spark_fqdn": {"compute": ("serverless_spark",)},
     "lookalike_host": {"compute": _NOT_SPARK},
+    # through channels approved-only mode can allow (exfiltration.py's second table)
+    "storage_via_tag": {"compute": _NOT_SPARK, "accounts": 3},
+    "git_push": {"compute": _NOT_SPARK},
+    "model_hub_upload": {"compute": _NOT_SPARK},
+    "suffix_lookalike": {"compute": _NOT_SPARK},
+    "front_door": {"compute": _NOT_SPARK},
+    "slow_drip": {"compute": _NOT_SPARK},
 }
 
 

@@ -14,9 +14,8 @@ uses) and ``scenario`` (``benign``, or the exfiltration scenario that made it).
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
+import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +27,10 @@ from ..model import ComputeType, Protocol, Workspace
 from ..base.outputs import Outputs, staged
 from ..net.servicetags import ServiceTagSet
 from .catalog import WorkspaceContext, resolve_services
-from .exfiltration import GENERATORS, SERVICES_USED, InjectedRows
+from .exfiltration import GENERATORS, HOST_NAME_SCENARIOS, SERVICES_USED, InjectedRows
 from ..flows.io import TableWriter
 from .scenario import Scenario, hour_weights
+from .summary import SimulationSummary
 
 BENIGN = "benign"
 # Random streams, one kind each, so that no two ever share a seed sequence: [seed, kind, ...].
@@ -74,30 +74,6 @@ def _pick(cum: np.ndarray, group: np.ndarray, u: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(cum, group + u, side="left"), len(cum) - 1).astype(np.int32)
 
 
-@dataclass
-class SimulationSummary:
-    """What was written: flows per scenario label, compute type and service."""
-
-    flows: int = 0
-    by_scenario: Counter = field(default_factory=Counter)
-    by_compute_type: Counter = field(default_factory=Counter)
-    by_service: Counter = field(default_factory=Counter)
-
-    def add(self, table: pa.Table) -> None:
-        self.flows += table.num_rows
-        for column, counter in (("scenario", self.by_scenario), ("compute_type", self.by_compute_type),
-                                ("service", self.by_service)):
-            values = table.column(column).combine_chunks()
-            counts = np.bincount(values.indices.to_numpy(), minlength=len(values.dictionary))
-            for name, n in zip(values.dictionary.to_pylist(), counts.tolist()):
-                if n:
-                    counter[name] += n
-
-    def to_dict(self) -> dict[str, object]:
-        return {"flows": self.flows, "by_scenario": dict(self.by_scenario.most_common()),
-                "by_compute_type": dict(self.by_compute_type.most_common()), "by_service": dict(self.by_service.most_common())}
-
-
 class SimulationPlan:
     """Everything resolved for one (workspace, scenario, seed); draws blocks of flows on demand."""
 
@@ -106,6 +82,7 @@ class SimulationPlan:
             raise ScenarioError(f"seed {seed!r} must be a non-negative integer")
         self.workspace, self.scenario, self.seed = workspace, scenario, seed
         self.ctx = WorkspaceContext.build(workspace, tags)
+        self._allowed_endpoints: np.ndarray | None = None
         self._build_nodes()
         try:
             self._resolve(np.random.default_rng([seed, STREAM_SETUP]))
@@ -137,7 +114,7 @@ class SimulationPlan:
         active = [i for i in scenario.injections if i.rate > 0]
         for injection in active:
             wanted.extend(s for s in SERVICES_USED.get(injection.name, ()) if s not in wanted)
-        if any(i.name in ("no_sni", "fqdn_off_port", "spark_fqdn", "lookalike_host") for i in active):
+        if any(i.name in HOST_NAME_SCENARIOS for i in active):
             wanted.extend(s for s in self._host_services() if s not in wanted)
         self.services, self.unavailable = resolve_services(scenario.services, wanted, self.ctx, rng)
         for injection in active:
@@ -210,8 +187,19 @@ class SimulationPlan:
 
     # --- helpers for the exfiltration generators ---------------------------------------------------------------
 
-    def endpoints_of(self, service: str) -> np.ndarray:
-        return np.flatnonzero(self.ep_service == self.service_names.index(service)).astype(np.int32)
+    def endpoints_of(self, service: str, hosts: tuple[str, ...] = ()) -> np.ndarray:
+        """The service's endpoints; with ``hosts``, only those under one of these names (all of the service's
+        named endpoints when a scenario's own catalog serves none of them)."""
+        found = np.flatnonzero(self.ep_service == self.service_names.index(service))
+        if hosts:
+            named = found[self.ep_host[found] >= 0]
+            chosen = named[np.isin(self.ep_host[named], [self.host_vocab.index(h) for h in hosts if h in self.host_vocab])]
+            found = chosen if len(chosen) else (named if len(named) else found)
+        return found.astype(np.int32)
+
+    def endpoint_host(self, endpoint: int) -> str | None:
+        code = int(self.ep_host[endpoint])
+        return self.host_vocab[code] if code >= 0 else None
 
     def _host_services(self) -> list[str]:
         """Catalog services reached by fixed host names over the internet or service tags: where the host-name
@@ -224,7 +212,13 @@ class SimulationPlan:
         return names or [n for n in FALLBACK_ALLOWED_SERVICES if n in self.scenario.services]
 
     def allowed_host_endpoints(self) -> np.ndarray:
-        """Endpoints whose host an active FQDN rule allows; without such rules, those of common package hosts."""
+        """Endpoints whose host an active FQDN rule allows; without such rules, those of common package hosts.
+        Worked out once per plan: several scenarios ask in every block, and matching names is slow."""
+        if self._allowed_endpoints is None:
+            self._allowed_endpoints = self._find_allowed_host_endpoints()
+        return self._allowed_endpoints
+
+    def _find_allowed_host_endpoints(self) -> np.ndarray:
         with_host = np.flatnonzero(self.ep_host >= 0)
         allowed = np.array([self.ctx.allows_host(self.host_vocab[h]) for h in self.ep_host[with_host]], dtype=bool)
         found = with_host[allowed] if allowed.any() else with_host[
@@ -241,20 +235,21 @@ class SimulationPlan:
             bases = sorted({".".join(h.split(".")[-2:]) for h in hosts})
         return bases
 
-    def foreign_accounts(self, count: int) -> list[str]:
-        """Made-up storage account names (fixed per seed), none of them an account the workspace uses."""
-        rng = np.random.default_rng([self.seed, STREAM_NAMES])
-        own = {p.rule.service_resource_id.rstrip("/").rsplit("/", 1)[-1].lower() for p in self.ctx.endpoints}
-        letters = np.array(list("abcdefghijklmnopqrstuvwxyz0123456789"))
-        names: list[str] = []
-        while len(names) < count:
-            name = "st" + "".join(letters[rng.integers(len(letters), size=int(rng.integers(8, 16)))])
-            if name not in own and name not in names:
-                names.append(name)
-        return names
+    def fixed_rng(self, purpose: str = "") -> np.random.Generator:
+        """A random stream fixed per seed and purpose: for what stays the same all run long (made-up names)."""
+        return np.random.default_rng([self.seed, STREAM_NAMES, *([zlib.crc32(purpose.encode())] if purpose else [])])
+
+    def own_resource_names(self) -> set[str]:
+        """The names of the resources the workspace reaches through private endpoints (its storage accounts...)."""
+        return {p.rule.service_resource_id.rstrip("/").rsplit("/", 1)[-1].lower() for p in self.ctx.endpoints}
 
     def pick(self, options: tuple[str, ...]) -> str:
         return options[self.seed % len(options)]
+
+    def fixed_node(self, types: tuple[ComputeType, ...], purpose: str) -> int:
+        """One node of these compute types, the same for every block of a run (fixed per seed and purpose)."""
+        candidates = np.flatnonzero(np.isin(self.node_type, [self.compute_types.index(t) for t in types]))
+        return int(candidates[self.fixed_rng(f"node {purpose}").integers(len(candidates))])
 
     def draw_nodes(self, types: tuple[ComputeType, ...], k: int, rng: np.random.Generator) -> np.ndarray:
         candidates = np.flatnonzero(np.isin(self.node_type, [self.compute_types.index(t) for t in types]))
