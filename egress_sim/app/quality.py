@@ -29,13 +29,13 @@ QUALITY_FLOWS = 200_000
 QUALITY_SEED = 0
 
 
-def measure(workspace: Workspace, tags: ServiceTagSet, flows: int = QUALITY_FLOWS, seed: int = QUALITY_SEED
-            ) -> pd.DataFrame:
+def measure(workspace: Workspace, tags: ServiceTagSet, flows: int = QUALITY_FLOWS, seed: int = QUALITY_SEED,
+            scenario: str | Path | None = None) -> pd.DataFrame:
     """One row per (mode, scenario): flows, allowed, flagged, recall; plus per mode a ``benign`` row (flows,
     flagged) and an ``all exfiltration`` row with the precision of the mode's flags."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "flows.parquet"
-        simulate(workspace, tags, load_scenario(None), flows, seed, path)
+        simulate(workspace, tags, load_scenario(scenario), flows, seed, path)
         frame = pq.read_table(path).to_pandas()
     locator = TagLocator(tags)
     isolated = compile_rules(workspace, tags, IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND)
@@ -88,11 +88,26 @@ def markdown_table(result: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def precision_line(result: pd.DataFrame, label: str) -> str:
+    """One table row: the precision of each mode's flags, and the benign flows flagged."""
+    modes = list(dict.fromkeys(result["mode"]))
+    exfil = result[result["scenario"] == "all exfiltration"].set_index("mode")
+    benign = result[result["scenario"] == BENIGN].set_index("mode")
+    cells = [f"{exfil.loc[m, 'precision']:.3f} ({int(benign.loc[m, 'flagged']):,} benign flagged)" for m in modes]
+    return f"| **precision**, {label} | | " + " | ".join(cells) + " |"
+
+
+LEGIT_UPLOADS = "legit-uploads.yaml"
+
+
 def main(argv: list[str]) -> None:
-    workspace_file = argv[0] if argv else str(Path(__file__).resolve().parents[2] / "data/workspaces/contoso-research.yaml")
+    from ..base.datafiles import bundled_path
+    workspace_file = argv[0] if argv else str(bundled_path("workspaces", "contoso-research.yaml"))
     tags = load_service_tags()
     workspace = load_checked(workspace_file, tags)[0]
     print(markdown_table(measure(workspace, tags)))
+    print(precision_line(measure(workspace, tags, scenario=bundled_path("simulation", LEGIT_UPLOADS)),
+                         "with legitimate uploads"))
 
 
 if __name__ == "__main__":
