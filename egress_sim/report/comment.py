@@ -78,10 +78,10 @@ def _risky(mode: dict) -> list[str]:
     if not top:
         return lines + ["No allowed flow goes to a risky destination.", ""]
     rows = [[md_code(r["destination"]), port_text(r["port"]), md_code(r["channel"]),
-             ", ".join(md_code(s) for s in r["signals"]) or "-", count(r["flows"]), human_bytes(r["bytes_out"])]
-            for r in top]
-    return lines + _table(["destination", "port", "channel", "signals", "flows", "bytes out"], rows,
-                          [False, True, False, False, True, True]) + [""]
+             ", ".join(md_code(s) for s in r["signals"]) or "-", md_code(r["verdict"]), count(r["flows"]),
+             human_bytes(r["bytes_out"])] for r in top]
+    return lines + _table(["destination", "port", "channel", "signals", "verdict", "flows", "bytes out"], rows,
+                          [False, True, False, False, False, True, True]) + [""]
 
 
 def _rules(rules: list[dict]) -> list[str]:

@@ -115,9 +115,10 @@ def _cell(kind: str, value: object) -> str:
         return f'<td class="num" data-sort="{-1 if value is None else int(value)}">{port_text(value)}</td>'
     if kind == "code":
         return f"<td><code>{h(value)}</code></td>"
-    if kind == "html":  # markup built here from escaped parts, with its sort key
+    if kind in ("html", "num-html"):  # markup built here from escaped parts, with its sort key
         markup, key = value
-        return f'<td data-sort="{key}">{markup}</td>'
+        numeric = ' class="num"' if kind == "num-html" else ""
+        return f'<td{numeric} data-sort="{key}">{markup}</td>'
     return f"<td>{h(value)}</td>"
 
 
@@ -164,20 +165,20 @@ def _headline(report: dict) -> str:
     for m in report["modes"]:
         exfil = m.get("exfiltration") or {}
         labelled = exfil.get("labelled", 0)
+        exfil_cell = (f'{count(exfil["allowed"])} of {count(labelled)}', exfil["allowed"]) if labelled else ("-", -1)
         rows.append([("code", m["mode"]), ("int", m["flows"]), ("int", m["allowed"]), ("int", m["denied"]),
                      ("int", m["rejected"]), ("bytes", m["bytes_out_allowed"]), ("bytes", m["bytes_at_risk"]),
-                     ("int", labelled if labelled else None), ("int", exfil.get("allowed") if labelled else None),
-                     ("int", exfil.get("flagged") if labelled else None),
-                     ("int", exfil.get("allowed_flagged") if labelled else None)])
+                     ("num-html", exfil_cell), ("int", exfil.get("allowed_flagged") if labelled else None)])
     headers = [("isolation mode", False), ("flows", True), ("allowed", True), ("denied", True), ("rejected", True),
-               ("bytes out allowed", True), ("at risk", True), ("exfil. labelled", True),
-               ("exfil. allowed", True), ("flagged", True), ("allowed & flagged", True)]
+               ("bytes out allowed", True), ("at risk", True), ("exfiltration allowed", True),
+               ("of those flagged", True)]
     inputs = "".join(f"<li>{h(i['kind'])}: <code>{h(i['path'])}</code> ({count(i['flows'])} flows)</li>"
                      for i in report.get("inputs", []))
     body = (f'<div class="cards">{"".join(cards)}</div>' if cards else _paragraph("No isolation mode was evaluated."))
     body += table(headers, rows) if rows else ""
-    body += _paragraph("Bytes at risk: bytes out of allowed flows through a channel that reaches any Azure tenant "
-                       "or the open internet. Flagged: labelled exfiltration flows that a risk signal marks.")
+    body += _paragraph("At risk: bytes out of allowed flows through a channel that reaches any Azure tenant or the "
+                       "open internet. Exfiltration: flows the input labels as such; flagged: those a risk signal "
+                       "marks.")
     return body + (f"<h3>Inputs</h3><ul>{inputs}</ul>" if inputs else "")
 
 
