@@ -15,7 +15,7 @@ from egress_sim.base.errors import ServiceTagError
 from egress_sim.net import servicetags
 from egress_sim.net.servicetags import bundled_service_tags_path, load_service_tags, service_tags_from_document
 
-HEAVY = ("pandas", "pyarrow", "numpy", "numba", "yaml")
+HEAVY = ("pandas", "pyarrow", "numpy", "numba", "yaml", "matplotlib")
 REPO = Path(__file__).resolve().parent.parent
 WS = str(REPO / "data" / "workspaces" / "contoso-research.yaml")
 

@@ -1,1 +1,2 @@
-"""Rendering results for people (text now; Markdown and HTML reports come later). Never computes verdicts."""
+"""Rendering results for people: terminal text, Markdown, and the report documents (``document``: report.json,
+report.md, report.html). Never computes verdicts."""
