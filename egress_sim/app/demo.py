@@ -20,6 +20,7 @@ from .loading import load_checked
 from ..base.outputs import Outputs
 from ..net.servicetags import load_service_tags
 from ..flows.verdicts import Reason
+from .report import build_report
 from .whatif import ALL_MODES, evaluate_modes, verdicts_path
 
 DEFAULT_WORKSPACE = "contoso-research.yaml"
@@ -33,6 +34,8 @@ class DemoReport:
     json_path: Path
     markdown_path: Path
     findings: list[Finding] = field(default_factory=list)  # the workspace's warnings
+    report: dict = field(default_factory=dict)  # report.json's dict (exfiltration risk per mode)
+    documents: dict[str, Path] = field(default_factory=dict)  # report.json, .md, .html by kind
 
 
 def bundled_workspace_path(name: str = DEFAULT_WORKSPACE) -> Path:
@@ -49,20 +52,21 @@ def run_demo(
     progress: Callable[[int], None] | None = None,
     location: str | None = None,
     evaluation_progress: Callable[[int], None] | None = None,
-    render_markdown: Callable[[dict], str] | None = None,
+    write_documents: Callable[..., dict] | None = None,
 ) -> DemoReport:
-    """Simulate ``flows`` flows, evaluate them under all three modes, write JSON + Markdown into ``out_dir``.
+    """Simulate ``flows`` flows, evaluate them under all three modes, assess the exfiltration risk of every flow,
+    write ``summary.json`` and the reports into ``out_dir``.
 
-    ``render_markdown`` turns the result into the Markdown report (the CLI passes
-    ``report.markdown.render_demo_markdown``: presentation sits above the jobs, so the job is handed it); without
-    it the report says where the JSON is.
+    ``write_documents(report, out_dir, outputs)`` writes ``report.json``, ``report.md`` and ``report.html`` (the CLI
+    passes ``report.document.write_reports``: presentation sits above the jobs, so the job is handed it); without
+    it only ``report.json``'s dict is kept in ``DemoReport.report``.
 
-    The six files are checked before any work (none may be one of the input files) and appear together
-    when the demo has succeeded; a failed or interrupted demo leaves an earlier demo's files as they were."""
+    The files are checked before any work (none may be one of the input files) and appear together when the
+    demo has succeeded; a failed or interrupted demo leaves an earlier demo's files as they were."""
     out = make_output_dir(out_dir)
     ws_file = Path(workspace_path) if workspace_path is not None else bundled_workspace_path()
     flows_path, json_path, md_path = out / "flows.parquet", out / "summary.json", out / "report.md"
-    written = [flows_path, *(verdicts_path(out, mode) for mode in ALL_MODES), json_path, md_path]
+    written = [flows_path, *(verdicts_path(out, mode) for mode in ALL_MODES), json_path]
     with Outputs(written, inputs=[ws_file, scenario_path, service_tags_path]) as outputs:
         tags = load_service_tags(service_tags_path)
         workspace, findings = load_checked(ws_file, tags, location)
@@ -77,10 +81,17 @@ def run_demo(
             "simulation": {**plan.describe(), **simulated.to_dict(), "flows_file": str(flows_path)},
             "modes": {mode.yaml: _mode_result(o.summary, str(o.verdicts_path)) for mode, o in outcomes.items()},
         }
+        runs = [(mode, outputs.temp(o.verdicts_path)) for mode, o in outcomes.items()]
+        report = build_report(workspace, str(ws_file), tags, runs,
+                              f"{workspace.name}: {flows:,} simulated flows under each isolation mode (demo, seed {seed})",
+                              inputs=[{"kind": "demo", "path": str(flows_path), "flows": simulated.flows}])
+        report["inputs"][0]["path"] = str(flows_path)
+        data["risk"] = {m["mode"]: {"exfiltration": m["exfiltration"], "bytes_at_risk": m["bytes_at_risk"]}
+                        for m in report["modes"]}
         outputs.write_text(json_path, json.dumps(data, indent=2) + "\n")
-        outputs.write_text(md_path, render_markdown(data) if render_markdown else
-                           f"# egress_sim demo\n\nThe results are in `{json_path.name}`.\n")
-    return DemoReport(data, json_path, md_path, findings)
+        documents = write_documents(report, out, outputs) if write_documents else {}
+    return DemoReport(data, json_path, Path(documents.get("markdown", md_path)), findings, report,
+                      {k: Path(v) for k, v in documents.items()})
 
 
 def _mode_result(summary, verdicts_path: str) -> dict:

@@ -141,7 +141,7 @@ class _ModeCounts:
             "denied": self.verdicts.get("deny", 0), "rejected": self.verdicts.get("rejected", 0),
             "bytes_out_allowed": self.bytes_out_allowed, "bytes_at_risk": self.bytes_at_risk,
             "exfiltration": exfiltration,
-            "by_compute": [{"compute_type": c, **{k: v.get(k, 0) for k in ("allow", "deny", "rejected")}}
+            "by_compute": [{"compute_type": c, "allowed": v.get("allow", 0), "denied": v.get("deny", 0), "rejected": v.get("rejected", 0)}
                            for c, v in sorted(self.by_compute.items())],
             "by_channel": [{"channel": c, "flows": n, "bytes_out": b} for c, (n, b) in self.by_channel.items()],
             "heatmap": {"computes": computes, "channels": channels,

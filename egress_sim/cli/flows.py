@@ -171,12 +171,13 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
          service_tags: str | None, as_json: bool) -> None:
     """Simulate a workspace's traffic, evaluate it under all three isolation modes, and report."""
     from ..app.demo import run_demo
-    from ..report.markdown import MODE_HEADERS, mode_rows, render_demo_markdown
+    from ..report.document import write_reports
+    from ..report.markdown import MODE_HEADERS, mode_rows
     from ..report.text import table
     # one bar for the whole run: the simulation, then an evaluation under each of the three modes
     with progress_bar(4 * n_flows, "simulating, then evaluating 3 modes") as progress:
         report = run_demo(out_dir, n_flows, seed, workspace, scenario, service_tags, progress, location=location,
-                          evaluation_progress=progress, render_markdown=render_demo_markdown)
+                          evaluation_progress=progress, write_documents=write_reports)
     warn(report.findings, as_json)
     if as_json:
         emit_json(report.data)
@@ -185,14 +186,14 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
     sim = data["simulation"]
     say(f"{data['workspace']['name']}: {sim['flows']:,} simulated flows (seed {sim['seed']}), "
                f"evaluated under each isolation mode\n")
-    say(table(MODE_HEADERS, mode_rows(data), [False, True, True, True, True]))
+    say(table(MODE_HEADERS, mode_rows(data), [False, True, True, True, True, True]))
     approved = data["modes"].get("allow_only_approved_outbound")
     if approved and approved["benign_denied_by_service"]:
         worst = list(approved["benign_denied_by_service"].items())[:5]
         say("\nallow_only_approved_outbound would block these benign flows, most first:")
         say(table(["service", "flows", "why"],
                          [[service, sum(r.values()), ", ".join(r)] for service, r in worst], [False, True, False]))
-    say(f"\nreports: {report.markdown_path}, {report.json_path}")
+    say("\nreports: " + ", ".join(str(p) for p in [*report.documents.values(), report.json_path]))
 
 
 @main.command()
