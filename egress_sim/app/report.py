@@ -70,7 +70,7 @@ class _ModeCounts:
         destination = _destinations(frame)
         base = pd.DataFrame({"destination": destination, "port": _ports(frame), "protocol": _text(frame, "protocol"),
                              "flows": 1, "bytes_out": out})
-        denied = ~allowed & (verdict == "deny").to_numpy()
+        denied = ~allowed  # denied, or rejected (a cell the evaluator could not read: shown with its reason)
         if denied.any():
             part = base[denied].assign(reason=frame.loc[denied, "reason"].astype(str).to_numpy())
             self.denied.append(part.groupby([*_DESTINATION_KEYS, "reason"]).sum().reset_index())
@@ -161,6 +161,8 @@ def assess_file(path: str | Path, mode_name: str, ctx: RiskContext, chunk_rows: 
                 progress: Callable[[int], None] | None = None) -> _ModeCounts:
     """One verdict file (evaluate's, replay's, one of demo's) counted and assessed."""
     counts, drip = _ModeCounts(mode_name), DripTracker()
+    if Path(path).stat().st_size == 0:  # a replay whose every record was rejected writes an empty CSV
+        return counts
     for chunk in read_flow_tables(path, chunk_rows):
         frame = chunk.table.to_pandas()
         if "verdict" not in frame:
@@ -178,7 +180,7 @@ def assess_file(path: str | Path, mode_name: str, ctx: RiskContext, chunk_rows: 
 def build_report(workspace: Workspace, workspace_file: str, tags: ServiceTagSet,
                  runs: list[tuple[IsolationMode, str | Path]], title: str, inputs: list[dict] | None = None,
                  whatif: dict | None = None, suggestions: list[dict] | None = None,
-                 progress: Callable[[int], None] | None = None) -> dict:
+                 progress: Callable[[int], None] | None = None, notes: list[str] | None = None) -> dict:
     """The report dict: one entry per (mode, verdict file) run."""
     locator = TagLocator(tags)
     isolated = compile_rules(workspace, tags, IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND)
@@ -197,7 +199,7 @@ def build_report(workspace: Workspace, workspace_file: str, tags: ServiceTagSet,
                       "isolation_mode": workspace.managed_network.isolation_mode.yaml},
         "inputs": inputs or [{"kind": "verdicts", "path": str(p), "flows": m["flows"]} for (_, p), m in zip(runs, modes)],
         "modes": modes, "rules": rules, "whatif": whatif, "suggestions": suggestions,
-        "cannot_see": list(CANNOT_SEE), "notes": [],
+        "cannot_see": list(CANNOT_SEE), "notes": list(notes or []),
     }
 
 
@@ -313,3 +315,13 @@ def whatif_from_result(result_json: dict) -> dict:
                         "before": f"{g['before']['verdict']} {g['before']['reason']}",
                         "after": f"{g['after']['verdict']} {g['after']['reason']}", "flows": g["flows"]}
                        for g in result_json["groups"][:TOP]]}
+
+
+REJECT_NOTES = 20
+
+
+def rejected_notes(samples) -> list[str]:
+    """Samples of the records a replay rejected, as report notes: what could not be read, where, and its text as
+    the log had it (untrusted: the renderers escape it)."""
+    return [f"{'rejected (' + s.reason + ')' if ' ' not in s.reason else s.reason} at {s.where}: {s.text[:300]}"
+            for s in list(samples)[:REJECT_NOTES]]

@@ -243,8 +243,11 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
     computes = load_inventory(inventory) if inventory is not None else None
     with progress_bar(total_size(list(logs)), "replaying") as progress:
         report = replay_logs(table, list(logs), output, computes, compute, log_format, strict, chunk_rows, rejects, progress)
-    reports = _reports(report_dir, ws, workspace, tags, [(table.mode, output)],
-                       f"{ws.name}: replay of {', '.join(logs)}") if report_dir else None
+    reports = None
+    if report_dir:
+        from ..app.report import rejected_notes
+        reports = _reports(report_dir, ws, workspace, tags, [(table.mode, output)], f"{ws.name}: replay of "
+                           f"{', '.join(logs)}", notes=rejected_notes([*report.ledger.samples, *report.evaluator_samples, *report.ledger.note_samples]))
     if as_json:
         emit_json({"workspace": workspace, "output": output, "rejects_file": rejects, "isolation_mode": table.mode.yaml,
                    **report.to_dict(), "reports": reports, "findings": findings_json(loaded.findings)})

@@ -42,6 +42,7 @@ class RecordLedger:
     rejected: Counter = field(default_factory=Counter)
     samples: list[Sample] = field(default_factory=list)
     notes: Counter = field(default_factory=Counter)  # problems that are not records (a companion's bad line)
+    note_samples: list[Sample] = field(default_factory=list)  # a few of each note's values, as the log had them
     _sampled: Counter = field(default_factory=Counter, repr=False)  # samples kept per reason
 
     def read(self, n: int = 1) -> None:
@@ -68,9 +69,12 @@ class RecordLedger:
             raise StrictInputError(f"{reason.replace('_', ' ')} (a record not sampled)")
         self.rejected[reason] += n
 
-    def note(self, what: str, n: int = 1) -> None:
-        """Something worth telling that is not a record: it does not enter the totals."""
+    def note(self, what: str, n: int = 1, where: str = "", texts: list[str] = ()) -> None:
+        """Something worth telling that is not a record: it does not enter the totals. ``texts``: values that show
+        it (a few kept per note, for the report)."""
         self.notes[what] += n
+        room = SAMPLES_PER_REASON - sum(1 for s in self.note_samples if s.reason == what)
+        self.note_samples.extend(Sample(what, where, _clip(t, 2000)) for t in list(texts)[:max(room, 0)])
 
     @property
     def total_skipped(self) -> int:

@@ -290,6 +290,9 @@ def _parsed(path: Path, wanted: Wanted, ledger: RecordLedger, kind: str):
         yield parsed
 
 
+SAMPLES = 5  # unusable names kept per file, for the report
+
+
 def _load_uid_names(path: Path, wanted: Wanted, names: _NameList, ledger: RecordLedger,
                     kind: str) -> tuple[StringTable, np.ndarray]:
     uids: list[pa.Array] = []
@@ -298,6 +301,11 @@ def _load_uid_names(path: Path, wanted: Wanted, names: _NameList, ledger: Record
         if not len(parsed.rows):
             continue
         code = names.codes(parsed.cols["name"])
+        given = parsed.cols["name"].is_valid().to_numpy(zero_copy_only=False)
+        unusable = np.flatnonzero(given & (code < 0))
+        if len(unusable):  # a name logged that is no host name (an IP literal, garbage): not used, but told
+            values = to_text(parsed.cols["name"]).take(pa.array(unusable[:SAMPLES])).to_pylist()
+            ledger.note(f"{kind}.log names that are not host names (not used)", len(unusable), str(path), values)
         if kind == "ssl":  # a TLS connection logged without SNI: known to have no name
             code = np.where(code >= 0, code, _SEEN_NO_NAME)
         keep = np.flatnonzero((code != _UNSEEN) & parsed.cols["uid"].is_valid().to_numpy(zero_copy_only=False))
