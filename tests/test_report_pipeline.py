@@ -135,3 +135,14 @@ def test_crafted_host_names_in_logs_render_as_text_in_the_browser(cli, tmp_path,
     assert done.returncode == 0 and "</html>" in dom, done.stderr[-1000:]
     assert 'id="pwned"' not in dom and "<title>pwned" not in dom and "<b id=" not in dom
     assert "&lt;script&gt;" in dom or "&lt;b id=pwned&gt;" in dom  # shown, as text
+
+
+def test_whatif_with_report_writes_the_change(cli, tmp_path):
+    flows = tmp_path / "flows.parquet"
+    assert cli("simulate", CONTOSO, "--flows", "3000", "-o", flows).exit_code == 0
+    result = cli("whatif", CONTOSO, flows, "--to-mode", "allow_internet_outbound", "--report", tmp_path / "r",
+                 "--fail-on", "newly-denied")
+    assert result.exit_code == 0, result.output
+    data = _report(tmp_path / "r")
+    assert data["whatif"]["changed"] > 0 and data["whatif"]["newly_allowed"] == data["whatif"]["changed"]
+    assert data["rules"]  # the workspace's rules, scored

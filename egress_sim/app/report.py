@@ -193,6 +193,9 @@ def build_report(workspace: Workspace, workspace_file: str, tags: ServiceTagSet,
             rules = [{"name": r.name, "type": r.type, "channel": r.channel, "risk": r.risk, "why": list(r.why),
                       "hits": counts.rule_hits.get(r.name, [0, 0])[0], "bytes_out": counts.rule_hits.get(r.name, [0, 0])[1]}
                      for r in score_rules(table)]
+    if not runs:  # a report of a what-if alone: the rules of the workspace as its file sets them
+        rules = [{"name": r.name, "type": r.type, "channel": r.channel, "risk": r.risk, "why": list(r.why),
+                  "hits": None, "bytes_out": None} for r in score_rules(compile_rules(workspace, tags))]
     return {
         "schema": SCHEMA, "version": VERSION, "generated_by": f"egress-sim {__version__}", "title": title,
         "workspace": {"name": workspace.name, "file": workspace_file, "location": workspace.location,

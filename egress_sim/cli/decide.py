@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from .report import report_option
 from .base import (EXIT_CHECK_FAILED, EXIT_OK, MODE_HELP, DeferredOption, _compute_choice, _format_help, emit_json,
                    findings_json, json_option, load_tags, location_option, parse_mode, progress_bar, say,
                    service_tags_option, warn, main)
@@ -68,13 +69,14 @@ def _flow_input(flows: tuple[str, ...], inventory: str | None, compute: str | No
               show_default=True, help="Exit 1 when a flow allowed before is not after, or when any verdict changes.")
 @click.option("--top", type=click.IntRange(min=0), default=TOP_GROUPS, show_default=True,
               help="Groups shown in the text output (--json lists every group).")
+@report_option
 @location_option
 @service_tags_option
 @json_option
 def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, compute: str | None,
            log_format: str | None, chunk_rows: int | None, to_mode: str | None, to_rules: str | None,
            to_service_tags: str | None, mode: str | None, output: str | None, fail_on: str, top: int,
-           location: str | None, service_tags: str | None, as_json: bool) -> None:
+           report_dir: str | None, location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Which of FLOWS change verdict if WORKSPACE changes (--to-mode, --to-rules, --to-service-tags; any
     combination). FLOWS are read once and evaluated under both sides. Exit 1 when --fail-on is met.
 
@@ -110,14 +112,28 @@ def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, comput
         "after": {"workspace": to_rules or workspace, "isolation_mode": after.mode.yaml,
                   "service_tags": new_tags.source},
     }
+    reports = None
+    if report_dir:
+        from ..app.report import build_report, whatif_from_result
+        from .report import write
+        section = whatif_from_result({**result_dict(result), "before_label": _side_label(sides["before"]),
+                                      "after_label": _side_label(sides["after"])})
+        data = build_report(loaded.workspace, workspace, tags, [], f"{loaded.workspace.name}: what-if", whatif=section)
+        reports = {kind: str(path) for kind, path in write(data, report_dir).items()}
     if as_json:
-        emit_json({**sides, **result_dict(result), "fail_on": fail_on, "failed": failed,
+        emit_json({**sides, **result_dict(result), "fail_on": fail_on, "failed": failed, "reports": reports,
                    "findings": findings_json(findings)})
     else:
         say(render_whatif(sides, result, top))
+        if reports:
+            say("\nreports: " + ", ".join(reports.values()))
         if failed:
             say(f"\n--fail-on {fail_on}: exit 1", err=True)
     sys.exit(EXIT_CHECK_FAILED if failed else EXIT_OK)
+
+
+def _side_label(side: dict) -> str:
+    return f"{side['workspace']} ({side['isolation_mode']})"
 
 
 def result_dict(result) -> dict[str, Any]:
