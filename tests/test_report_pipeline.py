@@ -146,3 +146,14 @@ def test_whatif_with_report_writes_the_change(cli, tmp_path):
     data = _report(tmp_path / "r")
     assert data["whatif"]["changed"] > 0 and data["whatif"]["newly_allowed"] == data["whatif"]["changed"]
     assert data["rules"]  # the workspace's rules, scored
+
+
+def test_suggest_with_report_lists_the_fixes(cli, tmp_path):
+    flows = tmp_path / "flows.parquet"
+    fabrikam = ROOT / "data" / "workspaces" / "fabrikam-vision.yaml"
+    assert cli("simulate", fabrikam, "--flows", "3000", "-o", flows).exit_code == 0
+    result = cli("suggest", fabrikam, flows, "--report", tmp_path / "r", "--json")
+    assert result.exit_code == 0, result.output
+    data = _report(tmp_path / "r")
+    assert {s["name"] for s in data["suggestions"]} == {r["name"] for r in json.loads(result.stdout)["rules"]}
+    assert "spark_enabled" in (tmp_path / "r" / "report.html").read_text()

@@ -212,12 +212,13 @@ def rules(workspace: str, flows: tuple[str, ...], inventory: str | None, compute
 @flow_input_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the workspace with the suggested rules (Azure ML YAML, allow_only_approved_outbound).")
+@report_option
 @location_option
 @service_tags_option
 @json_option
 def suggest(workspace: str, flows: tuple[str, ...], inventory: str | None, compute: str | None,
-            log_format: str | None, chunk_rows: int | None, output: str | None, location: str | None,
-            service_tags: str | None, as_json: bool) -> None:
+            log_format: str | None, chunk_rows: int | None, output: str | None, report_dir: str | None,
+            location: str | None, service_tags: str | None, as_json: bool) -> None:
     """The smallest set of rules that lets FLOWS' benign traffic through in allow_only_approved_outbound: private
     endpoints for Azure PaaS, FQDN rules (spec §3 sets by name, exact names, wildcards only over several
     siblings), service tags for Azure services on the ports used. Flows labelled as exfiltration, or matching a
@@ -240,10 +241,22 @@ def suggest(workspace: str, flows: tuple[str, ...], inventory: str | None, compu
     with progress_bar(_progress_total(source), "reading") as progress:
         result = run_suggest(loaded.workspace, tags, source, output, progress)
     data = suggestion_dict(workspace, result)
+    if report_dir:
+        from ..app.report import build_report
+        from .report import write
+        fixes = [{"action": r["action"], "name": r["name"], "type": r["type"], "why": r["why"], "flows": r["flows"],
+                  "destination": r["destination"] if isinstance(r["destination"], str) else
+                  ", ".join(f"{k}={v}" for k, v in r["destination"].items() if v not in (None, False))}
+                 for r in data["rules"]]
+        report = build_report(loaded.workspace, workspace, tags, [], f"{loaded.workspace.name}: suggested rules",
+                              suggestions=fixes)
+        data["reports"] = {kind: str(path) for kind, path in write(report, report_dir).items()}
     if as_json:
         emit_json({**data, "findings": findings_json(loaded.findings)})
     else:
         say(render_suggestion(data))
+        if data.get("reports"):
+            say("\nreports: " + ", ".join(data["reports"].values()))
 
 
 def suggestion_dict(workspace: str, result) -> dict[str, Any]:
