@@ -7,23 +7,17 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pytest
-import yaml
 
 from egress_sim.evaluation.evaluate import evaluate_frame
 from egress_sim.model import workspace_from_dict
 from egress_sim.ruletable.compile import compile_rules
 from egress_sim.simulate.catalog import load_catalog
-from egress_sim.simulate.scenario import bundled_scenario_path, load_scenario, scenario_from_dict
-from egress_sim.simulate.simulator import SimulationPlan, simulate
+from egress_sim.simulate.simulator import simulate
 
-ROOT = Path(__file__).resolve().parents[1]
-CONTOSO = yaml.safe_load((ROOT / "data/workspaces/contoso-research.yaml").read_text())
-DEFAULT_SCENARIO = yaml.safe_load(bundled_scenario_path().read_text())
+from simulation_helpers import CONTOSO, DEFAULT_SCENARIO, scenario_with, simulated
 CHANNELS = ("storage_via_tag", "git_push", "model_hub_upload", "suffix_lookalike", "front_door", "slow_drip")
 BULK = 10_000_000  # a per-flow bulk-transfer threshold: slow_drip stays under it flow by flow
 
@@ -38,15 +32,8 @@ def workspace(rules: list[dict] | None = None):
     return ws
 
 
-def scenario_with(injections: dict[str, object]):
-    data = copy.deepcopy(DEFAULT_SCENARIO)
-    data["exfiltration"] = injections
-    return scenario_from_dict(data, "test-scenario")
-
-
 def flows(ws, tags, n: int, seed: int = 3, scenario=None) -> pd.DataFrame:
-    plan = SimulationPlan(ws, tags, scenario or load_scenario(), seed)
-    return pa.concat_tables(list(plan.blocks(n))).to_pandas()
+    return simulated(ws, tags, n, seed, scenario)
 
 
 def injected(tags, name: str, rules: list[dict] | None = None, n: int = 20_000, seed: int = 3) -> pd.DataFrame:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,13 +15,11 @@ import yaml
 from egress_sim.ruletable.compile import compile_rules
 from egress_sim.evaluation.evaluate import evaluate_frame
 from egress_sim.simulate.catalog import load_catalog
-from egress_sim.simulate.scenario import bundled_scenario_path, load_scenario, scenario_from_dict
+from egress_sim.simulate.scenario import load_scenario, scenario_from_dict
 from egress_sim.simulate.simulator import SimulationPlan, simulate
 from egress_sim.model import workspace_from_dict
 
-ROOT = Path(__file__).resolve().parents[1]
-CONTOSO = yaml.safe_load((ROOT / "data/workspaces/contoso-research.yaml").read_text())
-DEFAULT_SCENARIO = yaml.safe_load(bundled_scenario_path().read_text())
+from simulation_helpers import CONTOSO, DEFAULT_SCENARIO, ROOT, scenario_with, simulated
 
 CONTROL_PLANE = (
     "aml_api", "aml_workspace", "aml_intellisense", "aml_rstudio", "aml_ci_lifecycle", "entra_id", "arm",
@@ -41,15 +38,8 @@ def workspace(rules: list[dict] | None = None, **changes):
     return ws
 
 
-def scenario_with(injections: dict[str, object]):
-    data = copy.deepcopy(DEFAULT_SCENARIO)
-    data["exfiltration"] = injections
-    return scenario_from_dict(data, "test-scenario")
-
-
 def flows(ws, tags, n: int, seed: int = 1, scenario=None) -> pd.DataFrame:
-    plan = SimulationPlan(ws, tags, scenario or load_scenario(), seed)
-    return pa.concat_tables(list(plan.blocks(n))).to_pandas()
+    return simulated(ws, tags, n, seed, scenario)
 
 
 @pytest.fixture(scope="module")

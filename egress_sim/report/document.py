@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..base.errors import OutputFileError
 from ..base.outputs import Outputs, PathLike, staged
+from ..flows.io import make_output_dir
 from .comment import render_markdown
 
 SCHEMA = "egress-sim-report"
@@ -43,15 +43,6 @@ def render_json(report: dict) -> str:
     return text
 
 
-def _make_dir(path: PathLike) -> Path:
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputFileError(f"{out}: cannot create output directory: {exc.strerror or exc}", file=str(out)) from None
-    return out
-
-
 def render_html(report: dict) -> str:
     """The self-contained page (imports matplotlib, so only when called)."""
     from .page import render_page
@@ -68,7 +59,7 @@ def write_reports(report: dict, out_dir: PathLike, outputs: Outputs | None = Non
     none of the three may be (``check_outputs``)."""
     check_schema(report)
     texts = {"json": render_json(report), "markdown": render_markdown(report), "html": render_html(report)}
-    out = _make_dir(out_dir)
+    out = make_output_dir(out_dir)
     paths = {kind: out / name for kind, name in FILE_NAMES.items()}
     with staged(outputs, paths.values(), inputs) as written:
         for kind, path in paths.items():
