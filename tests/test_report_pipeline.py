@@ -157,3 +157,13 @@ def test_suggest_with_report_lists_the_fixes(cli, tmp_path):
     data = _report(tmp_path / "r")
     assert {s["name"] for s in data["suggestions"]} == {r["name"] for r in json.loads(result.stdout)["rules"]}
     assert "spark_enabled" in (tmp_path / "r" / "report.html").read_text()
+
+
+def test_a_verdicts_only_file_cannot_be_reported_and_says_why(cli, tmp_path):
+    flows = tmp_path / "flows.parquet"
+    assert cli("simulate", CONTOSO, "--flows", "500", "-o", flows).exit_code == 0
+    assert cli("evaluate", CONTOSO, flows, "-o", tmp_path / "v.parquet", "--verdicts-only").exit_code == 0
+    result = cli("report", tmp_path / "v.parquet", "--workspace", CONTOSO, "-o", tmp_path / "r")
+    assert result.exit_code == 2 and "--verdicts-only" in result.stderr
+    both = cli("evaluate", CONTOSO, flows, "-o", tmp_path / "w.parquet", "--verdicts-only", "--report", tmp_path / "r")
+    assert both.exit_code == 2 and not (tmp_path / "w.parquet").exists()

@@ -267,6 +267,9 @@ def results_runs(results: list[str], mode: IsolationMode | None, workspace: Work
         columns = _columns(path, table_format, open_parquet)
         if "verdict_before" in columns and "verdict_after" in columns:
             whatifs.append({"path": item})
+        elif "verdict" in columns and not {"fqdn", "dst_ip"} & set(columns):
+            raise FlowInputError(f"{item}: a verdicts-only file (evaluate --verdicts-only) has no flow columns to "
+                                 "assess: evaluate without --verdicts-only for a report", file=item)
         elif "verdict" in columns:
             runs.append((mode or workspace.managed_network.isolation_mode, path))
         else:

@@ -39,6 +39,8 @@ def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute:
     from ..app.pipeline import evaluate_file, flow_count
     from ..report.text import render_evaluation
     from ..ruletable.compile import compile_rules
+    if verdicts_only and report_dir:
+        raise click.UsageError("--report needs the flow columns: it cannot go with --verdicts-only")
     check_outputs([output], inputs=[workspace, flows, service_tags])
     tags = load_tags(service_tags)
     loaded = read_checked(workspace, tags, location)
