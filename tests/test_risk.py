@@ -170,3 +170,32 @@ def test_internet_outbound_itself_is_critical(write_yaml, tags):
 def test_the_model_says_what_it_cannot_see():
     assert any("168.63.129.16" in line for line in risk.CANNOT_SEE)
     assert len(risk.CANNOT_SEE) >= 3
+
+
+def _dns_rows(names: list[str], seconds_apart: float) -> pd.DataFrame:
+    start = pd.Timestamp("2026-11-17T10:00:00Z")
+    return pd.DataFrame({
+        "compute_type": "compute_instance", "compute_name": "ci-ana", "fqdn": names,
+        "dst_ip": "168.63.129.16", "dst_port": 53, "protocol": "UDP", "bytes_out": 80, "bytes_in": 120,
+        "ts": [start + pd.Timedelta(seconds=seconds_apart * k) for k in range(len(names))],
+        "verdict": "allow", "reason": "service_tag", "rule": "", "name_logged": True})
+
+
+@pytest.mark.parametrize(("count", "apart", "flagged"), [
+    (60, 30.0, True),  # 60 distinct short names under one domain over half an hour: more than 50
+    (40, 30.0, False),  # 40 distinct names, slowly: neither threshold
+    (150, 0.2, True),  # 150 queries within a minute (names repeat): over 100 a minute
+])
+def test_dns_tunnel_shape_counts_names_and_rate_from_one_source_even_through_the_platform_resolver(
+        setting, tags, count, apart, flagged):
+    workspace, _, locator = setting
+    table = compile_rules(workspace, tags, IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND)
+    ctx = RiskContext(table, locator, table)
+    names = [f"q{k % (count if apart > 1 else 20)}.sync.example.net" for k in range(count)]
+    frame = _dns_rows(names, apart)
+    assessed = ctx.assess(frame)
+    assert not assessed["flagged"].any()  # no single flow shows it: short names, the platform resolver
+    for tracker in risk.aggregate_signals():
+        tracker.add(frame, assessed)
+        tracker.mark(frame, assessed)
+    assert assessed["signals"].str.contains("dns_tunnel_shape").all() == flagged

@@ -51,6 +51,11 @@ OUTSIDER_KINDS = ("any_tenant", "open_internet")
 TUNNEL_NAME_LENGTH = 52
 TUNNEL_LABEL_LENGTH = 30
 TUNNEL_LABEL_ENTROPY = 3.5
+# DNS tunnelling by traffic shape, from one source to one domain: more than 100 queries a minute ("Detecting DNS
+# tunneling through network monitoring", mydnstunnel.info), or more than 50 distinct names over the input (the
+# project's choice; counting unique subdomains per domain is SecuritySynapse's "Subdomain Frequency Analysis").
+TUNNEL_QUERIES_PER_MINUTE = 100
+TUNNEL_DISTINCT_NAMES = 50
 # One connection sending 100 MB or more (Splunk security_content, "Cisco Secure Firewall - Potential Data
 # Exfiltration": connections of 100 MB and more, inside to outside).
 BULK_BYTES_OUT = 100 * 1024 * 1024
@@ -86,7 +91,7 @@ TENANT_NAME_SUFFIXES = tuple(s for s in SHARED_SUFFIXES if s not in ("windows.ne
 PLATFORM_TAGS = ("azureactivedirectory", "azureresourcemanager", "azuremachinelearning",
                  "microsoftcontainerregistry", "batchnodemanagement", "azurefrontdoor.firstparty", "azuremonitor")
 
-SIGNALS = ("dns_tunnel_name", "dns_outside_platform", "https_without_sni", "lookalike_name", "paste_site",
+SIGNALS = ("dns_tunnel_name", "dns_tunnel_shape", "dns_outside_platform", "https_without_sni", "lookalike_name", "paste_site",
            "foreign_storage_account", "named_host_off_port", "spark_to_outsider", "upload_to_outsider", "bulk_upload",
            "off_hours_bulk", "raw_ip_transfer", "slow_drip")
 
@@ -257,11 +262,41 @@ class RiskContext:
         return False
 
 
+class AggregateSignal:
+    """A signal that only the sum of many flows shows: counted over the whole input (``add``), decided once it is
+    read (``found``), then given to the flows of the keys found (``mark``, a second look at the same flows)."""
+
+    signal = ""
+
+    def keys_for(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> list:
+        raise NotImplementedError
+
+    def add(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def found(self) -> set:
+        raise NotImplementedError
+
+    def mark(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
+        keys = self.found()
+        if not keys:
+            return
+        hits = np.array([k in keys for k in self.keys_for(frame, assessed)], dtype=bool)
+        if hits.any():
+            signals = assessed.loc[hits, "signals"]
+            assessed.loc[hits, "signals"] = np.where(signals == "", self.signal, signals + ";" + self.signal)
+            assessed.loc[hits, "flagged"] = True
+
+
 @dataclass
-class DripTracker:
+class DripTracker(AggregateSignal):
     """Slow drip: small upload-shaped flows from one source to one destination that add up (``DRIP_*``)."""
 
     counts: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    signal = "slow_drip"
+
+    def keys_for(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> list:
+        return drip_keys(frame, assessed)
 
     def add(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
         for key, out in zip(drip_keys(frame, assessed), _drip_sizes(frame, assessed)):
@@ -270,19 +305,51 @@ class DripTracker:
                 entry[0] += 1
                 entry[1] += out
 
-    def keys(self) -> set[tuple[str, str]]:
+    def found(self) -> set[tuple[str, str]]:
         return {k for k, (n, total) in self.counts.items() if n >= DRIP_MIN_FLOWS and total >= DRIP_MIN_BYTES}
 
-    def mark(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
-        """Add ``slow_drip`` to the flows of the drip keys (a second look at the same flows)."""
-        found = self.keys()
-        if not found:
-            return
-        hits = np.array([k in found for k in drip_keys(frame, assessed)], dtype=bool)
-        if hits.any():
-            signals = assessed.loc[hits, "signals"]
-            assessed.loc[hits, "signals"] = np.where(signals == "", "slow_drip", signals + ";slow_drip")
-            assessed.loc[hits, "flagged"] = True
+    keys = found
+
+
+@dataclass
+class TunnelTracker(AggregateSignal):
+    """DNS tunnelling by its traffic shape, whatever the resolver: from one source, many distinct names under one
+    domain (``TUNNEL_DISTINCT_NAMES``) or queries to it faster than ``TUNNEL_QUERIES_PER_MINUTE``."""
+
+    names: dict[tuple[str, str], set] = field(default_factory=dict)
+    per_minute: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    signal = "dns_tunnel_shape"
+
+    def keys_for(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> list:
+        source = _text(frame, "compute_name") if "compute_name" in frame else _text(frame, "src_ip")
+        host = _text(frame, "fqdn")
+        port = _numbers(frame, "dst_port", -1)
+        return [(source[i], ".".join(host[i].split(".")[-2:])) if port[i] == 53 and host[i].count(".") >= 2 else None
+                for i in range(len(frame))]
+
+    def add(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
+        keys = self.keys_for(frame, assessed)
+        host = _text(frame, "fqdn")
+        ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce") if "ts" in frame else None
+        minutes = (ts.astype("int64") // 60_000_000_000).to_numpy() if ts is not None else None
+        for i, key in enumerate(keys):
+            if key is None:
+                continue
+            seen = self.names.setdefault(key, set())
+            if len(seen) <= TUNNEL_DISTINCT_NAMES:
+                seen.add(host[i])
+            if minutes is not None and pd.notna(ts.iloc[i]):
+                slot = (*key, int(minutes[i]))
+                self.per_minute[slot] = self.per_minute.get(slot, 0) + 1
+
+    def found(self) -> set[tuple[str, str]]:
+        keys = {k for k, seen in self.names.items() if len(seen) > TUNNEL_DISTINCT_NAMES}
+        return keys | {(s, d) for (s, d, _), n in self.per_minute.items() if n > TUNNEL_QUERIES_PER_MINUTE}
+
+
+def aggregate_signals() -> list[AggregateSignal]:
+    """A fresh tracker of each signal that needs the whole input."""
+    return [DripTracker(), TunnelTracker()]
 
 
 def drip_keys(frame: pd.DataFrame, assessed: pd.DataFrame) -> list[tuple[str, str] | None]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..analysis.risk import DripTracker, RiskContext
+from ..analysis.risk import RiskContext, aggregate_signals
 from ..evaluation.evaluate import evaluate_frame
 from ..model import IsolationMode, Workspace
 from ..net.servicetags import ServiceTagSet, load_service_tags
@@ -45,9 +45,9 @@ def measure(workspace: Workspace, tags: ServiceTagSet, flows: int = QUALITY_FLOW
         verdicts = evaluate_frame(table, frame)
         ctx = RiskContext(table, locator, isolated)
         assessed = ctx.assess(verdicts)
-        drip = DripTracker()
-        drip.add(verdicts, assessed)
-        drip.mark(verdicts, assessed)
+        for tracker in aggregate_signals():
+            tracker.add(verdicts, assessed)
+            tracker.mark(verdicts, assessed)
         label = frame["scenario"].astype(str).to_numpy()
         flagged = assessed["flagged"].to_numpy()
         allowed = (verdicts["verdict"].astype(str) == "allow").to_numpy()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..analysis.risk import CANNOT_SEE, CHANNELS, DripTracker, RiskContext, drip_keys, score_rules
+from ..analysis.risk import CANNOT_SEE, CHANNELS, RiskContext, aggregate_signals, score_rules
 from ..flows.io import read_flow_tables
 from ..model import IsolationMode, Workspace
 from ..net.servicetags import ServiceTagSet
@@ -90,10 +90,13 @@ class _ModeCounts:
                                   "allowed_flagged": (allowed & flagged).astype(int)}).groupby("scenario").sum()
             self.labelled = table if self.labelled is None else self.labelled.add(table, fill_value=0)
 
-    def keep_drip_candidates(self, frame: pd.DataFrame, assessed: pd.DataFrame, keys: list) -> None:
+    def keep_candidates(self, frame: pd.DataFrame, assessed: pd.DataFrame, tracker, first_row: int) -> None:
+        """The flows not flagged yet that the aggregate signal of ``tracker`` may flag once the input is read."""
+        keys = tracker.keys_for(frame, assessed)
         mask = np.array([k is not None and not f for k, f in zip(keys, assessed["flagged"])], dtype=bool)
         if mask.any():
             self.drip_rows.append(pd.DataFrame({
+                "signal": tracker.signal, "row": first_row + np.flatnonzero(mask),
                 "key": [k for k, m in zip(keys, mask) if m],
                 "destination": _destinations(frame)[mask], "port": _ports(frame)[mask],
                 "protocol": np.asarray(_text(frame, "protocol"))[mask], "verdict": frame["verdict"].astype(str)[mask].to_numpy(),
@@ -102,16 +105,19 @@ class _ModeCounts:
                 "scenario": frame["scenario"].astype(str)[mask].to_numpy() if "scenario" in frame else "",
             }))
 
-    def settle_drip(self, drip_keys: set) -> None:
-        """The rows of the slow drips found once the whole input was read: flagged now."""
-        if not self.drip_rows or not drip_keys:
+    def settle(self, trackers: list) -> None:
+        """The candidate rows of the aggregate signals found once the whole input was read: flagged now (a row
+        two signals found counts once, under the first)."""
+        if not self.drip_rows:
             return
         rows = pd.concat(self.drip_rows, ignore_index=True)
-        rows = rows[rows["key"].isin(drip_keys)]
+        found = {t.signal: t.found() for t in trackers}
+        rows = rows[[k in found.get(sig, set()) for sig, k in zip(rows["signal"], rows["key"])]]
+        rows = rows.drop_duplicates("row") if "row" in rows else rows
         if rows.empty:
             return
         base = rows[["destination", "port", "protocol"]].assign(flows=1, bytes_out=rows["bytes_out"].astype(np.int64))
-        assessed = pd.DataFrame({"channel": rows["channel"], "signals": "slow_drip", "flagged": True})
+        assessed = pd.DataFrame({"channel": rows["channel"], "signals": rows["signal"], "flagged": True})
         self.risky.append(_risky_groups(base, assessed, rows["verdict"]))
         if self.labelled is not None:
             extra = rows.assign(n=1).groupby("scenario")["n"].sum()
@@ -160,20 +166,23 @@ class _ModeCounts:
 def assess_file(path: str | Path, mode_name: str, ctx: RiskContext, chunk_rows: int = 250_000,
                 progress: Callable[[int], None] | None = None) -> _ModeCounts:
     """One verdict file (evaluate's, replay's, one of demo's) counted and assessed."""
-    counts, drip = _ModeCounts(mode_name), DripTracker()
+    counts, trackers = _ModeCounts(mode_name), aggregate_signals()
     if Path(path).stat().st_size == 0:  # a replay whose every record was rejected writes an empty CSV
         return counts
+    seen = 0
     for chunk in read_flow_tables(path, chunk_rows):
         frame = chunk.table.to_pandas()
         if "verdict" not in frame:
             raise ValueError(f"{path}: not a verdict file (no verdict column)")
         assessed = ctx.assess(frame)
-        drip.add(frame, assessed)
         counts.add(frame, assessed)
-        counts.keep_drip_candidates(frame, assessed, drip_keys(frame, assessed))
+        for tracker in trackers:
+            tracker.add(frame, assessed)
+            counts.keep_candidates(frame, assessed, tracker, seen)
+        seen += len(frame)
         if progress is not None:
             progress(len(frame))
-    counts.settle_drip(drip.keys())
+    counts.settle(trackers)
     return counts
 
 
