@@ -97,7 +97,8 @@ SIGNALS = ("dns_tunnel_name", "dns_tunnel_shape", "dns_outside_platform", "https
 
 CANNOT_SEE = [
     "DNS answered by the platform resolver (168.63.129.16): no outbound rule governs it, and a tunnel through it "
-    "reaches the internet whatever the mode.",
+    "reaches the internet whatever the mode; the model sees its shape only when the log records those queries "
+    "(a Zeek dns or conn log does; the flow logs of a managed network do not).",
     "What travels inside an allowed TLS session: an upload to your own storage, or to a platform endpoint, looks "
     "like any other flow.",
     "Logs without byte counters (NSG version 1, Azure Firewall) hide every size-based signal: bulk, upload-shaped, "
