@@ -33,6 +33,7 @@ from ..base.errors import FlowInputError, OutputFileError
 from ..evaluation.evaluate import Verdicts, evaluate, with_verdicts
 from ..logs.reading import Chunk, FileReport, LogReading
 from ..logs.registry import list_inputs
+from ..logs.engine.listing import Listing
 from ..logs.inventory import Inventory
 from ..flows.io import FlowWriter, table_format
 from ..logs.engine.cells import arrow_to_frame
@@ -151,10 +152,12 @@ class PreparedChunk:
 def read_logs(inputs: list[str], inventory: Inventory | None, default_compute: ComputeType | str | None,
               log_format: str | None = None, strict: bool = False, chunk_rows: int = REPLAY_CHUNK_ROWS,
               progress: Callable[[int], None] | None = None, exclude: tuple[str | Path, ...] = (),
-              ) -> tuple[ReplayReport, Iterator[PreparedChunk]]:
+              listing: Listing | None = None) -> tuple[ReplayReport, Iterator[PreparedChunk]]:
     """The logs' flows as prepared chunks (read lazily, as the iterator is consumed), and the report that counts
-    them: the readers' ledger and files; the caller adds what its evaluation decides (``report.evaluation``)."""
-    listing = list_inputs(inputs, exclude=exclude)  # never re-read our own output
+    them: the readers' ledger and files; the caller adds what its evaluation decides (``report.evaluation``).
+    ``listing``: the files already listed (a part of a listing, on a Dask worker) instead of ``inputs``."""
+    if listing is None:
+        listing = list_inputs(inputs, exclude=exclude)  # never re-read our own output
     ledger = RecordLedger(strict=strict)
     reading = LogReading(listing, ledger, chunk_rows, log_format, progress)
     report = ReplayReport(reading.files, ledger, EvaluationSummary())
