@@ -120,6 +120,7 @@ def evaluate_dask(client, table: RuleTable, flows_path: str | Path, out_dir: str
 
 def _evaluate_part(table: RuleTable, part: tuple[str, list[int], int], staging: str, number: int,
                    default_compute: str | None) -> tuple[EvaluationSummary, int]:
+    _test_delay()
     path, groups, first = part
     data = pq.ParquetFile(path).read_row_groups(groups)
     batch = flow_batch_from_table(data, default_compute)
@@ -178,6 +179,7 @@ def replay_dask(client, table: RuleTable, listing: Listing, out_dir: str | Path,
 
 def _replay_part(table: RuleTable, listing: Listing, inventory, default_compute: str | None, log_format: str | None,
                  chunk_rows: int, staging: str, number: int) -> tuple[ReplayReport, int]:
+    _test_delay()
     report, chunks = read_logs([], inventory, default_compute, log_format, chunk_rows=chunk_rows, listing=listing)
     tables = []
     for prepared in chunks:
@@ -263,6 +265,15 @@ def _dataset(out_dir: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _test_delay() -> None:
+    """The fault-tolerance test slows each task (``EGRESS_SIM_DASK_TASK_DELAY`` seconds, set before the cluster
+    starts) so that it can kill a worker while tasks are still running."""
+    delay = float(os.environ.get("EGRESS_SIM_DASK_TASK_DELAY", "0") or 0)
+    if delay > 0:
+        import time
+        time.sleep(delay)
 
 
 def _write_part(table: pa.Table, staging: Path, number: int) -> None:

@@ -274,6 +274,16 @@ chunk_rows_option = click.option("--chunk-rows", type=click.IntRange(min=1), def
                                  help="Flows evaluated at a time (bounds memory).")
 
 
+engine_option = click.option(
+    "--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+    help="dask: run on a Dask cluster (pip install 'egress_sim[dask]'); -o is then a directory of Parquet parts.")
+scheduler_option = click.option(
+    "--scheduler", default=None, metavar="tcp://HOST:PORT",
+    help="With --engine dask: join this scheduler (or DASK_SCHEDULER_ADDRESS); default: a LocalCluster here.")
+workers_option = click.option("--workers", type=click.IntRange(min=1), default=None,
+                              help="With --engine dask: the LocalCluster's workers (default: the machine's cores).")
+
+
 location_option = click.option(
     "--location", default=None, metavar="REGION",
     help="Azure region of the workspace (e.g. eastus), supplying or overriding the file's 'location'.",

@@ -9,7 +9,7 @@ import click
 from ..base.errors import EgressSimError
 from ..base.outputs import check_outputs
 from .report import report_option
-from .base import (EXIT_CHECK_FAILED, MAX_FLOWS, MODE_HELP, DeferredOption, chunk_rows_option, emit_json,
+from .base import (engine_option, scheduler_option, workers_option, EXIT_CHECK_FAILED, MAX_FLOWS, MODE_HELP, DeferredOption, chunk_rows_option, emit_json,
                    findings_json, json_option, load_tags, location_option, parse_mode, progress_bar, say,
                    scenario_option, service_tags_option, warn, _compute_choice, _demo_flows, _demo_seed,
                    _format_help, _replay_chunk_rows, main)
@@ -18,8 +18,9 @@ from .base import (EXIT_CHECK_FAILED, MAX_FLOWS, MODE_HELP, DeferredOption, chun
 @main.command()
 @click.argument("workspace", type=click.Path(dir_okay=False))
 @click.argument("flows", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the flows with verdict, reason and rule (.csv or .parquet).")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Where to write the flows with verdict, reason and rule (.csv or .parquet; with --engine dask a "
+                   "directory of Parquet parts).")
 @click.option("--mode", default=None, help=MODE_HELP)
 @click.option("--compute", cls=DeferredOption, deferred=_compute_choice, default=None,
               help="Compute type for flows when the file has no compute_type column.")
@@ -28,12 +29,15 @@ from .base import (EXIT_CHECK_FAILED, MAX_FLOWS, MODE_HELP, DeferredOption, chun
                    "much smaller and faster than copying every input column.")
 @chunk_rows_option
 @report_option
+@engine_option
+@scheduler_option
+@workers_option
 @location_option
 @service_tags_option
 @json_option
 def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute: str | None, verdicts_only: bool,
-             chunk_rows: int, report_dir: str | None, location: str | None, service_tags: str | None,
-             as_json: bool) -> None:
+             chunk_rows: int, report_dir: str | None, engine: str, scheduler: str | None, workers: int | None,
+             location: str | None, service_tags: str | None, as_json: bool) -> None:
     """Give every flow in FLOWS (CSV or Parquet) a verdict under WORKSPACE's rules."""
     from ..app.loading import read_checked
     from ..app.pipeline import evaluate_file, flow_count
@@ -41,14 +45,25 @@ def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute:
     from ..ruletable.compile import compile_rules
     if verdicts_only and report_dir:
         raise click.UsageError("--report needs the flow columns: it cannot go with --verdicts-only")
-    check_outputs([output], inputs=[workspace, flows, service_tags])
+    if engine == "dask" and verdicts_only:
+        raise click.UsageError("--verdicts-only is for the local engine: the Dask engine writes every input column "
+                               "with source_file and source_row")
+    if engine == "local":
+        check_outputs([output], inputs=[workspace, flows, service_tags])
     tags = load_tags(service_tags)
     loaded = read_checked(workspace, tags, location)
     warn(loaded.findings, as_json)
     table = compile_rules(loaded.workspace, tags, parse_mode(mode))
-    with progress_bar(flow_count(flows), "evaluating") as progress:
-        summary = evaluate_file(table, flows, output, compute, chunk_rows, keep_input=not verdicts_only,
-                                progress=progress)
+    if engine == "dask":
+        from ..app.distributed import dask_client, evaluate_dask
+        with dask_client(scheduler, workers) as (client, run):
+            if not as_json:
+                say(f"Dask: {run.workers} worker(s) at {run.scheduler}; dashboard {run.dashboard}", err=True)
+            summary = evaluate_dask(client, table, flows, output, compute, chunk_rows)
+    else:
+        with progress_bar(flow_count(flows), "evaluating") as progress:
+            summary = evaluate_file(table, flows, output, compute, chunk_rows, keep_input=not verdicts_only,
+                                    progress=progress)
     reports = _reports(report_dir, loaded.workspace, workspace, tags, [(table.mode, output)],
                        f"{loaded.workspace.name}: evaluate {flows}") if report_dir else None
     if as_json:
@@ -201,7 +216,7 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
 @main.command()
 @click.argument("workspace", type=click.Path(dir_okay=False))
 @click.argument("logs", nargs=-1, required=True)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", required=True, type=click.Path(),
               help="Where to write every flow with its verdict, reason and rule (.csv, .csv.gz or .parquet).")
 @click.option("--inventory", type=click.Path(dir_okay=False), default=None,
               help="Compute inventory (YAML or CSV): which compute owns which source addresses.")
@@ -216,12 +231,16 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
               show_default=True,
               help="Flows evaluated at a time (bounds memory: log rows carry more text than flow tables).")
 @report_option
+@engine_option
+@scheduler_option
+@workers_option
 @location_option
 @service_tags_option
 @json_option
 def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | None, compute: str | None,
            mode: str | None, log_format: str | None, strict: bool, rejects_path: str | None, chunk_rows: int,
-           report_dir: str | None, location: str | None, service_tags: str | None, as_json: bool) -> None:
+           report_dir: str | None, engine: str, scheduler: str | None, workers: int | None, location: str | None,
+           service_tags: str | None, as_json: bool) -> None:
     """Replay connection logs (NSG/VNet flow logs, Azure Firewall, Zeek, AWS VPC, CSV/Parquet) against
     WORKSPACE's rules. LOGS are files, directories or glob patterns; gzip is read transparently."""
     from ..app.loading import read_checked
@@ -235,16 +254,31 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
     if inventory is None and compute is None:
         raise click.UsageError("say which compute sent the logged traffic: --inventory FILE (which compute owns "
                                "which source address) or --compute TYPE (every source is that compute type)")
-    rejects = rejects_path or f"{output}.rejects.jsonl"
-    check_replay_outputs([output, rejects], logs, other_inputs=[workspace, inventory, service_tags])
+    if engine == "dask" and strict:
+        raise click.UsageError("--strict stops at the first bad record, in file order: the local engine's job")
+    rejects = rejects_path or f"{output.rstrip('/')}.rejects.jsonl"
+    check_replay_outputs([rejects] if engine == "dask" else [output, rejects], logs,
+                         other_inputs=[workspace, inventory, service_tags])
     tags = load_tags(service_tags)
     loaded = read_checked(workspace, tags, location)
     warn(loaded.findings, as_json)
     ws = loaded.workspace
     table = compile_rules(ws, tags, parse_mode(mode))
     computes = load_inventory(inventory) if inventory is not None else None
-    with progress_bar(total_size(list(logs)), "replaying") as progress:
-        report = replay_logs(table, list(logs), output, computes, compute, log_format, strict, chunk_rows, rejects, progress)
+    if engine == "dask":
+        from ..app.distributed import dask_client, replay_dask
+        from ..app.replay import write_rejects
+        from ..logs.registry import list_inputs
+        listing = list_inputs(list(logs), exclude=(rejects,))
+        with dask_client(scheduler, workers) as (client, run):
+            if not as_json:
+                say(f"Dask: {run.workers} worker(s) at {run.scheduler}; dashboard {run.dashboard}", err=True)
+            report = replay_dask(client, table, listing, output, computes, compute, log_format, chunk_rows)
+        write_rejects(report, rejects)
+    else:
+        with progress_bar(total_size(list(logs)), "replaying") as progress:
+            report = replay_logs(table, list(logs), output, computes, compute, log_format, strict, chunk_rows,
+                                 rejects, progress)
     reports = None
     if report_dir:
         from ..app.report import rejected_notes
