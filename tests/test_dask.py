@@ -138,3 +138,41 @@ def test_the_cli_runs_evaluate_and_replay_on_dask(cli, tmp_path, flows):
                  "--workers", "2", "--json")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "rp.rejects.jsonl").exists()
+
+
+def _comparison(result) -> tuple:
+    groups = result.groups.sort_values(list(result.groups.columns[:11])).reset_index(drop=True)
+    c = result.comparison
+    return (c.flows, c.changed, c.newly_denied, c.newly_allowed), groups[["destination", "flows", "bytes_out"]]
+
+
+@pytest.mark.parametrize("case", ["table", "logs"])
+def test_whatif_counts_the_same_changes_as_the_local_engine(cluster, tags, flows, tmp_path, case):
+    from egress_sim.app.flowinput import FlowInput
+    from egress_sim.app.whatif import run_whatif
+    workspace = read_workspace(CONTOSO).workspace
+    before = compile_rules(workspace, tags, "allow_internet_outbound")
+    after = compile_rules(workspace, tags, "allow_only_approved_outbound")
+    source = FlowInput((str(flows),), chunk_rows=5000) if case == "table" else \
+        FlowInput((str(NSG_LOGS),), inventory=str(FLEET))
+    from egress_sim.app.distributed import whatif_dask
+    local = run_whatif(before, after, source, tags, tmp_path / "local.parquet")
+    remote = whatif_dask(cluster, before, after, source, tags, tmp_path / "dataset", bytes_per_task=50_000)
+    (l_totals, l_groups), (r_totals, r_groups) = _comparison(local), _comparison(remote)
+    assert l_totals == r_totals and l_totals[1] > 0
+    pd.testing.assert_frame_equal(l_groups, r_groups, check_dtype=False)
+    assert remote.rows_written == local.rows_written == l_totals[1]
+    if case == "logs":
+        assert remote.replay.totals == local.replay.totals
+
+
+def test_report_on_dask_gives_the_local_report(cli, tmp_path, flows):
+    assert cli("evaluate", CONTOSO, flows, "-o", tmp_path / "v.parquet").exit_code == 0
+    assert cli("report", tmp_path / "v.parquet", "--workspace", CONTOSO, "-o", tmp_path / "a").exit_code == 0
+    result = cli("report", tmp_path / "v.parquet", "--workspace", CONTOSO, "-o", tmp_path / "b", "--engine", "dask",
+                 "--workers", "2")
+    assert result.exit_code == 0, result.output
+    import json
+    a = json.loads((tmp_path / "a" / "report.json").read_text())
+    b = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert a["modes"] == b["modes"] and a["rules"] == b["rules"]

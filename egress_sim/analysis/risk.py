@@ -311,6 +311,13 @@ class DripTracker(AggregateSignal):
 
     keys = found
 
+    def merge(self, other: "DripTracker") -> None:
+        """Add another part of the input's counts (the Dask engine counts each partition apart)."""
+        for key, (n, total) in other.counts.items():
+            entry = self.counts.setdefault(key, [0, 0.0])
+            entry[0] += n
+            entry[1] += total
+
 
 @dataclass
 class TunnelTracker(AggregateSignal):
@@ -342,6 +349,14 @@ class TunnelTracker(AggregateSignal):
             if minutes is not None and pd.notna(ts.iloc[i]):
                 slot = (*key, int(minutes[i]))
                 self.per_minute[slot] = self.per_minute.get(slot, 0) + 1
+
+    def merge(self, other: "TunnelTracker") -> None:
+        """Add another part of the input's counts (the Dask engine counts each partition apart)."""
+        for key, seen in other.names.items():
+            mine = self.names.setdefault(key, set())
+            mine |= set(list(seen)[:TUNNEL_DISTINCT_NAMES + 1 - len(mine)]) if len(mine) <= TUNNEL_DISTINCT_NAMES else set()
+        for slot, n in other.per_minute.items():
+            self.per_minute[slot] = self.per_minute.get(slot, 0) + n
 
     def found(self) -> set[tuple[str, str]]:
         keys = {k for k, seen in self.names.items() if len(seen) > TUNNEL_DISTINCT_NAMES}

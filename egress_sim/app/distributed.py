@@ -281,3 +281,121 @@ def _write_part(table: pa.Table, staging: Path, number: int) -> None:
     temp = staging / f".{final.name}.{secrets.token_hex(4)}"
     pq.write_table(table, temp)
     os.replace(temp, final)  # a retried task writes the same part again, whole: never two copies
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+def report_assessor(client, rows_per_task: int = 1_000_000) -> Callable:
+    """``build_report``'s ``assess`` on the cluster: each task assesses a run of row groups of a Parquet verdict
+    file (or of one part of a dataset); the counts and the aggregate signals' trackers are merged as a tree; the
+    slow drips and tunnel shapes are then decided over the whole input."""
+    from .report import _ModeCounts
+
+    def assess(path, mode_name: str, ctx) -> _ModeCounts:
+        files = sorted(Path(path).glob("part-*.parquet")) if Path(path).is_dir() else [Path(path)]
+        parts = [part for file in files for part in parquet_partitions(file, rows_per_task)]
+        shared = client.scatter(ctx, broadcast=True)
+        futures = [client.submit(_assess_part, shared, mode_name, part, pure=False) for part in parts]
+        if not futures:
+            return _ModeCounts(mode_name)
+        counts, trackers, _ = _tree(client, futures, _merge_assessed, None)
+        counts.settle(trackers)
+        return counts
+
+    return assess
+
+
+def _assess_part(ctx, mode_name: str, part: tuple[str, list[int], int]):
+    from ..analysis.risk import aggregate_signals
+    from .report import _ModeCounts, assess_frame
+    path, groups, first = part
+    counts, trackers = _ModeCounts(mode_name), aggregate_signals()
+    frame = pq.ParquetFile(path).read_row_groups(groups).to_pandas()
+    assess_frame(frame, ctx, counts, trackers, (path, first))
+    return counts, trackers, len(frame)
+
+
+def _merge_assessed(a, b):
+    counts = a[0].merge(b[0])
+    for mine, other in zip(a[1], b[1]):
+        mine.merge(other)
+    return counts, a[1], a[2] + b[2]
+
+
+# ---------------------------------------------------------------------------------------------------- what-if
+
+def whatif_dask(client, before: RuleTable, after: RuleTable, flows, tags, output: str | Path | None = None,
+                rows_per_task: int = 1_000_000, bytes_per_task: int = LOG_BYTES_PER_TASK):
+    """``whatif`` on the cluster: each task evaluates its partition under both tables and counts the changes
+    (``analysis.whatif.Comparison``); with ``output``, the changed rows go to a dataset of part files."""
+    from ..analysis.whatif import Comparison
+    from ..logs.inventory import load_inventory
+    from ..logs.registry import list_inputs
+    from ..net.taglocator import TagLocator
+    from .whatif import WhatIfResult
+    if flows.is_flow_table:
+        parts = [("table", part) for part in parquet_partitions(flows.paths[0], flows.chunk_rows or rows_per_task)]
+        inventory, report = None, None
+    else:
+        if flows.inventory is None and flows.compute is None:
+            raise FlowInputError("these flows are logs: say which compute sent the logged traffic with --inventory "
+                                 "FILE or --compute TYPE")
+        listing = list_inputs(list(flows.paths))
+        parts = [("logs", part) for part in log_partitions(listing, bytes_per_task)]
+        inventory = load_inventory(flows.inventory) if flows.inventory else None
+        report, empty = read_logs([], None, flows.compute, flows.log_format,
+                                  listing=Listing(loops=listing.loops, unreadable=listing.unreadable))
+        list(empty)  # books the listing's findings
+    context = contextlib.nullcontext(None) if output is None else _dataset(output)
+    with context as staging:
+        shared = client.scatter((before, after, TagLocator(tags), inventory), broadcast=True)
+        futures = [client.submit(_whatif_part, shared, kind, part, flows.compute, flows.log_format,
+                                 flows.chunk_rows or 250_000, None if staging is None else str(staging), k,
+                                 key=f"egress-whatif-{k}-{secrets.token_hex(4)}")
+                   for k, (kind, part) in enumerate(parts)]
+        comparison, written, replayed = _tree(client, futures, _merge_compared, None) if futures else \
+            (Comparison(), 0, None)
+    if replayed is not None and report is not None:
+        report = merge_reports((report, 0), (replayed, 0))[0]
+        report.check()
+    return WhatIfResult(comparison, comparison.groups(), report, None if output is None else str(output), written)
+
+
+def _whatif_part(shared, kind: str, part, default_compute, log_format, chunk_rows, staging, number):
+    from ..analysis.whatif import Comparison
+    from .whatif import _changed_rows
+    _test_delay()
+    before, after, locator, inventory = shared
+    comparison = Comparison(locator)
+    tables, report = [], None
+    if kind == "table":
+        path, groups, first = part
+        data = pq.ParquetFile(path).read_row_groups(groups)
+        chunks = [(data, flow_batch_from_table(data, default_compute), None)]
+    else:
+        report, prepared = read_logs([], inventory, default_compute, log_format, chunk_rows=chunk_rows, listing=part)
+        chunks = ((verdict_table(p, None), p.batch, p) for p in prepared)
+    for table, batch, prepared in chunks:
+        was, now = evaluate(before, batch), evaluate(after, batch)
+        if prepared is not None:
+            count_verdicts(prepared, was, report, False)
+        changed = comparison.add(table, batch, was, now)
+        if staging is not None and changed.any():
+            tables.append(_changed_rows(table, was, now, changed))
+    comparison.locator = None  # (the worker's copy: not sent back)
+    comparison._fold()
+    if tables:
+        _write_part(pa.concat_tables(tables, promote_options="permissive"), Path(staging), number)
+    return comparison, sum(t.num_rows for t in tables), report
+
+
+def _merge_compared(a, b):
+    x, y = a[0], b[0]
+    x.flows += y.flows
+    x.changed += y.changed
+    x.newly_denied += y.newly_denied
+    x.newly_allowed += y.newly_allowed
+    x._parts += [g for g in (y._groups,) if g is not None] + y._parts
+    x._fold()
+    report = a[2] if b[2] is None else b[2] if a[2] is None else merge_reports((a[2], 0), (b[2], 0))[0]
+    return x, a[1] + b[1], report

@@ -46,6 +46,33 @@ class _ModeCounts:
     drip_rows: list[pd.DataFrame] = field(default_factory=list)
     rule_hits: dict[str, list[int]] = field(default_factory=dict)
 
+    def merge(self, other: "_ModeCounts") -> "_ModeCounts":
+        """Add another part's counts (the Dask engine assesses each partition apart)."""
+        self.flows += other.flows
+        for v, n in other.verdicts.items():
+            self.verdicts[v] = self.verdicts.get(v, 0) + n
+        self.bytes_out_allowed += other.bytes_out_allowed
+        self.bytes_at_risk += other.bytes_at_risk
+        for c, counts in other.by_compute.items():
+            mine = self.by_compute.setdefault(c, {"allow": 0, "deny": 0, "rejected": 0})
+            for v, n in counts.items():
+                mine[v] = mine.get(v, 0) + n
+        for ch, (n, b) in other.by_channel.items():
+            self.by_channel[ch][0] += n
+            self.by_channel[ch][1] += b
+        for key, n in other.heat.items():
+            self.heat[key] = self.heat.get(key, 0) + n
+        self.denied += other.denied
+        self.risky += other.risky
+        if other.labelled is not None:
+            self.labelled = other.labelled if self.labelled is None else self.labelled.add(other.labelled, fill_value=0)
+        self.drip_rows += other.drip_rows
+        for name, (n, b) in other.rule_hits.items():
+            hit = self.rule_hits.setdefault(name, [0, 0])
+            hit[0] += n
+            hit[1] += b
+        return self
+
     def add(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
         verdict = frame["verdict"].astype(str)
         allowed = (verdict == "allow").to_numpy()
@@ -90,13 +117,14 @@ class _ModeCounts:
                                   "allowed_flagged": (allowed & flagged).astype(int)}).groupby("scenario").sum()
             self.labelled = table if self.labelled is None else self.labelled.add(table, fill_value=0)
 
-    def keep_candidates(self, frame: pd.DataFrame, assessed: pd.DataFrame, tracker, first_row: int) -> None:
+    def keep_candidates(self, frame: pd.DataFrame, assessed: pd.DataFrame, tracker, first_row: tuple) -> None:
         """The flows not flagged yet that the aggregate signal of ``tracker`` may flag once the input is read."""
         keys = tracker.keys_for(frame, assessed)
         mask = np.array([k is not None and not f for k, f in zip(keys, assessed["flagged"])], dtype=bool)
         if mask.any():
             self.drip_rows.append(pd.DataFrame({
-                "signal": tracker.signal, "row": first_row + np.flatnonzero(mask),
+                "signal": tracker.signal,
+                "row": [f"{first_row[0]}:{first_row[1] + k}" for k in np.flatnonzero(mask)],
                 "key": [k for k, m in zip(keys, mask) if m],
                 "destination": _destinations(frame)[mask], "port": _ports(frame)[mask],
                 "protocol": np.asarray(_text(frame, "protocol"))[mask], "verdict": frame["verdict"].astype(str)[mask].to_numpy(),
@@ -167,36 +195,47 @@ def assess_file(path: str | Path, mode_name: str, ctx: RiskContext, chunk_rows: 
                 progress: Callable[[int], None] | None = None) -> _ModeCounts:
     """One verdict file (evaluate's, replay's, one of demo's) counted and assessed."""
     counts, trackers = _ModeCounts(mode_name), aggregate_signals()
-    if Path(path).stat().st_size == 0:  # a replay whose every record was rejected writes an empty CSV
-        return counts
+    files = sorted(Path(path).glob("part-*.parquet")) if Path(path).is_dir() else [Path(path)]
     seen = 0
-    for chunk in read_flow_tables(path, chunk_rows):
-        frame = chunk.table.to_pandas()
-        if "verdict" not in frame:
-            raise ValueError(f"{path}: not a verdict file (no verdict column)")
-        assessed = ctx.assess(frame)
-        counts.add(frame, assessed)
-        for tracker in trackers:
-            tracker.add(frame, assessed)
-            counts.keep_candidates(frame, assessed, tracker, seen)
-        seen += len(frame)
-        if progress is not None:
-            progress(len(frame))
+    for file in files:
+        if file.stat().st_size == 0:  # a replay whose every record was rejected writes an empty CSV
+            continue
+        for chunk in read_flow_tables(file, chunk_rows):
+            frame = chunk.table.to_pandas()
+            assess_frame(frame, ctx, counts, trackers, (str(file), seen))
+            seen += len(frame)
+            if progress is not None:
+                progress(len(frame))
     counts.settle(trackers)
     return counts
+
+
+def assess_frame(frame: pd.DataFrame, ctx: RiskContext, counts: "_ModeCounts", trackers: list, first) -> None:
+    """One chunk of a verdict file assessed into ``counts`` and the aggregate signals' ``trackers``; ``first`` names
+    its first row (file, row), so a candidate row of an aggregate signal is counted once."""
+    if "verdict" not in frame:
+        raise ValueError("not a verdict file (no verdict column)")
+    assessed = ctx.assess(frame)
+    counts.add(frame, assessed)
+    for tracker in trackers:
+        tracker.add(frame, assessed)
+        counts.keep_candidates(frame, assessed, tracker, first)
 
 
 def build_report(workspace: Workspace, workspace_file: str, tags: ServiceTagSet,
                  runs: list[tuple[IsolationMode, str | Path]], title: str, inputs: list[dict] | None = None,
                  whatif: dict | None = None, suggestions: list[dict] | None = None,
-                 progress: Callable[[int], None] | None = None, notes: list[str] | None = None) -> dict:
-    """The report dict: one entry per (mode, verdict file) run."""
+                 progress: Callable[[int], None] | None = None, notes: list[str] | None = None,
+                 assess: Callable | None = None) -> dict:
+    """The report dict: one entry per (mode, verdict file) run. ``assess(path, mode name, context)`` counts a
+    file (default: ``assess_file`` here; the Dask engine passes its own)."""
+    assess = assess or (lambda path, name, ctx: assess_file(path, name, ctx, progress=progress))
     locator = TagLocator(tags)
     isolated = compile_rules(workspace, tags, IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND)
     modes, rules = [], []
     for mode, path in runs:
         table = compile_rules(workspace, tags, mode)
-        counts = assess_file(path, mode.yaml, RiskContext(table, locator, isolated), progress=progress)
+        counts = assess(path, mode.yaml, RiskContext(table, locator, isolated))
         modes.append(counts.to_dict())
         if mode is workspace.managed_network.isolation_mode or not rules:
             rules = [{"name": r.name, "type": r.type, "channel": r.channel, "risk": r.risk, "why": list(r.why),
@@ -225,7 +264,8 @@ def _top(parts: list[pd.DataFrame], keys: list[str]) -> list[dict]:
     if not parts:
         return []
     table = pd.concat(parts, ignore_index=True).groupby(keys).sum().reset_index()
-    return table.sort_values(["flows", "bytes_out"], ascending=False, kind="stable").head(TOP).to_dict("records")
+    order = table.sort_values(["flows", "bytes_out", *keys], ascending=[False, False, *[True] * len(keys)])
+    return order.head(TOP).to_dict("records")  # ties broken by the keys: the same list however the input was cut
 
 
 def _destinations(frame: pd.DataFrame) -> np.ndarray:
@@ -268,9 +308,11 @@ def results_runs(results: list[str], mode: IsolationMode | None, workspace: Work
         path = Path(item)
         if path.is_dir():
             found = [(m, path / name) for name, m in _MODE_FILE.items() if (path / name).is_file()]
+            if not found and any(path.glob("part-*.parquet")):  # a dataset of the Dask engine
+                found = [(mode or workspace.managed_network.isolation_mode, path)]
             if not found:
                 raise FlowInputError(f"{item}: a directory of results must hold a demo's verdicts-<mode>.parquet "
-                                     "files", file=item)
+                                     "files, or the part files of an --engine dask run", file=item)
             runs.extend(found)
             continue
         columns = _columns(path, table_format, open_parquet)

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from .report import report_option
-from .base import (EXIT_CHECK_FAILED, EXIT_OK, MODE_HELP, DeferredOption, _compute_choice, _format_help, emit_json,
+from .base import (engine_option, scheduler_option, workers_option, EXIT_CHECK_FAILED, EXIT_OK, MODE_HELP, DeferredOption, _compute_choice, _format_help, emit_json,
                    findings_json, json_option, load_tags, location_option, parse_mode, progress_bar, say,
                    service_tags_option, warn, main)
 
@@ -63,20 +63,25 @@ def _flow_input(flows: tuple[str, ...], inventory: str | None, compute: str | No
 @click.option("--to-service-tags", type=click.Path(dir_okay=False), default=None,
               help="Another week's ServiceTags_Public_*.json for the other side.")
 @click.option("--mode", default=None, help="Isolation mode of the first side instead of WORKSPACE's.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the changed flows with both verdicts (.csv, .csv.gz or .parquet).")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Write the changed flows with both verdicts (.csv, .csv.gz or .parquet; with --engine dask a "
+                   "directory of Parquet parts).")
 @click.option("--fail-on", type=click.Choice(["newly-denied", "any-change"]), default="newly-denied",
               show_default=True, help="Exit 1 when a flow allowed before is not after, or when any verdict changes.")
 @click.option("--top", type=click.IntRange(min=0), default=TOP_GROUPS, show_default=True,
               help="Groups shown in the text output (--json lists every group).")
 @report_option
+@engine_option
+@scheduler_option
+@workers_option
 @location_option
 @service_tags_option
 @json_option
 def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, compute: str | None,
            log_format: str | None, chunk_rows: int | None, to_mode: str | None, to_rules: str | None,
            to_service_tags: str | None, mode: str | None, output: str | None, fail_on: str, top: int,
-           report_dir: str | None, location: str | None, service_tags: str | None, as_json: bool) -> None:
+           report_dir: str | None, engine: str, scheduler: str | None, workers: int | None, location: str | None,
+           service_tags: str | None, as_json: bool) -> None:
     """Which of FLOWS change verdict if WORKSPACE changes (--to-mode, --to-rules, --to-service-tags; any
     combination). FLOWS are read once and evaluated under both sides. Exit 1 when --fail-on is met.
 
@@ -104,8 +109,15 @@ def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, comput
     before = compile_rules(loaded.workspace, tags, parse_mode(mode))
     after_mode = parse_mode(to_mode) if to_mode is not None else (parse_mode(mode) if to_rules is None else None)
     after = compile_rules(other.workspace, new_tags, after_mode)
-    with progress_bar(_progress_total(source), "comparing") as progress:
-        result = run_whatif(before, after, source, tags, output, progress)
+    if engine == "dask":
+        from ..app.distributed import dask_client, whatif_dask
+        with dask_client(scheduler, workers) as (client, run):
+            if not as_json:
+                say(f"Dask: {run.workers} worker(s) at {run.scheduler}; dashboard {run.dashboard}", err=True)
+            result = whatif_dask(client, before, after, source, tags, output)
+    else:
+        with progress_bar(_progress_total(source), "comparing") as progress:
+            result = run_whatif(before, after, source, tags, output, progress)
     failed = result.comparison.failed(fail_on)
     sides = {
         "before": {"workspace": workspace, "isolation_mode": before.mode.yaml, "service_tags": tags.source},

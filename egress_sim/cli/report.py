@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from .base import emit_json, findings_json, json_option, load_tags, location_option, main, parse_mode, say, \
-    service_tags_option, warn
+from .base import (emit_json, engine_option, findings_json, json_option, load_tags, location_option, main,
+                   parse_mode, say, scheduler_option, service_tags_option, warn, workers_option)
 
 report_option = click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
                              help="Also write report.json, report.md and report.html (exfiltration risk) here.")
@@ -22,11 +22,15 @@ report_option = click.option("--report", "report_dir", type=click.Path(file_okay
               help="The workspace the results were evaluated under (its rules decide each flow's channel).")
 @click.option("--mode", default=None, help="Isolation mode the verdict files were evaluated in (default: the "
               "workspace's; a demo directory says its own).")
+@engine_option
+@scheduler_option
+@workers_option
 @location_option
 @service_tags_option
 @json_option
-def report(results: tuple[str, ...], out_dir: str, workspace: str, mode: str | None, location: str | None,
-           service_tags: str | None, as_json: bool) -> None:
+def report(results: tuple[str, ...], out_dir: str, workspace: str, mode: str | None, engine: str,
+           scheduler: str | None, workers: int | None, location: str | None, service_tags: str | None,
+           as_json: bool) -> None:
     """Write the exfiltration-risk reports for RESULTS: verdict files of evaluate or replay, a demo directory,
     whatif -o files. Each flow gets its channel class and risk signals; the reports rank the denied and risky
     destinations and score the rules.
@@ -42,8 +46,17 @@ def report(results: tuple[str, ...], out_dir: str, workspace: str, mode: str | N
     loaded = read_checked(workspace, tags, location)
     warn(loaded.findings, as_json)
     runs, whatifs = results_runs(list(results), parse_mode(mode), loaded.workspace)
-    data = build_report(loaded.workspace, workspace, tags, runs, f"{loaded.workspace.name}: {len(results)} result(s)",
-                        whatif=whatif_section(whatifs[0]["path"]) if whatifs else None)
+    title = f"{loaded.workspace.name}: {len(results)} result(s)"
+    section = whatif_section(whatifs[0]["path"]) if whatifs else None
+    if engine == "dask":
+        from ..app.distributed import dask_client, report_assessor
+        with dask_client(scheduler, workers) as (client, run):
+            if not as_json:
+                say(f"Dask: {run.workers} worker(s) at {run.scheduler}; dashboard {run.dashboard}", err=True)
+            data = build_report(loaded.workspace, workspace, tags, runs, title, whatif=section,
+                                assess=report_assessor(client))
+    else:
+        data = build_report(loaded.workspace, workspace, tags, runs, title, whatif=section)
     written = write(data, out_dir)
     summary = {"report_dir": out_dir, "files": {k: str(v) for k, v in written.items()},
                "modes": [{k: m[k] for k in ("mode", "flows", "allowed", "bytes_at_risk", "exfiltration")}
