@@ -284,6 +284,21 @@ workers_option = click.option("--workers", type=click.IntRange(min=1), default=N
                               help="With --engine dask: the LocalCluster's workers (default: the machine's cores).")
 
 
+def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--engine``, ``--scheduler`` and ``--workers``."""
+    return engine_option(scheduler_option(workers_option(command)))
+
+
+@contextlib.contextmanager
+def dask_session(scheduler: str | None, workers: int | None, as_json: bool) -> Iterator[Any]:
+    """A Dask client for one command; where it runs (and its dashboard) said on stderr."""
+    from ..app.distributed import dask_client
+    with dask_client(scheduler, workers) as (client, run):
+        if not as_json:
+            say(f"Dask: {run.workers} worker(s) at {run.scheduler}; dashboard {run.dashboard}", err=True)
+        yield client
+
+
 location_option = click.option(
     "--location", default=None, metavar="REGION",
     help="Azure region of the workspace (e.g. eastus), supplying or overriding the file's 'location'.",

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from .report import report_option
-from .base import (engine_option, scheduler_option, workers_option, EXIT_CHECK_FAILED, EXIT_OK, MODE_HELP, DeferredOption, _compute_choice, _format_help, emit_json,
+from .base import (dask_session, engine_options, EXIT_CHECK_FAILED, EXIT_OK, MODE_HELP, DeferredOption, _compute_choice, _format_help, emit_json,
                    findings_json, json_option, load_tags, location_option, parse_mode, progress_bar, say,
                    service_tags_option, warn, main)
 
@@ -71,9 +71,7 @@ def _flow_input(flows: tuple[str, ...], inventory: str | None, compute: str | No
 @click.option("--top", type=click.IntRange(min=0), default=TOP_GROUPS, show_default=True,
               help="Groups shown in the text output (--json lists every group).")
 @report_option
-@engine_option
-@scheduler_option
-@workers_option
+@engine_options
 @location_option
 @service_tags_option
 @json_option
@@ -110,10 +108,8 @@ def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, comput
     after_mode = parse_mode(to_mode) if to_mode is not None else (parse_mode(mode) if to_rules is None else None)
     after = compile_rules(other.workspace, new_tags, after_mode)
     if engine == "dask":
-        from ..app.distributed import dask_client, whatif_dask
-        with dask_client(scheduler, workers) as (client, run):
-            if not as_json:
-                say(f"Dask: {run.workers} worker(s) at {run.scheduler}; dashboard {run.dashboard}", err=True)
+        from ..app.distributed import whatif_dask
+        with dask_session(scheduler, workers, as_json) as client:
             result = whatif_dask(client, before, after, source, tags, output)
     else:
         with progress_bar(_progress_total(source), "comparing") as progress:

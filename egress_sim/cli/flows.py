@@ -9,7 +9,7 @@ import click
 from ..base.errors import EgressSimError
 from ..base.outputs import check_outputs
 from .report import report_option
-from .base import (engine_option, scheduler_option, workers_option, EXIT_CHECK_FAILED, MAX_FLOWS, MODE_HELP, DeferredOption, chunk_rows_option, emit_json,
+from .base import (dask_session, engine_options, EXIT_CHECK_FAILED, MAX_FLOWS, MODE_HELP, DeferredOption, chunk_rows_option, emit_json,
                    findings_json, json_option, load_tags, location_option, parse_mode, progress_bar, say,
                    scenario_option, service_tags_option, warn, _compute_choice, _demo_flows, _demo_seed,
                    _format_help, _replay_chunk_rows, main)
@@ -29,9 +29,7 @@ from .base import (engine_option, scheduler_option, workers_option, EXIT_CHECK_F
                    "much smaller and faster than copying every input column.")
 @chunk_rows_option
 @report_option
-@engine_option
-@scheduler_option
-@workers_option
+@engine_options
 @location_option
 @service_tags_option
 @json_option
@@ -55,10 +53,8 @@ def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute:
     warn(loaded.findings, as_json)
     table = compile_rules(loaded.workspace, tags, parse_mode(mode))
     if engine == "dask":
-        from ..app.distributed import dask_client, evaluate_dask
-        with dask_client(scheduler, workers) as (client, run):
-            if not as_json:
-                say(f"Dask: {run.workers} worker(s) at {run.scheduler}; dashboard {run.dashboard}", err=True)
+        from ..app.distributed import evaluate_dask
+        with dask_session(scheduler, workers, as_json) as client:
             summary = evaluate_dask(client, table, flows, output, compute, chunk_rows)
     else:
         with progress_bar(flow_count(flows), "evaluating") as progress:
@@ -231,9 +227,7 @@ def demo(workspace: str | None, n_flows: int, seed: int, out_dir: str, scenario:
               show_default=True,
               help="Flows evaluated at a time (bounds memory: log rows carry more text than flow tables).")
 @report_option
-@engine_option
-@scheduler_option
-@workers_option
+@engine_options
 @location_option
 @service_tags_option
 @json_option
@@ -266,13 +260,11 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
     table = compile_rules(ws, tags, parse_mode(mode))
     computes = load_inventory(inventory) if inventory is not None else None
     if engine == "dask":
-        from ..app.distributed import dask_client, replay_dask
+        from ..app.distributed import replay_dask
         from ..app.replay import write_rejects
         from ..logs.registry import list_inputs
         listing = list_inputs(list(logs), exclude=(rejects,))
-        with dask_client(scheduler, workers) as (client, run):
-            if not as_json:
-                say(f"Dask: {run.workers} worker(s) at {run.scheduler}; dashboard {run.dashboard}", err=True)
+        with dask_session(scheduler, workers, as_json) as client:
             report = replay_dask(client, table, listing, output, computes, compute, log_format, chunk_rows)
         write_rejects(report, rejects)
     else:

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from .base import (emit_json, engine_option, findings_json, json_option, load_tags, location_option, main,
-                   parse_mode, say, scheduler_option, service_tags_option, warn, workers_option)
+from .base import (dask_session, emit_json, engine_options, findings_json, json_option, load_tags,
+                   location_option, main, parse_mode, say, service_tags_option, warn)
 
 report_option = click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
                              help="Also write report.json, report.md and report.html (exfiltration risk) here.")
@@ -22,9 +22,7 @@ report_option = click.option("--report", "report_dir", type=click.Path(file_okay
               help="The workspace the results were evaluated under (its rules decide each flow's channel).")
 @click.option("--mode", default=None, help="Isolation mode the verdict files were evaluated in (default: the "
               "workspace's; a demo directory says its own).")
-@engine_option
-@scheduler_option
-@workers_option
+@engine_options
 @location_option
 @service_tags_option
 @json_option
@@ -49,10 +47,8 @@ def report(results: tuple[str, ...], out_dir: str, workspace: str, mode: str | N
     title = f"{loaded.workspace.name}: {len(results)} result(s)"
     section = whatif_section(whatifs[0]["path"]) if whatifs else None
     if engine == "dask":
-        from ..app.distributed import dask_client, report_assessor
-        with dask_client(scheduler, workers) as (client, run):
-            if not as_json:
-                say(f"Dask: {run.workers} worker(s) at {run.scheduler}; dashboard {run.dashboard}", err=True)
+        from ..app.distributed import report_assessor
+        with dask_session(scheduler, workers, as_json) as client:
             data = build_report(loaded.workspace, workspace, tags, runs, title, whatif=section,
                                 assess=report_assessor(client))
     else:
