@@ -158,3 +158,22 @@ def test_the_output_is_never_one_of_the_inputs(cli, tmp_path, flows):
     before = copy.read_bytes()
     result = cli("whatif", CONTOSO, copy, "--to-mode", INTERNET, "-o", copy)
     assert result.exit_code == 2 and copy.read_bytes() == before
+
+
+def test_an_endpoint_added_before_others_changes_no_flow_logged_by_address(cli, tmp_path):
+    """Private endpoints have simulated addresses; the other side keeps every endpoint both sides have at the same
+    address, so NSG flows (addresses only) to an existing endpoint keep their verdict and rule."""
+    new = yaml.safe_load(CONTOSO.read_text())
+    vault = {"name": "team-vault", "type": "private_endpoint", "destination": {
+        "service_resource_id": "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/data/providers/"
+                               "Microsoft.KeyVault/vaults/team-vault", "subresource_target": "vault",
+        "spark_enabled": False}}
+    rules = new["managed_network"]["outbound_rules"]
+    at = next(k for k, r in enumerate(rules) if r["name"] == "datalake")
+    new["managed_network"]["outbound_rules"] = rules[:at] + [vault] + rules[at:]
+    path = tmp_path / "new.yaml"
+    path.write_text(yaml.safe_dump(new, sort_keys=False))
+    result = cli("whatif", CONTOSO, NSG_LOGS, "--inventory", FLEET, "--to-rules", path, "--json",
+                 "--fail-on", "any-change")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"]["changed"] == 0

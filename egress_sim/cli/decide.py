@@ -95,6 +95,7 @@ def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, comput
     from ..app.whatif import run_whatif
     from ..report.text import render_whatif
     from ..ruletable.compile import compile_rules
+    from ..ruletable.effective import endpoint_addresses
     if to_mode is None and to_rules is None and to_service_tags is None:
         raise click.UsageError("say what the other side is: --to-mode, --to-rules and/or --to-service-tags")
     source = _flow_input(flows, inventory, compute, log_format, chunk_rows)
@@ -106,7 +107,8 @@ def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, comput
     warn(findings, as_json)
     before = compile_rules(loaded.workspace, tags, parse_mode(mode))
     after_mode = parse_mode(to_mode) if to_mode is not None else (parse_mode(mode) if to_rules is None else None)
-    after = compile_rules(other.workspace, new_tags, after_mode)
+    # the same endpoint at the same simulated address on both sides: a flow logged by address alone keeps its place
+    after = compile_rules(other.workspace, new_tags, after_mode, endpoint_addresses(before.effective))
     if engine == "dask":
         from ..app.distributed import whatif_dask
         with dask_session(scheduler, workers, as_json) as client:

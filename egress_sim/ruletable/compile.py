@@ -155,10 +155,12 @@ def _prefix_counts(tag_rules: tuple[TagRule, ...]) -> dict[str, int]:
 
 
 def compile_rules(
-    workspace: Workspace, tags: ServiceTagSet, mode: IsolationMode | str | None = None
+    workspace: Workspace, tags: ServiceTagSet, mode: IsolationMode | str | None = None,
+    addresses: dict | None = None,
 ) -> RuleTable:
-    """Compile a workspace (optionally under another isolation mode) against a service-tag file."""
-    return compile_effective(effective_rules(workspace, tags, mode))
+    """Compile a workspace (optionally under another isolation mode, or with its private endpoints at another rule
+    set's simulated addresses: ``effective.private_endpoints``) against a service-tag file."""
+    return compile_effective(effective_rules(workspace, tags, mode, addresses))
 
 
 def compile_effective(eff: EffectiveRules, max_rules: int | None = MAX_RULES_PER_WORKSPACE) -> RuleTable:

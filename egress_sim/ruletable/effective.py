@@ -239,8 +239,10 @@ def is_storage_target(rule: PrivateEndpointDestination) -> bool:
     return rid.provider_type.lower() == STORAGE_PROVIDER.lower()
 
 
-def effective_rules(workspace: Workspace, tags: ServiceTagSet, mode: IsolationMode | str | None = None) -> EffectiveRules:
-    """Every rule in force, in evaluation order. ``mode`` overrides the workspace's isolation mode (what-if)."""
+def effective_rules(workspace: Workspace, tags: ServiceTagSet, mode: IsolationMode | str | None = None,
+                    addresses: EndpointAddresses | None = None) -> EffectiveRules:
+    """Every rule in force, in evaluation order. ``mode`` overrides the workspace's isolation mode (what-if);
+    ``addresses`` keeps endpoints at another rule set's addresses (``private_endpoints``)."""
     if mode is not None:
         mode = IsolationMode.parse(mode, "isolation mode")
         if mode is not workspace.managed_network.isolation_mode:
@@ -255,7 +257,7 @@ def effective_rules(workspace: Workspace, tags: ServiceTagSet, mode: IsolationMo
         for rule in (*required_service_tag_rules(workspace, tags), *file_rules):
             tag_rules.append(TagRule(rule, _prefixes_of(rule, tags)))
 
-    endpoints = private_endpoints(workspace) if mode.is_isolated else ()
+    endpoints = private_endpoints(workspace, addresses) if mode.is_isolated else ()
     return EffectiveRules(
         workspace=workspace,
         mode=mode,
@@ -268,12 +270,33 @@ def effective_rules(workspace: Workspace, tags: ServiceTagSet, mode: IsolationMo
     )
 
 
-def private_endpoints(workspace: Workspace) -> tuple[PrivateEndpoint, ...]:
+EndpointAddresses = dict[tuple[str, str], ipaddress.IPv4Address]
+
+
+def private_endpoints(workspace: Workspace, addresses: EndpointAddresses | None = None) -> tuple[PrivateEndpoint, ...]:
     """The private endpoints in force under the workspace's mode (required first), each with its hosts and address.
+
+    A user endpoint's simulated address follows its place among the rules, unless ``addresses`` (another
+    workspace's, ``endpoint_addresses``) already gives its resource and sub-resource one: a what-if between two
+    rule sets then keeps every endpoint both have at the same address, and a new one takes a free address, so a
+    flow logged by address alone reaches the same endpoint on both sides.
 
     Needs no service tags, so the simulator can place traffic on endpoints for any workspace."""
     required = required_private_endpoint_rules(workspace)
     user = workspace.managed_network.private_endpoint_rules
+    given = addresses or {}
+    taken = set(given.values())
+    placed: list[tuple[PrivateEndpointDestination, ipaddress.IPv4Address]] = []
+    free = USER_PE_START
+    for rule in user:
+        key = _endpoint_key(rule.service_resource_id, rule.subresource_target)
+        ip = given.get(key)
+        if ip is None:
+            while free in taken:
+                free += 1
+            ip = free
+            taken.add(ip)
+        placed.append((rule, ip))
     return tuple(
         PrivateEndpoint(
             rule=rule,
@@ -281,11 +304,14 @@ def private_endpoints(workspace: Workspace) -> tuple[PrivateEndpoint, ...]:
             private_ip=ip,
             is_storage=is_storage_target(rule),
         )
-        for rule, ip in (
-            *((r, PE_SUBNET_START + REQUIRED_PE_SLOTS.index(r.name)) for r in required),
-            *((r, USER_PE_START + i) for i, r in enumerate(user)),
-        )
+        for rule, ip in (*((r, PE_SUBNET_START + REQUIRED_PE_SLOTS.index(r.name)) for r in required), *placed)
     )
+
+
+def endpoint_addresses(rules: "EffectiveRules") -> EndpointAddresses:
+    """The simulated address of each user endpoint in force, by resource and sub-resource."""
+    return {_endpoint_key(p.rule.service_resource_id, p.rule.subresource_target): p.private_ip
+            for p in rules.private_endpoints if p.rule.category is not OutboundRuleCategory.REQUIRED}
 
 
 def _prefixes_of(rule: ServiceTagDestination, tags: ServiceTagSet) -> tuple[str, ...]:
