@@ -126,7 +126,7 @@ def test_the_cli_without_dask_says_how_to_install_it_in_one_line(cli, tmp_path, 
     result = cli("evaluate", CONTOSO, flows, "-o", tmp_path / "out", "--engine", "dask")
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == ["error: the Dask engine needs dask and distributed: pip install "
-                                                  "'egress_sim[dask]'"]
+                                                  "'egress_sim[dask]' (from a clone: pip install -e '.[dask]')"]
 
 
 def test_the_cli_runs_evaluate_and_replay_on_dask(cli, tmp_path, flows):
@@ -176,3 +176,15 @@ def test_report_on_dask_gives_the_local_report(cli, tmp_path, flows):
     a = json.loads((tmp_path / "a" / "report.json").read_text())
     b = json.loads((tmp_path / "b" / "report.json").read_text())
     assert a["modes"] == b["modes"] and a["rules"] == b["rules"]
+
+
+def test_workers_or_a_scheduler_without_the_dask_engine_is_a_usage_error(cli, tmp_path, flows):
+    result = cli("evaluate", CONTOSO, flows, "-o", tmp_path / "v.parquet", "--workers", "3")
+    assert result.exit_code == 2 and "--engine dask" in result.stderr
+
+
+def test_a_csv_is_refused_before_any_cluster_starts(cli, tmp_path):
+    path = tmp_path / "flows.csv"
+    path.write_text("compute_type,dst_ip,dst_port,protocol\ncompute_instance,20.1.1.1,443,TCP\n")
+    result = cli("evaluate", CONTOSO, path, "-o", tmp_path / "out", "--engine", "dask")
+    assert result.exit_code == 2 and "convert it to Parquet" in result.stderr and "Dask:" not in result.stderr

@@ -167,3 +167,8 @@ def test_a_verdicts_only_file_cannot_be_reported_and_says_why(cli, tmp_path):
     assert result.exit_code == 2 and "--verdicts-only" in result.stderr
     both = cli("evaluate", CONTOSO, flows, "-o", tmp_path / "w.parquet", "--verdicts-only", "--report", tmp_path / "r")
     assert both.exit_code == 2 and not (tmp_path / "w.parquet").exists()
+
+
+def test_a_mistyped_result_path_is_named(cli, tmp_path):
+    result = cli("report", tmp_path / "evv.csv", "--workspace", CONTOSO, "-o", tmp_path / "r")
+    assert result.exit_code == 2 and "evv.csv: no such result file" in result.stderr

@@ -111,11 +111,19 @@ def page(page_text) -> Page:
 
 # ------------------------------------------------------------------------------------------------------- files
 def test_the_three_files_are_written_into_the_directory_which_is_created(tmp_path, report):
-    paths = write_reports(report, tmp_path / "new" / "report")
-    assert paths == {"json": tmp_path / "new/report/report.json", "markdown": tmp_path / "new/report/report.md",
-                     "html": tmp_path / "new/report/report.html"}
-    assert sorted(p.name for p in (tmp_path / "new/report").iterdir()) == ["report.html", "report.json", "report.md"]
+    paths = write_reports(report, tmp_path / "report")
+    assert paths == {"json": tmp_path / "report/report.json", "markdown": tmp_path / "report/report.md",
+                     "html": tmp_path / "report/report.html"}
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["report.html", "report.json", "report.md"]
     assert all(p.stat().st_size > 0 for p in paths.values())
+
+
+def test_a_report_directory_in_a_directory_that_does_not_exist_is_refused(tmp_path, report):
+    """A typo in a path is an error, not a new tree of directories (the rule every output follows)."""
+    from egress_sim.base.errors import OutputFileError
+    with pytest.raises(OutputFileError, match="does not exist"):
+        write_reports(report, tmp_path / "nope" / "report")
+    assert not (tmp_path / "nope").exists()
 
 
 def test_report_json_is_the_dict_itself_with_its_schema_and_version(tmp_path, report):

@@ -357,3 +357,11 @@ def test_flows_list_what_a_tag_update_changes_as_whatif_does(cli, tmp_path, bund
 def test_flows_need_a_workspace(cli, tmp_path):
     result = cli("tags", "diff", BUNDLED, BUNDLED, "--flows", tmp_path / "f.parquet")
     assert result.exit_code == 2 and "--workspace" in result.stderr
+
+
+if __name__ == "__main__":  # python tests/test_tagdiff.py OUT.json: the README's edited file, to try tags diff on
+    import sys
+
+    with BUNDLED.open(encoding="utf-8-sig") as handle:
+        Path(sys.argv[1] if len(sys.argv) > 1 else "ServiceTags_Public_next.json").write_text(
+            json.dumps(next_week(json.load(handle)), indent=2))

@@ -79,7 +79,7 @@ WEB_PORTS = (80, 443)
 
 # Hubs anyone can push to (their own sign-up pages): a flow there may be an upload to an attacker's account.
 PUBLIC_HUBS = ("github.com", "githubusercontent.com", "gitlab.com", "bitbucket.org", "huggingface.co", "hf.co",
-               "upload.pypi.org", "docker.io", "docker.com", "ghcr.io", "dropbox.com", "drive.google.com",
+               "upload.pypi.org", "anaconda.org", "docker.io", "docker.com", "ghcr.io", "dropbox.com", "drive.google.com",
                "onedrive.live.com", "wetransfer.com", *PASTE_AND_FILE_SHARING)
 # Service-tag families whose addresses serve every tenant's resources and accept writes from anyone with an account
 # (spec §2 "Storage ... can be used to exfiltrate data", §12 Storage and AzureFrontDoor.Frontend).

@@ -26,6 +26,7 @@ from .whatif import ALL_MODES, evaluate_modes, verdicts_path
 DEFAULT_WORKSPACE = "contoso-research.yaml"
 DEFAULT_FLOWS = 250_000
 DEFAULT_SEED = 7
+DEFAULT_OUT = "reports/demo"
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def run_demo(
 
     The files are checked before any work (none may be one of the input files) and appear together when the
     demo has succeeded; a failed or interrupted demo leaves an earlier demo's files as they were."""
-    out = make_output_dir(out_dir)
+    out = make_output_dir(out_dir, parents=str(out_dir) == DEFAULT_OUT)  # the default reports/demo is made whole
     ws_file = Path(workspace_path) if workspace_path is not None else bundled_workspace_path()
     flows_path, json_path, md_path = out / "flows.parquet", out / "summary.json", out / "report.md"
     written = [flows_path, *(verdicts_path(out, mode) for mode in ALL_MODES), json_path]

@@ -43,7 +43,8 @@ from ..ruletable.compile import RuleTable
 from .pipeline import SIMULATOR_LABELS
 from .replay import EVALUATOR_SAMPLES_PER_REASON, ReplayReport, count_verdicts, read_logs, verdict_table
 
-DASK_MISSING = "the Dask engine needs dask and distributed: pip install 'egress_sim[dask]'"
+DASK_MISSING = ("the Dask engine needs dask and distributed: pip install 'egress_sim[dask]' (from a clone: "
+                "pip install -e '.[dask]')")
 LOG_BYTES_PER_TASK = 64 * 2**20
 PART = "part-{:05d}.parquet"
 
@@ -68,7 +69,10 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     cluster = None
     if address:
-        client = Client(address, timeout="30s")
+        try:
+            client = Client(address, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise EgressSimError(f"--scheduler {address}: no Dask scheduler answered there ({exc})") from None
     else:
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)
@@ -88,8 +92,9 @@ def parquet_partitions(path: str | Path, rows_per_task: int) -> list[tuple[str, 
     """(file, row groups, first row) per task: consecutive row groups of about ``rows_per_task`` rows."""
     if table_format(path) != "parquet":
         raise FlowInputError(f"{path}: the Dask engine splits Parquet flow tables by row group; a CSV cannot be "
-                             "cut safely (a quoted cell may hold a line break): convert it to Parquet first",
-                             file=str(path))
+                             "cut safely (a quoted cell may hold a line break): convert it to Parquet first, e.g. "
+                             "python -c \"import pyarrow.csv as c, pyarrow.parquet as p; "
+                             "p.write_table(c.read_csv('flows.csv'), 'flows.parquet')\"", file=str(path))
     meta = pq.ParquetFile(path).metadata
     parts, group, rows, first = [], [], 0, 0
     for k in range(meta.num_row_groups):

@@ -306,6 +306,8 @@ def results_runs(results: list[str], mode: IsolationMode | None, workspace: Work
     runs, whatifs = [], []
     for item in results:
         path = Path(item)
+        if not path.exists():
+            raise FlowInputError(f"{item}: no such result file or directory", file=item)
         if path.is_dir():
             found = [(m, path / name) for name, m in _MODE_FILE.items() if (path / name).is_file()]
             if not found and any(path.glob("part-*.parquet")):  # a dataset of the Dask engine

@@ -188,10 +188,22 @@ def load_tags(path: str | None) -> ServiceTagSet:
     return load_service_tags(path)
 
 
-def parse_mode(value: str | None) -> IsolationMode | None:
+def parse_mode(value: str | None, option: str = "--mode") -> IsolationMode | None:
+    """An isolation mode given on the command line; a wrong one is named with its option and the closest mode."""
+    import difflib
+
+    from ..base.errors import ModelError
     from ..model import IsolationMode
 
-    return None if value is None else IsolationMode.parse(value, "isolation mode")
+    if value is None:
+        return None
+    try:
+        return IsolationMode.parse(value, "isolation mode")
+    except ModelError:
+        names = [m.yaml for m in IsolationMode]
+        close = difflib.get_close_matches(str(value).lower(), names, n=1, cutoff=0.3)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise EgressSimError(f"{option} {value!r} is not an isolation mode{hint}; one of: {', '.join(names)}") from None
 
 
 def warn(findings: Sequence[Finding], as_json: bool) -> None:
@@ -276,7 +288,7 @@ chunk_rows_option = click.option("--chunk-rows", type=click.IntRange(min=1), def
 
 engine_option = click.option(
     "--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
-    help="dask: run on a Dask cluster (pip install 'egress_sim[dask]'); -o is then a directory of Parquet parts.")
+    help="dask: run on a Dask cluster (the dask extra); see the README, \"Scaling out on Dask\".")
 scheduler_option = click.option(
     "--scheduler", default=None, metavar="tcp://HOST:PORT",
     help="With --engine dask: join this scheduler (or DASK_SCHEDULER_ADDRESS); default: a LocalCluster here.")
@@ -287,6 +299,12 @@ workers_option = click.option("--workers", type=click.IntRange(min=1), default=N
 def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--engine``, ``--scheduler`` and ``--workers``."""
     return engine_option(scheduler_option(workers_option(command)))
+
+
+def check_engine(engine: str, scheduler: str | None, workers: int | None) -> None:
+    """--scheduler and --workers say where a Dask run goes: without --engine dask they would be ignored."""
+    if engine != "dask" and (scheduler is not None or workers is not None):
+        raise click.UsageError("--scheduler and --workers are for --engine dask")
 
 
 @contextlib.contextmanager

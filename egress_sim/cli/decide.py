@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from .report import report_option
-from .base import (dask_session, engine_options, EXIT_CHECK_FAILED, EXIT_OK, MODE_HELP, DeferredOption, _compute_choice, _format_help, emit_json,
+from .base import (check_engine, dask_session, engine_options, EXIT_CHECK_FAILED, EXIT_OK, MODE_HELP, DeferredOption, _compute_choice, _format_help, emit_json,
                    findings_json, json_option, load_tags, location_option, parse_mode, progress_bar, say,
                    service_tags_option, warn, main)
 
@@ -96,6 +96,7 @@ def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, comput
     from ..report.text import render_whatif
     from ..ruletable.compile import compile_rules
     from ..ruletable.effective import endpoint_addresses
+    check_engine(engine, scheduler, workers)
     if to_mode is None and to_rules is None and to_service_tags is None:
         raise click.UsageError("say what the other side is: --to-mode, --to-rules and/or --to-service-tags")
     source = _flow_input(flows, inventory, compute, log_format, chunk_rows)
@@ -106,7 +107,7 @@ def whatif(workspace: str, flows: tuple[str, ...], inventory: str | None, comput
     findings = [*loaded.findings, *(other.findings if other is not loaded else ())]
     warn(findings, as_json)
     before = compile_rules(loaded.workspace, tags, parse_mode(mode))
-    after_mode = parse_mode(to_mode) if to_mode is not None else (parse_mode(mode) if to_rules is None else None)
+    after_mode = parse_mode(to_mode, "--to-mode") if to_mode is not None else (parse_mode(mode) if to_rules is None else None)
     # the same endpoint at the same simulated address on both sides: a flow logged by address alone keeps its place
     after = compile_rules(other.workspace, new_tags, after_mode, endpoint_addresses(before.effective))
     if engine == "dask":

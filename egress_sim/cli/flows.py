@@ -9,7 +9,7 @@ import click
 from ..base.errors import EgressSimError
 from ..base.outputs import check_outputs
 from .report import report_option
-from .base import (dask_session, engine_options, EXIT_CHECK_FAILED, MAX_FLOWS, MODE_HELP, DeferredOption, chunk_rows_option, emit_json,
+from .base import (check_engine, dask_session, engine_options, EXIT_CHECK_FAILED, MAX_FLOWS, MODE_HELP, DeferredOption, chunk_rows_option, emit_json,
                    findings_json, json_option, load_tags, location_option, parse_mode, progress_bar, say,
                    scenario_option, service_tags_option, warn, _compute_choice, _demo_flows, _demo_seed,
                    _format_help, _replay_chunk_rows, main)
@@ -41,6 +41,7 @@ def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute:
     from ..app.pipeline import evaluate_file, flow_count
     from ..report.text import render_evaluation
     from ..ruletable.compile import compile_rules
+    check_engine(engine, scheduler, workers)
     if verdicts_only and report_dir:
         raise click.UsageError("--report needs the flow columns: it cannot go with --verdicts-only")
     if engine == "dask" and verdicts_only:
@@ -53,7 +54,8 @@ def evaluate(workspace: str, flows: str, output: str, mode: str | None, compute:
     warn(loaded.findings, as_json)
     table = compile_rules(loaded.workspace, tags, parse_mode(mode))
     if engine == "dask":
-        from ..app.distributed import evaluate_dask
+        from ..app.distributed import evaluate_dask, parquet_partitions
+        parquet_partitions(flows, chunk_rows)  # a CSV is refused before a cluster starts
         with dask_session(scheduler, workers, as_json) as client:
             summary = evaluate_dask(client, table, flows, output, compute, chunk_rows)
     else:
@@ -248,6 +250,7 @@ def replay(workspace: str, logs: tuple[str, ...], output: str, inventory: str | 
     if inventory is None and compute is None:
         raise click.UsageError("say which compute sent the logged traffic: --inventory FILE (which compute owns "
                                "which source address) or --compute TYPE (every source is that compute type)")
+    check_engine(engine, scheduler, workers)
     if engine == "dask" and strict:
         raise click.UsageError("--strict stops at the first bad record, in file order: the local engine's job")
     rejects = rejects_path or f"{output.rstrip('/')}.rejects.jsonl"

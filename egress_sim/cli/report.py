@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .base import (dask_session, emit_json, engine_options, findings_json, json_option, load_tags,
+from .base import (check_engine, dask_session, emit_json, engine_options, findings_json, json_option, load_tags,
                    location_option, main, parse_mode, say, service_tags_option, warn)
 
 report_option = click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
@@ -40,11 +40,12 @@ def report(results: tuple[str, ...], out_dir: str, workspace: str, mode: str | N
     """
     from ..app.loading import read_checked
     from ..app.report import build_report, results_runs, whatif_section
+    check_engine(engine, scheduler, workers)
     tags = load_tags(service_tags)
     loaded = read_checked(workspace, tags, location)
     warn(loaded.findings, as_json)
     runs, whatifs = results_runs(list(results), parse_mode(mode), loaded.workspace)
-    title = f"{loaded.workspace.name}: {len(results)} result(s)"
+    title = f"{loaded.workspace.name}: {len(runs)} verdict file(s)" + (", a what-if" if whatifs else "")
     section = whatif_section(whatifs[0]["path"]) if whatifs else None
     if engine == "dask":
         from ..app.distributed import report_assessor
@@ -75,8 +76,12 @@ def render_summary(data: dict, written: dict) -> str:
         exfil = m.get("exfiltration")
         text = f"{m['mode']}: {m['flows']:,} flows, {m['allowed']:,} allowed, {m['bytes_at_risk']:,} bytes at risk"
         if exfil:
-            text += (f"; exfiltration {exfil['allowed']:,} of {exfil['labelled']:,} allowed, "
-                     f"{exfil['flagged']:,} flagged")
+            text += (f"; labelled exfiltration: {exfil['allowed']:,} of {exfil['labelled']:,} allowed "
+                     f"({exfil['allowed_flagged']:,} of those flagged), {exfil['flagged']:,} flagged in all")
         lines.append(text)
+    if data.get("whatif"):
+        w = data["whatif"]
+        lines.append(f"what-if: {w['changed']:,} flows change verdict ({w['newly_denied']:,} newly denied, "
+                     f"{w['newly_allowed']:,} newly allowed)")
     lines.append("reports: " + ", ".join(str(p) for p in written.values()))
     return "\n".join(lines)

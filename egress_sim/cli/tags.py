@@ -88,6 +88,9 @@ def diff(old: str, new: str, workspace_file: str | None, flows: str | None, inve
                      "after": {"workspace": workspace_file, "isolation_mode": mode, "service_tags": new}}
             say("\n" + render_whatif(sides, changed, 20))
     if failed:
+        if not as_json:
+            say(f"--flows: {changed.comparison.newly_denied:,} flow(s) allowed under OLD are not under NEW: exit 1",
+                err=True)
         raise SystemExit(1)
 
 

@@ -337,11 +337,15 @@ class FlowWriter(_OutputFile):
                 self._csv.close()
 
 
-def make_output_dir(path: str | Path) -> Path:
-    """Create an output directory (and its parents), or say in one line why it cannot be."""
+def make_output_dir(path: str | Path, parents: bool = False) -> Path:
+    """Create an output directory, or say in one line why it cannot be. Its parent must exist, as for every output
+    (a typo in a path is an error, not a new tree of directories), unless ``parents``."""
     out = Path(path)
+    if not parents and not out.parent.is_dir():
+        raise OutputFileError(f"{out}: cannot create output directory: directory {out.parent} does not exist",
+                              file=str(out))
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=parents, exist_ok=True)
     except OSError as exc:
         raise OutputFileError(f"{out}: cannot create output directory: {exc.strerror or exc}", file=str(out)) from None
     return out

@@ -199,7 +199,9 @@ def _rule_from_dict(doc: Any, index: int, error, warn) -> AnyRule | None:
     try:
         if kind is OutboundRuleType.FQDN:
             if not isinstance(destination, str):
-                raise ModelError(f"rule {name!r}: an FQDN rule's destination must be a host name string, got {destination!r}")
+                raise ModelError(f"rule {name!r}: an FQDN rule's destination must be a host name string, got {destination!r}"
+                                + ("; several names go in one comma-separated string: "
+                                   f"{', '.join(map(str, destination))!r}" if isinstance(destination, list) else ""))
             return FqdnDestination(destination=destination, **common)
         if not isinstance(destination, Mapping):
             raise ModelError(f"rule {name!r}: a {kind.yaml} rule's destination must be a mapping, got {destination!r}")
