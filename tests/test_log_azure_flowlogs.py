@@ -326,20 +326,85 @@ def test_a_large_gzip_file_streams_in_bounded_chunks(tmp_path):
 
 TUPLE_TEXT = st.text(st.sampled_from(list("0123456789,.:TUIOADBCEx \n\r")), max_size=60)
 GOOD_TUPLE = st.just("1794823202,10.0.8.4,20.60.1.4,50001,443,T,O,A,E,3,767,2,1580")
+# Each field drawn from values that pass its check (most of the time, so that whole tuples pass too) and values
+# that fail it, limits and their neighbours included.
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(TUPLE_TEXT | GOOD_TUPLE, st.booleans()), min_size=1, max_size=30))
-def test_fast_split_agrees_with_the_checked_split(rows):
-    """The CSV fast path attributes refused lines by the position prefixed to each; whatever the tuples hold
-    (line breaks, stray commas, digits that look like positions), it must agree with counting up front."""
-    arr = pa.array([text for text, _ in rows])
-    commas = np.array([7 if version1 else 12 for _, version1 in rows])
-    fast_reason, checked_reason = np.zeros(len(rows), np.uint8), np.zeros(len(rows), np.uint8)
-    fast_rows, fast_table = flowtuples._split(arr, commas, fast_reason)
-    checked_rows, checked_table = flowtuples._split_checked(arr, commas, checked_reason)
-    assert list(fast_rows) == list(checked_rows) and list(fast_reason) == list(checked_reason)
-    assert fast_table.to_pydict() == checked_table.to_pydict()
+def field(good: list[str], bad: list[str]):
+    return st.sampled_from(good * (6 * len(bad) // len(good) + 1) + bad)
+
+
+TS = field(["1794823202", "1663146003599", "0", "99999999999999"], ["", "x1", "012x", "100000000000000", "1" * 16])
+ADDRESS = field(["10.0.8.4", "20.60.1.4", "0.0.0.0", "255.255.255.255", "2001:db8::1", "::ffff:1.2.3.4",
+                 "fe80::1%eth0"],
+                ["1.2.3", "256.1.1.1", "01.2.3.4", "1.2.3.4.", ".1.2.3", "1..2.3", "", "a:b", "\u00e9:1", "1.2.3.4:80",
+                 "1000.2.3.4", "12.3.4.05"])
+PORT = field(["443", "0", "65535", "0443"], ["65536", "", "123456", "99999", "x", "4 3"])
+NSG_PROTOCOL = field(["T", "U"], ["t", "TT", "", "6"])
+VNET_PROTOCOL = field(["6", "17", "1", "58", "006"], ["2", "255", "256", "", "T", "0006", "1000"])
+DIRECTION, DECISION = field(["I", "O", "O"], ["", "X", "OO"]), field(["A", "D"], ["", "x", "AD"])
+NSG_STATE, VNET_STATE = field(["B", "C", "E"], ["", "X", "BC"]), field(["B", "C", "E", "D"], ["", "X", "b"])
+ENCRYPTION = field(["X", "NX", "NX_SW_NOT_READY", "NX_NOT_ACCEPTED", "NX_NOT_SUPPORTED", "", "NX_SW"], [])
+COUNTER = field(["", "0", "767", "1" * 18], ["1" * 19, "x", "-1", "1.5"])
+
+
+@st.composite
+def nsg_tuples(draw):
+    """(text, commas) of an NSG tuple, version 1 (7 commas) or 2 (12), fields drawn good or bad."""
+    version1 = draw(st.booleans())
+    fields = [draw(TS), draw(ADDRESS), draw(ADDRESS), draw(PORT), draw(PORT), draw(NSG_PROTOCOL), draw(DIRECTION),
+              draw(DECISION)]
+    if not version1 or not draw(st.integers(0, 9)):  # a version 1 tuple may carry a state by mistake
+        fields += [draw(NSG_STATE)] + [draw(COUNTER) for _ in range(4)]
+    return ",".join(fields), 7 if version1 else 12
+
+
+@st.composite
+def vnet_tuples(draw):
+    fields = [draw(TS), draw(ADDRESS), draw(ADDRESS), draw(PORT), draw(PORT), draw(VNET_PROTOCOL), draw(DIRECTION),
+              draw(VNET_STATE), draw(ENCRYPTION)] + [draw(COUNTER) for _ in range(4)]
+    return ",".join(fields), 12
+
+
+def _expected(dialect, items):
+    """Outcome codes and flow columns of ``parse_tuples``, tuple by tuple through ``check_tuple``."""
+    codes, flows = [], []
+    for text, commas, known in items:
+        if known:
+            codes.append(flowtuples._CODE[known] + 1)
+            continue
+        reason, values = flowtuples.check_tuple(dialect, text, commas)
+        if reason:
+            codes.append(flowtuples._CODE[reason] + 1)
+        elif not values["outbound"]:
+            codes.append(1)
+        else:
+            codes.append(0)
+            flows.append(values)
+    return codes, flows
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["nsg", "vnet"]).flatmap(lambda dialect: st.tuples(st.just(dialect), st.lists(st.tuples(
+    (nsg_tuples() if dialect == "nsg" else vnet_tuples())
+    | st.tuples(TUPLE_TEXT | GOOD_TUPLE, st.sampled_from([7, 12])),
+    st.sampled_from(["", "", "", "", "invalid_tuple", "invalid_utf8"])), min_size=1, max_size=40))))
+def test_the_compiled_tuple_pass_agrees_with_checking_tuple_by_tuple(case):
+    """Whatever the tuples hold (bad fields of every kind, line breaks, stray commas, IPv6, reasons already
+    known), the one-pass parse gives every tuple the outcome, and every flow the values, of the plain rules."""
+    dialect, drawn = case
+    items = [(text, commas if dialect == "nsg" else 12, known) for (text, commas), known in drawn]
+    arr = pa.array([text for text, _, _ in items])
+    reason = np.array([flowtuples._CODE[known] if known else 0 for _, _, known in items], np.uint8)
+    codes, rows, columns = flowtuples.parse_tuples(dialect, arr, reason, np.array([c for _, c, _ in items]))
+    expected_codes, expected_flows = _expected(dialect, items)
+    assert codes.tolist() == expected_codes
+    assert rows.tolist() == [i for i, code in enumerate(expected_codes) if code == 0]
+    got = pa.table(columns).to_pylist() if columns else []
+    assert [(r["ts"].timestamp() * 1000 if r["ts"] else None, r["src_ip"], r["dst_ip"], r["dst_port"],
+             r["protocol"], r["observed_action"] == "deny", r["bytes_out"], r["bytes_in"]) for r in got] == \
+        [(float(f["ts_ms"]), f["src_ip"], f["dst_ip"], f["dst_port"], f["protocol"], f["denied"], f["bytes_out"],
+          f["bytes_in"]) for f in expected_flows]
 
 
 def test_empty_and_overlong_fields_are_judged_by_their_own_text(tmp_path):

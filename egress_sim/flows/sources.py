@@ -9,12 +9,13 @@ a replay. So a reader keeps the origin as
 * ``source_num``: a 64-bit number appended to it (a line, a tuple's place; ``NO_NUMBER``: nothing appended),
 
 about 12 bytes per row, and the text ``head + str(num)`` is made only where it is shown or written
-(``source_text``), in one vectorized pass. A table that already carries a ``source`` text column (a flow
+(``source_text``), in one compiled pass. A table that already carries a ``source`` text column (a flow
 table read back, CSV/Parquet input) keeps it as it is.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,12 +56,80 @@ def source_text(table: pa.Table) -> pa.ChunkedArray | pa.Array:
 
 
 def _join(head: pa.DictionaryArray, num: pa.Int64Array) -> pa.Array:
-    text = head.dictionary.take(head.indices)
-    if text.type != pa.string():  # (a dictionary round-tripped through pandas comes back as large_string)
-        text = pc.cast(text, pa.string())
-    numbers = pc.cast(num, pa.string())
-    numbers = pc.if_else(pc.equal(num, NO_NUMBER), "", numbers)
+    """``head + str(num)`` row by row (``num == NO_NUMBER``: the head alone; a null in either: null)."""
+    dictionary = head.dictionary
+    if dictionary.type != pa.string():  # (a dictionary round-tripped through pandas comes back as large_string)
+        dictionary = pc.cast(dictionary, pa.string())
+    if head.null_count or num.null_count or not len(head):
+        return _join_nullable(dictionary.take(head.indices), num)
+    first = dictionary.offset
+    head_offsets = np.frombuffer(dictionary.buffers()[1], np.int32)[first:first + len(dictionary) + 1]
+    head_data = np.frombuffer(dictionary.buffers()[2], np.uint8) if dictionary.buffers()[2] is not None else \
+        np.zeros(1, np.uint8)
+    indices = head.indices.to_numpy(zero_copy_only=False)
+    numbers = num.to_numpy(zero_copy_only=False)
+    size = _joined_size(head_offsets, indices, numbers)
+    if size >= 2**31:  # past a string array's 32-bit offsets: Arrow's kernels, which make large strings
+        return pc.cast(_join_nullable(dictionary.take(head.indices), num), pa.string())
+    offsets = np.empty(len(indices) + 1, np.int32)
+    data = np.empty(size, np.uint8)
+    _join_into(head_offsets, head_data, indices, numbers, offsets, data)
+    return pa.StringArray.from_buffers(len(indices), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _join_nullable(text: pa.Array, num: pa.Int64Array) -> pa.Array:
+    """``_join`` with Arrow's kernels, which carry nulls through (a rare input: readers write no null source)."""
+    numbers = pc.if_else(pc.equal(num, NO_NUMBER), "", pc.cast(num, pa.string()))
     return pc.binary_join_element_wise(text, numbers, "")
+
+
+_TEN, _ZERO = np.uint64(10), np.uint64(0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _number_width(n):  # pragma: no cover - compiled
+    if n == NO_NUMBER:
+        return 0
+    width = 1 if n < 0 else 0
+    m = np.uint64(-n) if n < 0 else np.uint64(n)
+    width += 1
+    while m >= _TEN:
+        m //= _TEN
+        width += 1
+    return width
+
+
+@numba.njit(cache=True, nogil=True)
+def _joined_size(head_offsets, indices, numbers):  # pragma: no cover - compiled
+    size = 0
+    for i in range(len(indices)):
+        size += head_offsets[indices[i] + 1] - head_offsets[indices[i]] + _number_width(numbers[i])
+    return size
+
+
+@numba.njit(cache=True, nogil=True)
+def _join_into(head_offsets, head_data, indices, numbers, offsets, data):  # pragma: no cover - compiled
+    at = 0
+    offsets[0] = 0
+    for i in range(len(indices)):
+        start, end = head_offsets[indices[i]], head_offsets[indices[i] + 1]
+        data[at:at + end - start] = head_data[start:end]
+        at += end - start
+        n = numbers[i]
+        width = _number_width(n)
+        if width:
+            m = np.uint64(-n) if n < 0 else np.uint64(n)
+            if n < 0:
+                data[at] = 45
+            last = at + width - 1
+            while True:  # (uint64 with uint64 only: numba makes uint64 with int64 a float)
+                data[last] = np.uint8(m % _TEN) + np.uint8(48)
+                m //= _TEN
+                last -= 1
+                if m == _ZERO:
+                    break
+            at += width
+        offsets[i + 1] = at
 
 
 def with_source_text(table: pa.Table) -> pa.Table:

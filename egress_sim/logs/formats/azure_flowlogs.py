@@ -56,7 +56,7 @@ How: the JSON records come from the engine's ``jsonrecords`` (orjson, with exact
 stream of ``jsoncareful`` takes over in a damaged file, keeping bytes that are not UTF-8 as lone surrogates so
 that offsets stay exact and a tuple holding them is rejected as ``invalid_utf8``). This module takes the tuple
 lists out of each record (``collect``); ``flowtuples`` cuts and checks the tuples of many records, and of many
-small blobs, in one vectorized pass (``parse``). Memory: one read block, the record limit and about
+small blobs, in one compiled pass (``parse``). Memory: one read block, the record limit and about
 ``chunk_rows`` tuples.
 """
 
@@ -236,8 +236,8 @@ class _Dialect:
     name: str
     description: str
     extract: Callable[[dict, list], tuple[list, int]]  # (record, problems found) → (tuples, field count)
-    sniff_markers: tuple[re.Pattern, ...]
-    sniff_excludes: tuple[re.Pattern, ...]
+    sniff_markers: tuple[tuple[bytes, re.Pattern], ...]
+    sniff_excludes: tuple[tuple[bytes, re.Pattern], ...]
 
 
 class AzureFlowLogFormat:
@@ -253,13 +253,15 @@ class AzureFlowLogFormat:
 
     def sniff(self, head: bytes, file_name: str) -> bool:
         """A JSON object with a ``records`` array whose (possibly cut) first record shows one of this
-        dialect's key names and none of the other's."""
-        text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
-        if not text.startswith("{") or not _RECORDS_ARRAY.search(text[:4096]):
+        dialect's key names and none of the other's. (On the bytes: every marker is ASCII, and this runs once per
+        blob, thousands of times in a directory.)"""
+        text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+        text = text.lstrip(b" \t\r\n")
+        if not text.startswith(b"{") or not _RECORDS_ARRAY.search(text, 0, 4096):
             return False
-        if any(p.search(text) for p in self.dialect.sniff_excludes):
+        if any(_found(text, marker) for marker in self.dialect.sniff_excludes):
             return False
-        return any(p.search(text) for p in self.dialect.sniff_markers)
+        return any(_found(text, marker) for marker in self.dialect.sniff_markers)
 
     def read_tables(self, log: LogFile, ledger: RecordLedger, chunk_rows: int) -> Iterator[pa.Table]:
         """The file's flows on their own (the replay batches many files instead, through ``collect``/``parse``)."""
@@ -306,7 +308,7 @@ class AzureFlowLogFormat:
         yield from pieces.last()
 
     def parse(self, parts: list[tuple[Piece, int, int]]) -> ParsedBatch:
-        """Rows ``lo:hi`` of each piece, checked and cut in one vectorized pass."""
+        """Rows ``lo:hi`` of each piece, checked and cut in one compiled pass."""
         tuples = TupleRuns()
         heads: list[str] = []
         counts: list[int] = []
@@ -348,9 +350,20 @@ class AzureFlowLogFormat:
         return ParsedBatch(codes, columns, where, text)
 
 
-_RECORDS_ARRAY = re.compile(r'"records"\s*:\s*\[')
-_NSG_MARKERS = (re.compile(r'"NetworkSecurityGroupFlowEvents?"'), re.compile(r'"flowTuples"\s*:'))
-_VNET_MARKERS = (re.compile(r'"flowLogVersion"\s*:'), re.compile(r'"flowRecords"\s*:'), re.compile(r'"FlowLogFlowEvent"'))
+_RECORDS_ARRAY = re.compile(rb'"records"\s*:\s*\[')
+# (a literal every match starts with, the marker): the literal is looked for first, at the speed of ``bytes.find``.
+_NSG_MARKERS = ((b'"NetworkSecurityGroupFlowEvent', re.compile(rb'"NetworkSecurityGroupFlowEvents?"')),
+                (b'"flowTuples"', re.compile(rb'"flowTuples"\s*:')))
+_VNET_MARKERS = ((b'"flowLogVersion"', re.compile(rb'"flowLogVersion"\s*:')),
+                 (b'"flowRecords"', re.compile(rb'"flowRecords"\s*:')),
+                 (b'"FlowLogFlowEvent"', re.compile(rb'"FlowLogFlowEvent"')))
+
+
+def _found(text: bytes, marker: tuple[bytes, re.Pattern]) -> bool:
+    literal, pattern = marker
+    at = text.find(literal)
+    return at >= 0 and pattern.search(text, at) is not None
+
 
 NSG_READER = AzureFlowLogFormat(_Dialect(
     name="nsg",

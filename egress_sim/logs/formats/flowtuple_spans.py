@@ -19,7 +19,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from ..engine.jsonrecords import ElementBlock
+from ..engine.jsonrecords import ElementBlock, closing_quote
 
 _PROPERTIES = np.frombuffer(b"properties", dtype=np.uint8)
 _FLOWS = np.frombuffer(b"flows", dtype=np.uint8)
@@ -103,8 +103,9 @@ def _gather(buf, edges, total, offsets, data):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _walk_block(buf, quotes, starts, ends, vnet, ok, fields, counts, edges):  # pragma: no cover - compiled
     total = 0
+    cursor = np.zeros(1, dtype=np.int64)  # see ``jsonrecords.closing_quote``
     for j in range(len(starts)):
-        found, n_fields, end = _record(buf, quotes, int(starts[j]), vnet, edges, total)
+        found, n_fields, end = _record(buf, quotes, cursor, int(starts[j]), vnet, edges, total)
         if found >= 0 and end == ends[j]:
             ok[j] = True
             fields[j] = n_fields
@@ -123,11 +124,11 @@ def _ws(buf, i):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _string_end(buf, quotes, i):  # pragma: no cover - compiled
+def _string_end(buf, quotes, cursor, i):  # pragma: no cover - compiled
     """(index after the string opening at ``i``, whether it holds an escape). ``quotes``: where every quote of a
-    block without a backslash is (one binary search finds the closing one), or empty (read byte by byte)."""
+    block without a backslash is (``closing_quote`` finds the closing one), or empty (read byte by byte)."""
     if len(quotes):
-        return quotes[np.searchsorted(quotes, i + 1)] + 1, False
+        return closing_quote(quotes, cursor, i) + 1, False
     i += 1
     escaped = False
     while buf[i] != 34:
@@ -177,27 +178,36 @@ def _literal_end(buf, i, word):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _value_end(buf, quotes, i):  # pragma: no cover - compiled
+def _in_object(objects, depth):  # pragma: no cover - compiled
+    """Whether the innermost open container (``depth`` open) is an object."""
+    return (objects >> np.uint64(depth - 1)) & np.uint64(1) == np.uint64(1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _value_end(buf, quotes, cursor, i):  # pragma: no cover - compiled
     """Index after the JSON value at ``i``, checked against the grammar (strings are plain in the blocks walked:
     see ``plain_quotes``), or -1 when it is not valid JSON or nests deeper than ``_MAX_DEPTH``."""
-    closers = np.empty(_MAX_DEPTH, dtype=np.uint8)  # the bracket each open container waits for
+    objects = np.uint64(0)  # bit d: the container open at depth d is an object (no array allocated per value)
     depth = 0
     while True:
         i = _ws(buf, i)
         c = buf[i]
         if c == 34:
-            i = _string_end(buf, quotes, i)[0]
+            i = _string_end(buf, quotes, cursor, i)[0]
         elif c == 123 or c == 91:
             if depth == _MAX_DEPTH:
                 return -1
-            closers[depth] = c + 2  # } or ]
+            if c == 123:
+                objects |= np.uint64(1) << np.uint64(depth)
+            else:
+                objects &= ~(np.uint64(1) << np.uint64(depth))
             depth += 1
             i = _ws(buf, i + 1)
             if buf[i] == c + 2:  # empty
                 depth -= 1
                 i += 1
             elif c == 123:
-                i = _member_value(buf, quotes, i)
+                i = _member_value(buf, quotes, cursor, i)
                 if i < 0:
                     return -1
                 continue  # the member's value comes next
@@ -219,12 +229,12 @@ def _value_end(buf, quotes, i):  # pragma: no cover - compiled
             i = _ws(buf, i)
             if buf[i] == 44:
                 i = _ws(buf, i + 1)
-                if closers[depth - 1] == 125:
-                    i = _member_value(buf, quotes, i)
+                if _in_object(objects, depth):
+                    i = _member_value(buf, quotes, cursor, i)
                     if i < 0:
                         return -1
                 break
-            if buf[i] != closers[depth - 1]:
+            if buf[i] != (125 if _in_object(objects, depth) else 93):
                 return -1
             depth -= 1
             i += 1
@@ -233,11 +243,11 @@ def _value_end(buf, quotes, i):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _member_value(buf, quotes, i):  # pragma: no cover - compiled
+def _member_value(buf, quotes, cursor, i):  # pragma: no cover - compiled
     """At a member's key: the index of its value (past ``"key" :``), or -1."""
     if buf[i] != 34:
         return -1
-    i = _ws(buf, _string_end(buf, quotes, i)[0])
+    i = _ws(buf, _string_end(buf, quotes, cursor, i)[0])
     if buf[i] != 58:
         return -1
     return i + 1
@@ -255,13 +265,13 @@ def _is(buf, start, end, key):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _key(buf, quotes, i):  # pragma: no cover - compiled
+def _key(buf, quotes, cursor, i):  # pragma: no cover - compiled
     """At a member's key: (key start, key end, index of its value, whether the walker cannot vouch for it: an
     escape in the key, or no ``"key":`` there)."""
     i = _ws(buf, i)
     if buf[i] != 34:
         return i, i, i, True
-    after, escaped = _string_end(buf, quotes, i)
+    after, escaped = _string_end(buf, quotes, cursor, i)
     colon = _ws(buf, after)
     if buf[colon] != 58:
         return i, i, i, True
@@ -283,7 +293,7 @@ def _next_member(buf, i, closer):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _record(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
+def _record(buf, quotes, cursor, i, vnet, edges, total):  # pragma: no cover - compiled
     """Walk the record at ``i``: (tuples found, or -1 when not vouched for / -2 when out of room; field count;
     end)."""
     if buf[i] != 123:
@@ -294,14 +304,14 @@ def _record(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
     if not more:
         i += 1
     while more:
-        ks, ke, v, escaped = _key(buf, quotes, i)
+        ks, ke, v, escaped = _key(buf, quotes, cursor, i)
         if escaped:
             return -1, 0, i
         if (not vnet and _is(buf, ks, ke, _PROPERTIES)) or (vnet and _is(buf, ks, ke, _FLOW_RECORDS)):
             if seen_body or buf[v] != 123:
                 return -1, 0, i
             seen_body = True
-            found, version, v = _body(buf, quotes, v, vnet, edges, total)
+            found, version, v = _body(buf, quotes, cursor, v, vnet, edges, total)
             if found < 0:
                 return found, 0, i
             if not vnet:
@@ -312,14 +322,14 @@ def _record(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
         elif vnet and _is(buf, ks, ke, _FLOW_LOG_VERSION):
             if seen_version:
                 return -1, 0, i
-            end = _value_end(buf, quotes, v)
+            end = _value_end(buf, quotes, cursor, v)
             if end < 0 or not ((end - v == 1 and buf[v] == 52) or (end - v == 3 and buf[v] == 34 and buf[v + 1] == 52)):
                 return -1, 0, i
             seen_version = True
             n_fields = 13
             v = end
         else:
-            v = _value_end(buf, quotes, v)
+            v = _value_end(buf, quotes, cursor, v)
         i, more = _next_member(buf, v, 125)
         if i < 0:
             return -1, 0, i
@@ -329,7 +339,7 @@ def _record(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _body(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
+def _body(buf, quotes, cursor, i, vnet, edges, total):  # pragma: no cover - compiled
     """``properties`` (NSG: ``flows`` and ``Version``) or ``flowRecords`` (VNet: ``flows``): (tuples found or
     -1/-2, NSG version 1/2 or 0 when absent or not plain, end)."""
     i = _ws(buf, i + 1)
@@ -338,26 +348,26 @@ def _body(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
     if not more:
         i += 1
     while more:
-        ks, ke, v, escaped = _key(buf, quotes, i)
+        ks, ke, v, escaped = _key(buf, quotes, cursor, i)
         if escaped:
             return -1, 0, i
         if _is(buf, ks, ke, _FLOWS):
             if seen_flows or buf[v] != 91:
                 return -1, 0, i
             seen_flows = True
-            found, v = _groups(buf, quotes, v, _FLOW_GROUPS if vnet else _FLOWS, edges, total)
+            found, v = _groups(buf, quotes, cursor, v, _FLOW_GROUPS if vnet else _FLOWS, edges, total)
             if found < 0:
                 return found, 0, i
         elif not vnet and _is(buf, ks, ke, _VERSION):
             if version:
                 return -1, 0, i
-            end = _value_end(buf, quotes, v)
+            end = _value_end(buf, quotes, cursor, v)
             if end < 0 or end - v != 1 or not (buf[v] == 49 or buf[v] == 50):
                 return -1, 0, i
             version = buf[v] - 48
             v = end
         else:
-            v = _value_end(buf, quotes, v)
+            v = _value_end(buf, quotes, cursor, v)
         i, more = _next_member(buf, v, 125)
         if i < 0:
             return -1, 0, i
@@ -367,7 +377,7 @@ def _body(buf, quotes, i, vnet, edges, total):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _groups(buf, quotes, i, inner, edges, total):  # pragma: no cover - compiled
+def _groups(buf, quotes, cursor, i, inner, edges, total):  # pragma: no cover - compiled
     """An array of rule groups, each an object whose ``inner`` key holds an array of tuple holders."""
     found = 0
     i = _ws(buf, i + 1)
@@ -383,19 +393,19 @@ def _groups(buf, quotes, i, inner, edges, total):  # pragma: no cover - compiled
         if not members:
             i += 1
         while members:
-            ks, ke, v, escaped = _key(buf, quotes, i)
+            ks, ke, v, escaped = _key(buf, quotes, cursor, i)
             if escaped:
                 return -1, i
             if _is(buf, ks, ke, inner):
                 if seen or buf[v] != 91:
                     return -1, i
                 seen = True
-                got, v = _holders(buf, quotes, v, edges, total + found)
+                got, v = _holders(buf, quotes, cursor, v, edges, total + found)
                 if got < 0:
                     return got, i
                 found += got
             else:
-                v = _value_end(buf, quotes, v)
+                v = _value_end(buf, quotes, cursor, v)
             i, members = _next_member(buf, v, 125)
             if i < 0:
                 return -1, i
@@ -408,7 +418,7 @@ def _groups(buf, quotes, i, inner, edges, total):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _holders(buf, quotes, i, edges, total):  # pragma: no cover - compiled
+def _holders(buf, quotes, cursor, i, edges, total):  # pragma: no cover - compiled
     """An array of objects each with a ``flowTuples`` array of plain strings, noted in ``edges``."""
     found = 0
     i = _ws(buf, i + 1)
@@ -424,7 +434,7 @@ def _holders(buf, quotes, i, edges, total):  # pragma: no cover - compiled
         if not members:
             i += 1
         while members:
-            ks, ke, v, escaped = _key(buf, quotes, i)
+            ks, ke, v, escaped = _key(buf, quotes, cursor, i)
             if escaped:
                 return -1, i
             if _is(buf, ks, ke, _FLOW_TUPLES):
@@ -438,7 +448,7 @@ def _holders(buf, quotes, i, edges, total):  # pragma: no cover - compiled
                 while items:
                     if buf[v] != 34:
                         return -1, i
-                    end, escaped = _string_end(buf, quotes, v)
+                    end, escaped = _string_end(buf, quotes, cursor, v)
                     if escaped:
                         return -1, i
                     at = total + found
@@ -451,7 +461,7 @@ def _holders(buf, quotes, i, edges, total):  # pragma: no cover - compiled
                     if v < 0:
                         return -1, i
             else:
-                v = _value_end(buf, quotes, v)
+                v = _value_end(buf, quotes, cursor, v)
             i, members = _next_member(buf, v, 125)
             if i < 0:
                 return -1, i
