@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..base.errors import EgressSimError
 from ..net.ipnum import parse_ip, parse_network
@@ -75,11 +77,18 @@ class Inventory:
         match = self._prefixes.longest_match(ip)
         return None if match is None else self.entries[match[1]]
 
-    def lookup(self, addresses: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def lookup(self, addresses: pd.Series | pa.Array) -> tuple[pd.Categorical, pd.Categorical, np.ndarray]:
         """Per row: compute type (YAML text or None), compute name (or None), and whether the address is known.
 
         Works once per unique address, so a log with a few thousand sources costs a few thousand look-ups."""
-        codes, uniques = pd.factorize(addresses, use_na_sentinel=True)
+        if isinstance(addresses, pd.Series):
+            codes, uniques = pd.factorize(addresses, use_na_sentinel=True)
+        elif pa.types.is_null(addresses.type):  # a format that logs no such address
+            codes, uniques = np.full(len(addresses), -1, dtype=np.int64), []
+        else:
+            encoded = pc.dictionary_encode(addresses)
+            codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+            uniques = encoded.dictionary.to_pylist()
         found = [self.find(u) for u in uniques]
         index = np.where(codes < 0, len(uniques), codes)
         known = np.array([f is not None for f in found] + [False], dtype=bool)
