@@ -203,7 +203,8 @@ def _contoso():
 
 
 def end_to_end(inputs: list[str], table, inventory) -> dict:
-    from egress_sim.app.replay import INBOUND_BY_INVENTORY, replay
+    from egress_sim.app.replay import replay
+    from egress_sim.app.replay_chunks import INBOUND_BY_INVENTORY
 
     with tempfile.TemporaryDirectory() as tmp:
         report = replay(table, inputs, Path(tmp) / "verdicts.parquet", inventory=inventory)

@@ -371,11 +371,11 @@ def _expected(dialect, items):
     codes, flows = [], []
     for text, commas, known in items:
         if known:
-            codes.append(flowtuples._CODE[known] + 1)
+            codes.append(flowtuples.REASON_CODE[known] + 1)
             continue
         reason, values = flowtuples.check_tuple(dialect, text, commas)
         if reason:
-            codes.append(flowtuples._CODE[reason] + 1)
+            codes.append(flowtuples.REASON_CODE[reason] + 1)
         elif not values["outbound"]:
             codes.append(1)
         else:
@@ -395,7 +395,7 @@ def test_the_compiled_tuple_pass_agrees_with_checking_tuple_by_tuple(case):
     dialect, drawn = case
     items = [(text, commas if dialect == "nsg" else 12, known) for (text, commas), known in drawn]
     arr = pa.array([text for text, _, _ in items])
-    reason = np.array([flowtuples._CODE[known] if known else 0 for _, _, known in items], np.uint8)
+    reason = np.array([flowtuples.REASON_CODE[known] if known else 0 for _, _, known in items], np.uint8)
     codes, rows, columns = flowtuples.parse_tuples(dialect, arr, reason, np.array([c for _, c, _ in items]))
     expected_codes, expected_flows = _expected(dialect, items)
     assert codes.tolist() == expected_codes

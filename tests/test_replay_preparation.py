@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from egress_sim.app import replay as replay_module
+from egress_sim.app import replay_chunks
 from egress_sim.app.loading import load_checked
 from egress_sim.app.replay import replay
 from egress_sim.logs.engine.ledger import StrictInputError
@@ -71,11 +71,11 @@ def _inventory(kind, tmp_path):
 def _replay_both_ways(monkeypatch, table, tmp_path, inputs, inventory, default, suffix, **options):
     results = {}
     prepared_on_arrow = []
-    real = replay_module._prepare_arrow
-    monkeypatch.setattr(replay_module, "_prepare_arrow",
+    real = replay_chunks._prepare_arrow
+    monkeypatch.setattr(replay_chunks, "_prepare_arrow",
                         lambda *a, **k: prepared_on_arrow.append(1) or real(*a, **k))
     for arrow in (True, False):
-        monkeypatch.setattr(replay_module, "ARROW_PREPARATION", arrow)
+        monkeypatch.setattr(replay_chunks, "ARROW_PREPARATION", arrow)
         out = tmp_path / f"{'arrow' if arrow else 'pandas'}{suffix}"
         rejects = tmp_path / f"{'arrow' if arrow else 'pandas'}.rejects.jsonl"
         report = replay(table, [str(p) for p in inputs], out, inventory=inventory, default_compute=default,
@@ -111,7 +111,7 @@ def test_a_strict_replay_stops_at_the_same_row_with_the_same_words(table, tmp_pa
     inventory = load_inventory(path)  # owns none of the log's sources
     messages = []
     for arrow in (True, False):
-        monkeypatch.setattr(replay_module, "ARROW_PREPARATION", arrow)
+        monkeypatch.setattr(replay_chunks, "ARROW_PREPARATION", arrow)
         with pytest.raises(StrictInputError) as stopped:
             replay(table, [str(LOGS / "nsg" / "v2.json")], tmp_path / f"{arrow}.parquet", inventory=inventory,
                    strict=True)

@@ -41,7 +41,8 @@ from ..logs.engine.ledger import SAMPLES_PER_REASON, RecordLedger
 from ..logs.engine.listing import Listing
 from ..ruletable.compile import RuleTable
 from .pipeline import SIMULATOR_LABELS
-from .replay import EVALUATOR_SAMPLES_PER_REASON, ReplayReport, count_verdicts, read_logs, verdict_table
+from .replay import EVALUATOR_SAMPLES_PER_REASON, ReplayReport, count_verdicts, read_logs
+from .replay_chunks import verdict_table
 
 DASK_MISSING = ("the Dask engine needs dask and distributed: pip install 'egress_sim[dask]' (from a clone: "
                 "pip install -e '.[dask]')")

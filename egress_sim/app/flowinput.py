@@ -19,7 +19,8 @@ from ..base.errors import FlowInputError
 from ..flows.io import DEFAULT_CHUNK_ROWS, read_flow_tables
 from ..flows.schema import FlowBatch, flow_batch_from_table
 from ..logs.inventory import load_inventory
-from .replay import REPLAY_CHUNK_ROWS, PreparedChunk, ReplayReport, read_logs, table_format_or_none, verdict_table
+from .replay import REPLAY_CHUNK_ROWS, ReplayReport, read_logs, table_format_or_none
+from .replay_chunks import PreparedChunk, verdict_table
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ How: the JSON records come from the engine's ``jsonrecords`` (orjson, with exact
 stream of ``jsoncareful`` takes over in a damaged file, keeping bytes that are not UTF-8 as lone surrogates so
 that offsets stay exact and a tuple holding them is rejected as ``invalid_utf8``). This module takes the tuple
 lists out of each record (``collect``); ``flowtuples`` cuts and checks the tuples of many records, and of many
-small blobs, in one compiled pass (``parse``). Memory: one read block, the record limit and about
+small blobs, in one compiled pass (``parse``), gathered as ``flowtuple_runs``. Memory: one read block, the record limit and about
 ``chunk_rows`` tuples.
 """
 
@@ -77,7 +77,8 @@ from ...flows.sources import lazy_columns
 from ..engine.cells import frames
 from ..engine.files import LogFile
 from .flowtuple_spans import block_tuples, vouch
-from .flowtuples import TUPLE_OUTCOMES, TupleRuns, parse_tuples
+from .flowtuple_runs import TupleRuns
+from .flowtuples import TUPLE_OUTCOMES, parse_tuples
 from ..engine.format import ParsedBatch, Piece, Problem, batched_read_tables
 from ..engine.jsoncareful import CarefulArrayStream, JsonElement, clean_text
 from ..engine.jsonrecords import array_blocks

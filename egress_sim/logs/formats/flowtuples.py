@@ -6,7 +6,6 @@ is how they run fast on the tuples of many records, and of many small blobs, at 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -26,14 +25,10 @@ _TUPLE_REASONS = (
     "invalid_port", "unknown_protocol", "unsupported_protocol", "unknown_direction", "unknown_decision",
     "unknown_flow_state", "invalid_counter",
 )
-_CODE = {name: i for i, name in enumerate(_TUPLE_REASONS)}
+REASON_CODE = {name: i for i, name in enumerate(_TUPLE_REASONS)}
 TUPLE_OUTCOMES = Outcomes(skips=("inbound",), rejects=_TUPLE_REASONS[1:])  # reject r is outcome r + 1
 _PROTOCOL_NAMES = pa.array(["TCP", "UDP", "ICMP"])
 _ACTIONS = pa.array(["allow", "deny"])
-# A lone surrogate is no UTF-8 text: undecodable bytes kept by the careful stream (U+DC80..U+DCFF) or a JSON
-# escape such as "\\ud800", which Python decodes as it is written.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_NOT_A_KEPT_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 # How: the tuples become one Arrow string array, and one compiled pass (numba) over its data buffer reads each
 # tuple once, byte by byte: it cuts the fields at the commas, reads the numbers, looks the one-letter fields up,
@@ -54,8 +49,8 @@ _CHECK_ORDER = ("invalid_tuple", "invalid_utf8", "bad_tuple_field_count", "inval
 # The reason of a set of failed checks (bit r: check of reason code r failed): the first of them in check order.
 _FIRST_FAILED = np.zeros(1 << len(_TUPLE_REASONS), dtype=np.uint8)
 for _mask in range(1, len(_FIRST_FAILED)):
-    _FIRST_FAILED[_mask] = next((_CODE[name] for name in _CHECK_ORDER if _mask >> _CODE[name] & 1), 0)
-_BIT = {name: np.uint16(1 << code) for name, code in _CODE.items() if code}
+    _FIRST_FAILED[_mask] = next((REASON_CODE[name] for name in _CHECK_ORDER if _mask >> REASON_CODE[name] & 1), 0)
+_BIT = {name: np.uint16(1 << code) for name, code in REASON_CODE.items() if code}
 _B_LINE_BREAK, _B_COUNT, _B_TS, _B_IP, _B_PORT = (int(_BIT[n]) for n in (
     "invalid_tuple", "bad_tuple_field_count", "invalid_timestamp", "invalid_ip", "invalid_port"))
 _B_PROTOCOL, _B_UNSUPPORTED, _B_DIRECTION, _B_DECISION, _B_STATE, _B_COUNTER = (int(_BIT[n]) for n in (
@@ -392,77 +387,6 @@ def _plain_address(text: str) -> bool:
 
 
 
-def _clean(text: str) -> str:
-    """Undecodable bytes (kept as lone surrogates) and escaped lone surrogates shown as U+FFFD."""
-    if text.isascii():
-        return text
-    return _NOT_A_KEPT_BYTE.sub("\ufffd", text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _string_array(tuples: list, reason: np.ndarray) -> pa.StringArray:
-    """The tuples as one Arrow array; an item that is not a string, or holds undecodable bytes, is
-    rejected and stands in as an empty string."""
-    try:
-        arr = pa.array(tuples, type=pa.string())
-        if not arr.null_count:  # (a null tuple is no string either: it is rejected below, not read as empty)
-            return arr
-    except (pa.ArrowTypeError, pa.ArrowInvalid, UnicodeEncodeError):
-        pass
-    cleaned = []
-    for i, item in enumerate(tuples):
-        if not isinstance(item, str):
-            reason[i] = _CODE["invalid_tuple"]
-            cleaned.append("")
-        elif not item.isascii() and _SURROGATE.search(item):
-            reason[i] = _CODE["invalid_utf8"]
-            cleaned.append("")
-        else:
-            cleaned.append(item)
-    return pa.array(cleaned, type=pa.string())
-
-
-class TupleRuns:
-    """Tuples gathered run by run, as the records give them: a run is an Arrow string array (tuples found in the
-    bytes by ``flowtuple_spans``) or a Python list (tuples of a record decoded the careful way, which may hold
-    things that are not strings). ``array()`` is all of them as one array with the reason codes of the items
-    that cannot be tuples; ``text(i)`` shows item ``i`` as a reject sample does."""
-
-    def __init__(self) -> None:
-        self.runs: list[pa.StringArray | list] = []
-        self.size = 0
-
-    def add(self, run: pa.StringArray | list) -> None:
-        if len(run):
-            self.runs.append(run)
-            self.size += len(run)
-
-    def slice(self, lo: int, hi: int) -> TupleRuns:
-        out, at = TupleRuns(), 0
-        for run in self.runs:
-            a, b = max(lo - at, 0), min(hi - at, len(run))
-            if a < b:
-                out.add(run[a:b] if isinstance(run, list) else run.slice(a, b - a))
-            at += len(run)
-        return out
-
-    def array(self) -> tuple[pa.StringArray, np.ndarray]:
-        arrays, reasons = [], []
-        for run in self.runs:
-            reason = np.zeros(len(run), dtype=np.uint8)
-            arrays.append(_string_array(run, reason) if isinstance(run, list) else run)
-            reasons.append(reason)
-        if not arrays:
-            return pa.array([], pa.string()), np.zeros(0, dtype=np.uint8)
-        return (arrays[0] if len(arrays) == 1 else pa.concat_arrays(arrays)), np.concatenate(reasons)
-
-    def text(self, i: int) -> str:
-        for run in self.runs:
-            if i < len(run):
-                return tuple_text(run[i] if isinstance(run, list) else run[i].as_py())
-            i -= len(run)
-        raise IndexError(i)
-
-
 def parse_tuples(dialect: str, arr: pa.StringArray, reason: np.ndarray,
                  commas: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, pa.Array]]:
     """The tuples of a batch (``commas[i]``: the commas tuple ``i`` must hold, 7 or 12; ``reason``: codes of
@@ -495,8 +419,3 @@ def parse_tuples(dialect: str, arr: pa.StringArray, reason: np.ndarray,
     columns = pieces[0] if len(pieces) == 1 else {
         name: pa.concat_arrays([p[name] for p in pieces]) for name in pieces[0]}
     return codes, np.concatenate(rows), columns
-
-
-def tuple_text(item: object) -> str:
-    """A tuple as shown in a reject sample: its text (undecodable bytes as U+FFFD), or its JSON."""
-    return _clean(item) if isinstance(item, str) else json.dumps(item)
