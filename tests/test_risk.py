@@ -199,3 +199,19 @@ def test_dns_tunnel_shape_counts_names_and_rate_from_one_source_even_through_the
         tracker.add(frame, assessed)
         tracker.mark(frame, assessed)
     assert assessed["signals"].str.contains("dns_tunnel_shape").all() == flagged
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize(("apart", "flagged"), [(0.2, True), (40.0, False)])
+def test_the_query_rate_is_counted_per_minute_whatever_the_unit_of_the_time_stamps(setting, tags, unit, apart, flagged):
+    """150 queries for 20 names under one domain: within half a minute, over 100 a minute; 40 s apart, about 1.5 a
+    minute, never a tunnel, whether the time stamps arrive in s, ms, us (a verdict file read back) or ns."""
+    workspace, _, locator = setting
+    table = compile_rules(workspace, tags, IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND)
+    frame = _dns_rows([f"q{k % 20}.sync.example.net" for k in range(150)], apart)
+    frame["ts"] = frame["ts"].astype(f"datetime64[{unit}, UTC]")
+    assessed = RiskContext(table, locator, table).assess(frame)
+    for tracker in risk.aggregate_signals():
+        tracker.add(frame, assessed)
+        tracker.mark(frame, assessed)
+    assert assessed["signals"].str.contains("dns_tunnel_shape").all() == flagged

@@ -191,13 +191,13 @@ class RiskContext:
         is), ``signals`` (``;``-joined, empty when none) and ``flagged``. The per-name and per-address work is done
         once per distinct value; the rest is array arithmetic."""
         n = len(frame)
-        host = np.asarray(_text(frame, "fqdn"), dtype=object)
-        dst = np.asarray(_text(frame, "dst_ip"), dtype=object)
+        host = np.asarray(text_column(frame, "fqdn"), dtype=object)
+        dst = np.asarray(text_column(frame, "dst_ip"), dtype=object)
         port = _numbers(frame, "dst_port", -1).astype(np.int64)
-        protocol = np.asarray(_text(frame, "protocol"), dtype=object)
+        protocol = np.asarray(text_column(frame, "protocol"), dtype=object)
         out, back = _numbers(frame, "bytes_out", 0), _numbers(frame, "bytes_in", 0)
         logged = frame["name_logged"].fillna(True).astype(bool).to_numpy() if "name_logged" in frame else np.ones(n, bool)
-        compute = np.asarray(_text(frame, "compute_type"), dtype=object)
+        compute = np.asarray(text_column(frame, "compute_type"), dtype=object)
         # per distinct host name: its kind and the name-only signals
         h_codes, h_names = pd.factorize(host)
         h_kind = np.array([(self.host_kind(h) or "") if h else "" for h in h_names], dtype=object)
@@ -244,14 +244,22 @@ class RiskContext:
         b_codes, b_values = pd.factorize(bits)
         texts = np.array([";".join(name for k, name in enumerate(SIGNALS) if value >> k & 1) for value in b_values],
                          dtype=object)
-        verdict, reason, rule = (np.asarray(_text(frame, c), dtype=object) for c in ("verdict", "reason", "rule"))
-        combos = pd.DataFrame({"v": verdict, "r": reason, "u": rule, "h": host})
-        c_codes = combos.groupby(["v", "r", "u", "h"], sort=False).ngroup().to_numpy() if n else np.zeros(0, int)
-        firsts = combos.assign(code=c_codes).drop_duplicates("code").sort_values("code")
-        c_values = np.array([self.channel(v, r, u, h) for v, r, u, h in
-                             zip(firsts["v"], firsts["r"], firsts["u"], firsts["h"])], dtype=object)
-        result = pd.DataFrame({"channel": c_values[c_codes] if n else [], "kind": kind,
-                               "signals": texts[b_codes] if n else []}, index=frame.index)
+        # the channel, once per distinct (verdict, reason, rule, host): a key made of the columns' codes
+        key = np.zeros(n, dtype=np.int64)
+        columns = []
+        for name in ("verdict", "reason", "rule"):
+            codes, labels = text_codes(frame, name)
+            key = key * (len(labels) + 1) + codes + 1
+            columns.append(np.asarray(labels + [""], dtype=object)[codes])
+        key = key * (len(h_names) + 1) + h_codes + 1
+        c_codes, c_keys = pd.factorize(key)
+        first = np.empty(len(c_keys), dtype=np.int64)
+        first[c_codes[::-1]] = np.arange(n - 1, -1, -1)  # (the first row of each: written last)
+        verdict, reason, rule = (column[first] for column in columns)
+        c_values = np.array([self.channel(v, r, u, h) for v, r, u, h in zip(verdict, reason, rule, host[first])],
+                            dtype=object)
+        result = pd.DataFrame({name: pd.Series(values, index=frame.index, dtype=object) for name, values in (
+            ("channel", c_values[c_codes] if n else []), ("kind", kind), ("signals", texts[b_codes] if n else []))})
         result["flagged"] = bits != 0
         return result
 
@@ -269,7 +277,8 @@ class AggregateSignal:
 
     signal = ""
 
-    def keys_for(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> list:
+    def keys_for(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> tuple[np.ndarray, list]:
+        """The rows this signal counts (positions, in order) and each one's key: few rows of many."""
         raise NotImplementedError
 
     def add(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
@@ -282,7 +291,9 @@ class AggregateSignal:
         keys = self.found()
         if not keys:
             return
-        hits = np.array([k in keys for k in self.keys_for(frame, assessed)], dtype=bool)
+        rows, row_keys = self.keys_for(frame, assessed)
+        hits = np.zeros(len(frame), dtype=bool)
+        hits[[row for row, key in zip(rows.tolist(), row_keys) if key in keys]] = True
         if hits.any():
             signals = assessed.loc[hits, "signals"]
             assessed.loc[hits, "signals"] = np.where(signals == "", self.signal, signals + ";" + self.signal)
@@ -296,15 +307,16 @@ class DripTracker(AggregateSignal):
     counts: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     signal = "slow_drip"
 
-    def keys_for(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> list:
+    def keys_for(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> tuple[np.ndarray, list]:
         return drip_keys(frame, assessed)
 
     def add(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
-        for key, out in zip(drip_keys(frame, assessed), _drip_sizes(frame, assessed)):
-            if key is not None:
-                entry = self.counts.setdefault(key, [0, 0.0])
-                entry[0] += 1
-                entry[1] += out
+        rows, keys = drip_keys(frame, assessed)
+        sizes = _drip_sizes(frame)[rows].tolist()
+        for key, out in zip(keys, sizes):
+            entry = self.counts.setdefault(key, [0, 0.0])
+            entry[0] += 1
+            entry[1] += out
 
     def found(self) -> set[tuple[str, str]]:
         return {k for k, (n, total) in self.counts.items() if n >= DRIP_MIN_FLOWS and total >= DRIP_MIN_BYTES}
@@ -328,26 +340,35 @@ class TunnelTracker(AggregateSignal):
     per_minute: dict[tuple[str, str, int], int] = field(default_factory=dict)
     signal = "dns_tunnel_shape"
 
-    def keys_for(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> list:
-        source = _text(frame, "compute_name") if "compute_name" in frame else _text(frame, "src_ip")
-        host = _text(frame, "fqdn")
-        port = _numbers(frame, "dst_port", -1)
-        return [(source[i], ".".join(host[i].split(".")[-2:])) if port[i] == 53 and host[i].count(".") >= 2 else None
-                for i in range(len(frame))]
+    def keys_for(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> tuple[np.ndarray, list]:
+        """DNS queries (port 53) for a name of three labels or more: (source, the name's last two labels)."""
+        codes, hosts = text_codes(frame, "fqdn")
+        deep = np.array([h.count(".") >= 2 for h in hosts] + [False], dtype=bool)
+        rows = np.flatnonzero((_numbers(frame, "dst_port", -1) == 53) & deep[codes])
+        if not len(rows):
+            return rows, []
+        domain = [".".join(h.split(".")[-2:]) for h in hosts]
+        source = _sources(frame)[rows].tolist()
+        return rows, [(src, domain[code]) for src, code in zip(source, codes[rows].tolist())]
 
     def add(self, frame: pd.DataFrame, assessed: pd.DataFrame) -> None:
-        keys = self.keys_for(frame, assessed)
-        host = _text(frame, "fqdn")
+        rows, keys = self.keys_for(frame, assessed)
+        if not len(rows):
+            return
+        host = np.asarray(text_column(frame, "fqdn"), dtype=object)[rows].tolist()
         ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce") if "ts" in frame else None
-        minutes = (ts.astype("int64") // 60_000_000_000).to_numpy() if ts is not None else None
-        for i, key in enumerate(keys):
-            if key is None:
-                continue
+        when = ts.iloc[rows] if ts is not None else None
+        # Minutes since the epoch, whatever the column's unit (a verdict file's time stamps read back in us or ms,
+        # a CSV's in ns: the integer of each differs by its unit, so it is taken in ns).
+        minutes = (when.to_numpy(dtype="datetime64[ns]").astype(np.int64) // 60_000_000_000).tolist() \
+            if when is not None else None
+        known = when.notna().tolist() if when is not None else None
+        for k, key in enumerate(keys):
             seen = self.names.setdefault(key, set())
             if len(seen) <= TUNNEL_DISTINCT_NAMES:
-                seen.add(host[i])
-            if minutes is not None and pd.notna(ts.iloc[i]):
-                slot = (*key, int(minutes[i]))
+                seen.add(host[k])
+            if minutes is not None and known[k]:
+                slot = (*key, int(minutes[k]))
                 self.per_minute[slot] = self.per_minute.get(slot, 0) + 1
 
     def merge(self, other: "TunnelTracker") -> None:
@@ -368,24 +389,29 @@ def aggregate_signals() -> list[AggregateSignal]:
     return [DripTracker(), TunnelTracker()]
 
 
-def drip_keys(frame: pd.DataFrame, assessed: pd.DataFrame) -> list[tuple[str, str] | None]:
-    """Per flow, its (source, destination) when it is a small upload-shaped flow to an outsider's channel, else None."""
-    source = _text(frame, "compute_name") if "compute_name" in frame else _text(frame, "src_ip")
-    host, dst = _text(frame, "fqdn"), _text(frame, "dst_ip")
-    out = pd.to_numeric(frame.get("bytes_out"), errors="coerce").fillna(0).to_numpy() if "bytes_out" in frame else None
-    back = pd.to_numeric(frame.get("bytes_in"), errors="coerce").fillna(0).to_numpy() if "bytes_in" in frame else None
-    keys: list[tuple[str, str] | None] = []
-    kinds = assessed["kind"].to_numpy()
-    for i in range(len(frame)):
-        small_upload = out is not None and 0 < out[i] < UPLOAD_BYTES_OUT and out[i] >= DRIP_RATIO * max(back[i], 1)
-        keys.append((source[i], host[i] or dst[i]) if small_upload and kinds[i] in OUTSIDER_KINDS else None)
-    return keys
-
-
-def _drip_sizes(frame: pd.DataFrame, assessed: pd.DataFrame) -> list[float]:
+def drip_keys(frame: pd.DataFrame, assessed: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """The small upload-shaped flows to an outsider's channel (positions) and each one's (source, destination)."""
     if "bytes_out" not in frame:
-        return [0.0] * len(frame)
-    return pd.to_numeric(frame["bytes_out"], errors="coerce").fillna(0).tolist()
+        return np.zeros(0, dtype=np.int64), []
+    out = _numbers(frame, "bytes_out", 0)
+    back = _numbers(frame, "bytes_in", 0)
+    small_upload = (out > 0) & (out < UPLOAD_BYTES_OUT) & (out >= DRIP_RATIO * np.maximum(back, 1))
+    rows = np.flatnonzero(small_upload & np.isin(assessed["kind"].to_numpy(), list(OUTSIDER_KINDS)))
+    if not len(rows):
+        return rows, []
+    host = np.asarray(text_column(frame, "fqdn"), dtype=object)[rows]
+    dst = np.asarray(text_column(frame, "dst_ip"), dtype=object)[rows]
+    source = _sources(frame)[rows].tolist()
+    return rows, [(src, h or d) for src, h, d in zip(source, host.tolist(), dst.tolist())]
+
+
+def _sources(frame: pd.DataFrame) -> np.ndarray:
+    """Who sent each flow, for the aggregate signals: its compute's name, else its source address."""
+    return np.asarray(text_column(frame, "compute_name" if "compute_name" in frame else "src_ip"), dtype=object)
+
+
+def _drip_sizes(frame: pd.DataFrame) -> np.ndarray:
+    return _numbers(frame, "bytes_out", 0)
 
 
 # --- rules ------------------------------------------------------------------------------------------------------
@@ -505,9 +531,27 @@ def _numbers(frame: pd.DataFrame, name: str, missing: float) -> np.ndarray:
     return pd.to_numeric(frame[name], errors="coerce").fillna(missing).to_numpy(dtype=float)
 
 
-def _text(frame: pd.DataFrame, name: str) -> list[str]:
+def text_column(frame: pd.DataFrame, name: str) -> list[str]:
+    """A column as text per row, "" where empty (or absent), each distinct value converted once."""
+    codes, labels = text_codes(frame, name)
+    return np.asarray(labels + [""], dtype=object)[codes].tolist()  # (code -1: the last, "")
+
+
+def text_codes(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str]]:
+    """A column as codes into its distinct texts (-1: empty or absent). An object column (mixed values, which
+    hashing would merge: 1, 1.0 and True) is converted cell by cell instead."""
     if name not in frame:
-        return [""] * len(frame)
+        return np.full(len(frame), -1, dtype=np.int64), []
     column = frame[name]
-    return ["" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v)
-            for v in column.astype(object).tolist()]
+    if column.dtype == object:
+        cells = [_cell_text(v) for v in column.tolist()]
+        codes, uniques = pd.factorize(pd.Series(cells, dtype=object), use_na_sentinel=True)
+        texts = [str(u) for u in uniques]
+    else:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        texts = [_cell_text(u) for u in uniques]
+    return np.asarray(codes, dtype=np.int64), texts
+
+
+def _cell_text(value) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA else str(value)

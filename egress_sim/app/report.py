@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..analysis.risk import CANNOT_SEE, CHANNELS, RiskContext, aggregate_signals, score_rules
+from ..analysis.risk import CANNOT_SEE, CHANNELS, RiskContext, aggregate_signals, score_rules, text_column
 from ..flows.io import read_flow_tables
 from ..model import IsolationMode, Workspace
 from ..net.servicetags import ServiceTagSet
@@ -95,7 +95,7 @@ class _ModeCounts:
             if n:
                 self.heat[(c, ch)] = self.heat.get((c, ch), 0) + int(n)
         destination = _destinations(frame)
-        base = pd.DataFrame({"destination": destination, "port": _ports(frame), "protocol": _text(frame, "protocol"),
+        base = pd.DataFrame({"destination": destination, "port": _ports(frame), "protocol": text_column(frame, "protocol"),
                              "flows": 1, "bytes_out": out})
         denied = ~allowed  # denied, or rejected (a cell the evaluator could not read: shown with its reason)
         if denied.any():
@@ -119,15 +119,17 @@ class _ModeCounts:
 
     def keep_candidates(self, frame: pd.DataFrame, assessed: pd.DataFrame, tracker, first_row: tuple) -> None:
         """The flows not flagged yet that the aggregate signal of ``tracker`` may flag once the input is read."""
-        keys = tracker.keys_for(frame, assessed)
-        mask = np.array([k is not None and not f for k, f in zip(keys, assessed["flagged"])], dtype=bool)
+        rows, keys = tracker.keys_for(frame, assessed)
+        unflagged = ~assessed["flagged"].to_numpy(dtype=bool)[rows]
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[rows[unflagged]] = True
         if mask.any():
             self.drip_rows.append(pd.DataFrame({
                 "signal": tracker.signal,
                 "row": [f"{first_row[0]}:{first_row[1] + k}" for k in np.flatnonzero(mask)],
-                "key": [k for k, m in zip(keys, mask) if m],
+                "key": [k for k, keep in zip(keys, unflagged.tolist()) if keep],
                 "destination": _destinations(frame)[mask], "port": _ports(frame)[mask],
-                "protocol": np.asarray(_text(frame, "protocol"))[mask], "verdict": frame["verdict"].astype(str)[mask].to_numpy(),
+                "protocol": np.asarray(text_column(frame, "protocol"))[mask], "verdict": frame["verdict"].astype(str)[mask].to_numpy(),
                 "channel": assessed["channel"][mask].to_numpy(), "bytes_out":
                     pd.to_numeric(frame["bytes_out"], errors="coerce").fillna(0)[mask].to_numpy(),
                 "scenario": frame["scenario"].astype(str)[mask].to_numpy() if "scenario" in frame else "",
@@ -269,8 +271,8 @@ def _top(parts: list[pd.DataFrame], keys: list[str]) -> list[dict]:
 
 
 def _destinations(frame: pd.DataFrame) -> np.ndarray:
-    host = np.asarray(_text(frame, "fqdn"), dtype=object)
-    address = np.asarray(_text(frame, "dst_ip"), dtype=object)
+    host = np.asarray(text_column(frame, "fqdn"), dtype=object)
+    address = np.asarray(text_column(frame, "dst_ip"), dtype=object)
     return np.where(host != "", host, address)
 
 
@@ -284,10 +286,6 @@ def _port(value) -> int | None:
     return None if value is None or int(value) < 0 else int(value)
 
 
-def _text(frame: pd.DataFrame, name: str) -> list[str]:
-    if name not in frame:
-        return [""] * len(frame)
-    return frame[name].astype(object).where(frame[name].notna(), "").astype(str).tolist()
 
 
 # ---------------------------------------------------------------------------------------------------- results
@@ -352,7 +350,7 @@ def whatif_section(path: str | Path, chunk_rows: int = 250_000) -> dict:
         changed += len(frame)
         newly_denied += int(((before == "allow") & (after != "allow")).sum())
         newly_allowed += int(((before != "allow") & (after == "allow")).sum())
-        keys = pd.DataFrame({"compute_type": _text(frame, "compute_type"), "destination": _destinations(frame),
+        keys = pd.DataFrame({"compute_type": text_column(frame, "compute_type"), "destination": _destinations(frame),
                              "port": _ports(frame), "before": before + " " + frame["reason_before"].astype(str),
                              "after": after + " " + frame["reason_after"].astype(str)})
         for key, n in keys.value_counts().items():
